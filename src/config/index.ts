@@ -1,0 +1,206 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import YAML from 'yaml';
+import type { z } from 'zod';
+import { Secret } from '../util/secret';
+import { configSchema, type ParsedConfig, type SecretSource } from './schema';
+
+/** Exit code for bad configuration (sysexits EX_CONFIG); systemd does not restart on it with our unit. */
+export const EXIT_CONFIG = 78;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface NodeConfig {
+  name: string;
+  url: string;
+  model: string;
+  api: 'ollama' | 'openai';
+  /** Header values are secrets (Cloudflare Access service tokens): they print as [redacted]. */
+  headers: Record<string, Secret>;
+  /** 0 = primary, then fallbacks in order. */
+  priority: number;
+}
+
+type Parsed = ParsedConfig;
+export interface Config {
+  instance: string;
+  nodes: NodeConfig[];
+  probes: Parsed['probes'];
+  decision: Parsed['decision'];
+  stateFile: string;
+  database: string;
+  state: Parsed['state'];
+  log: Parsed['log'];
+  /** Absent: the HTTP server is off. */
+  http?: { host: string; port: number; token?: Secret; reportsPerMinute: number };
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
+
+export interface ConfigIo {
+  readFile(path: string): string;
+  hostname(): string;
+  cwd(): string;
+}
+export const realIo: ConfigIo = { readFile: (p) => readFileSync(p, 'utf8'), hostname, cwd: () => process.cwd() };
+
+export interface ParseOptions {
+  /** Folder that relative paths in the file are resolved against (the config file's folder). */
+  baseDir?: string;
+  io?: ConfigIo;
+}
+
+const DEFAULT_MODEL = 'llama3.2';
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out === '' ? '(top level)' : out;
+}
+
+function zodProblems(error: z.ZodError): string[] {
+  const out: string[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const k of issue.keys) out.push(`${formatPath([...issue.path, k])}: unknown key`);
+    } else if (issue.code === 'invalid_union' && issue.path.length > 0) {
+      out.push(`${formatPath(issue.path)}: expected a string, { file: path } or { env: NAME }` );
+    } else {
+      out.push(`${formatPath(issue.path)}: ${issue.message}`);
+    }
+  }
+  return out;
+}
+
+function resolveSecret(src: SecretSource, where: string, env: NodeJS.ProcessEnv, io: ConfigIo, problems: string[], baseDir: string): Secret | undefined {
+  const fromFile = (path: string, what: string): Secret | undefined => {
+    const full = isAbsolute(path) ? path : resolve(baseDir, path);
+    try {
+      return new Secret(io.readFile(full).replace(/\r?\n$/, ''));
+    } catch (e) {
+      problems.push(`${where}: cannot read secret file ${full}${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      return undefined;
+    }
+  };
+  if (typeof src === 'string') return new Secret(src);
+  if ('file' in src) return fromFile(src.file, '');
+  const direct = env[src.env];
+  if (direct !== undefined && direct !== '') return new Secret(direct);
+  const file = env[`${src.env}_FILE`];
+  if (file) return fromFile(file, ` (from ${src.env}_FILE)`);
+  problems.push(`${where}: environment variable ${src.env} (or ${src.env}_FILE) is not set`);
+  return undefined;
+}
+
+/**
+ * Validates a raw config object (parsed YAML) against the schema, applies environment overrides, resolves
+ * secrets. Throws ConfigError listing every problem, each naming its field path.
+ */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: ParseOptions = {}): Config {
+  const io = opts.io ?? realIo;
+  const baseDir = opts.baseDir ?? io.cwd();
+  const result = configSchema.safeParse(raw ?? {});
+  if (!result.success) throw new ConfigError(zodProblems(result.error));
+  const c = result.data;
+  const problems: string[] = [];
+
+  // OLLAMA_PRIMARY_URL / OLLAMA_FALLBACK_URL: the variables apps already use fill or override the first two nodes.
+  const rawNodes = c.nodes.map((n) => ({ ...n }));
+  const overrides: Array<[string, string]> = [
+    ['OLLAMA_PRIMARY_URL', 'primary'],
+    ['OLLAMA_FALLBACK_URL', 'fallback'],
+  ];
+  overrides.forEach(([variable, defaultName], i) => {
+    const value = env[variable];
+    if (value === undefined || value === '') return;
+    try {
+      const u = new URL(value);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
+    } catch {
+      problems.push(`${variable}: must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+      return;
+    }
+    while (rawNodes.length <= i) rawNodes.push({ name: rawNodes.length === 0 ? 'primary' : defaultName, api: 'ollama', headers: {} });
+    (rawNodes[i] as { url?: string }).url = value;
+  });
+
+  if (rawNodes.length < 2) {
+    problems.push(`nodes: need at least 2 nodes (a primary and a fallback), got ${rawNodes.length}; list them in the file or set OLLAMA_PRIMARY_URL and OLLAMA_FALLBACK_URL`);
+  }
+  const seen = new Set<string>();
+  const nodes: NodeConfig[] = [];
+  rawNodes.forEach((n, i) => {
+    if (seen.has(n.name)) problems.push(`nodes[${i}].name: duplicate node name ${JSON.stringify(n.name)}`);
+    seen.add(n.name);
+    if (!n.url) problems.push(`nodes[${i}].url: required (or set ${i === 0 ? 'OLLAMA_PRIMARY_URL' : i === 1 ? 'OLLAMA_FALLBACK_URL' : 'it in the file'})`);
+    const headers: Record<string, Secret> = {};
+    for (const [h, src] of Object.entries(n.headers)) {
+      const s = resolveSecret(src, `nodes[${i}].headers.${h}`, env, io, problems, baseDir);
+      if (s) headers[h] = s;
+    }
+    nodes.push({
+      name: n.name,
+      url: (n.url ?? '').replace(/\/+$/, ''),
+      model: n.model ?? env.OLLAMA_MODEL ?? DEFAULT_MODEL,
+      api: n.api,
+      headers,
+      priority: i,
+    });
+  });
+
+  const p = c.probes;
+  if (p.canary.firstTokenTimeout !== undefined && p.canary.firstTokenTimeout > p.canary.timeout) {
+    problems.push(`probes.canary.firstTokenTimeout: must not exceed probes.canary.timeout`);
+  }
+  let http: Config['http'];
+  if (c.http) {
+    const m = /^\[?(.*?)\]?:(\d+)$/.exec(c.http.listen) as RegExpExecArray;
+    const host = m[1] as string;
+    const port = Number(m[2]);
+    if (port > 65535) problems.push(`http.listen: port ${port} is out of range`);
+    const token = c.http.token !== undefined ? resolveSecret(c.http.token, 'http.token', env, io, problems, baseDir) : undefined;
+    if (!token && !LOOPBACK.test(host)) {
+      problems.push(`http.token: required when http.listen is not a loopback address (${host}); anyone who can reach it could read state and send reports`);
+    }
+    http = { host, port, token, reportsPerMinute: c.http.reportsPerMinute };
+  }
+  if (c.state.staleAfter <= c.state.heartbeat) problems.push(`state.staleAfter: must be longer than state.heartbeat`);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  // systemd's StateDirectory= sets $STATE_DIRECTORY; otherwise a folder next to where we run.
+  const stateDir = env.STATE_DIRECTORY?.split(':')[0] || resolve(io.cwd(), 'llm-sentinel-data');
+  const path = (v: string | undefined, dflt: string) => (v === undefined ? resolve(stateDir, dflt) : isAbsolute(v) ? v : resolve(baseDir, v));
+  return {
+    instance: c.instance ?? io.hostname(),
+    nodes,
+    probes: p,
+    decision: c.decision,
+    stateFile: path(c.stateFile, 'state.json'),
+    database: path(c.database, 'sentinel.db'),
+    state: c.state,
+    log: c.log,
+    http,
+  };
+}
+
+/** Reads and parses a YAML config file; without a path, builds the config from the environment alone. */
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env, io: ConfigIo = realIo): Config {
+  if (path === undefined) return parseConfig({}, env, { io });
+  let text: string;
+  try {
+    text = io.readFile(path);
+  } catch (e) {
+    throw new ConfigError([`${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
+  }
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => `${path}: YAML syntax error at line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`));
+  }
+  return parseConfig(doc.toJS(), env, { baseDir: dirname(resolve(path)), io });
+}

@@ -1,0 +1,54 @@
+import type { Reason } from '../probes/types';
+import type { PublishedState } from '../state/types';
+import { initialState, type Instant, type MonitorState, type NodeRuntime } from './decide';
+import { newTrack, type Track } from './hysteresis';
+import type { NodeStatus } from './status';
+
+/** The tracks that reproduce a status, so a restart resumes with the same view (a down node stays down). */
+function tracksFor(status: NodeStatus, statusReason: string): Pick<NodeRuntime, 'reach' | 'gen' | 'speed'> {
+  const t = (s: Track['state']) => newTrack(s);
+  switch (status) {
+    case 'up':
+      return { reach: t('ok'), gen: t('ok'), speed: t('ok') };
+    case 'degraded':
+      return statusReason === 'slow' ? { reach: t('ok'), gen: t('ok'), speed: t('failing') } : { reach: t('ok'), gen: t('failing'), speed: t('unknown') };
+    case 'down':
+      return { reach: t('failing'), gen: t('unknown'), speed: t('unknown') };
+    default:
+      return { reach: t('unknown'), gen: t('unknown'), speed: t('unknown') };
+  }
+}
+
+/**
+ * Start-up state: configured nodes, with the status each had in the previous published state when that
+ * node (same name and URL) is still configured. Everything else starts `unknown`.
+ */
+export function restoreState(
+  nodes: ReadonlyArray<{ name: string; priority: number; url: string }>,
+  previous: PublishedState | undefined,
+  at: Instant,
+): MonitorState {
+  const fresh = initialState(nodes, at);
+  if (!previous) return fresh;
+  const restored = fresh.nodes.map((n): NodeRuntime => {
+    const cfg = nodes.find((c) => c.name === n.name);
+    const old = previous.nodes.find((p) => p.name === n.name);
+    if (!old || !cfg || old.url !== cfg.url) return n;
+    const since = Math.min(Date.parse(old.since), at.wall);
+    return {
+      ...n,
+      ...tracksFor(old.status, old.statusReason),
+      status: old.status,
+      since,
+      // Monotonic time does not survive a restart: place `since` as far back as the wall clock says.
+      sinceMono: at.mono - (at.wall - since),
+      statusReason: old.statusReason,
+      lastCheckAt: old.lastCheckAt ? Date.parse(old.lastCheckAt) : null,
+      lastOkAt: old.lastOkAt ? Date.parse(old.lastOkAt) : null,
+      lastError: old.lastError ? { reason: old.lastError.reason as Reason, message: old.lastError.message, at: Date.parse(old.lastError.at) } : null,
+      latency: old.latency,
+    };
+  });
+  const preferred = restored.some((n) => n.name === previous.preferred.name) ? previous.preferred.name : fresh.preferred;
+  return { nodes: restored, preferred, allDown: restored.every((n) => n.status === 'down') };
+}

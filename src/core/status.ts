@@ -1,0 +1,1 @@
+export type NodeStatus = 'up' | 'degraded' | 'down' | 'unknown';

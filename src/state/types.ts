@@ -1,0 +1,42 @@
+/**
+ * The published state: a public contract (docs/state-file.md). Apps and the client library read it; only
+ * additive changes are allowed within one schemaVersion. No secrets: URLs are published without userinfo.
+ */
+export const STATE_SCHEMA_VERSION = 1;
+
+export type PublishedStatus = 'up' | 'degraded' | 'down' | 'unknown';
+
+export interface PublishedEndpoint {
+  name: string;
+  url: string;
+  model: string;
+  api: 'ollama' | 'openai';
+}
+
+export interface PublishedNode extends PublishedEndpoint {
+  priority: number;
+  status: PublishedStatus;
+  /** ISO time the current status began. */
+  since: string;
+  /** Why it has this status: a probe reason (e.g. cloudflare_tunnel_down), `slow`, or `starting`. */
+  statusReason: string;
+  lastCheckAt: string | null;
+  lastOkAt: string | null;
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  lastError: { reason: string; message: string; at: string } | null;
+  latency: { ttftMs: number | null; totalMs: number | null; tokensPerSec: number | null; loadMs: number | null } | null;
+}
+
+export interface PublishedState {
+  schemaVersion: 1;
+  /** ISO time this document was written (heartbeat refreshes it even when nothing changed). */
+  updatedAt: string;
+  /** A reader should treat the document as stale (monitor dead) when updatedAt is older than this. */
+  staleAfterMs: number;
+  monitor: { instance: string; version: string; pid: number; startedAt: string };
+  /** Never null: with every node down it stays on the last preferred node and allDown says so. */
+  preferred: PublishedEndpoint;
+  allDown: boolean;
+  nodes: PublishedNode[];
+}
