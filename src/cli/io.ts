@@ -20,10 +20,16 @@ export class UsageError extends Error {
   }
 }
 
+type FlagSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
+export type FlagValues<T extends Record<string, FlagSpec>> = {
+  [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : T[K]['multiple'] extends true ? string[] : string;
+};
+
 /** node:util parseArgs, strict, with its errors turned into UsageError naming the flag. */
-export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, allowPositionals = false) {
+export function parseFlags<T extends Record<string, FlagSpec>>(argv: string[], options: T, allowPositionals = false): { values: FlagValues<T>; positionals: string[] } {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+    const r = parseArgs({ args: argv, options: options as NonNullable<ParseArgsConfig['options']>, strict: true, allowPositionals });
+    return { values: r.values as FlagValues<T>, positionals: r.positionals };
   } catch (e) {
     throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
   }

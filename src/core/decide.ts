@@ -151,13 +151,17 @@ export function decide(state: MonitorState, r: ProbeResult, policy: Policy, at: 
   if (r.kind === 'liveness') {
     reach = applySample(reach, r.ok, fall, rise);
   } else {
-    gen = applySample(gen, r.ok, fall, rise);
     if (r.ok) {
       // A working generation proves reachability too.
+      gen = applySample(gen, true, fall, rise);
       reach = applySample(reach, true, fall, rise);
       speed = applySample(speed, !isSlow(r, policy), fall, rise);
     } else if (NETWORK_REASONS.has(r.reason)) {
+      // Could not reach the server at all: that says nothing about its ability to generate once reachable,
+      // so it counts toward reachability only (and recovery is not held back by a stale generation verdict).
       reach = applySample(reach, false, fall, rise);
+    } else {
+      gen = applySample(gen, false, fall, rise);
     }
   }
   const status = statusOf({ reach, gen, speed }, policy.canaryEnabled);
@@ -176,7 +180,8 @@ export function decide(state: MonitorState, r: ProbeResult, policy: Policy, at: 
   };
   const events: CoreEvent[] = [];
   if (status !== prev.status) {
-    const reason = status === 'degraded' && r.ok ? 'slow' : r.reason;
+    // A status reached on a successful probe is explained by what is still wrong, not by `ok`.
+    const reason = !r.ok ? r.reason : status === 'degraded' ? (speed.state === 'failing' ? 'slow' : `canary_${prev.lastError?.reason ?? 'failing'}`) : r.reason;
     node.status = status;
     node.since = at.wall;
     node.sinceMono = at.mono;

@@ -164,6 +164,18 @@ describe('decision core', () => {
     ]);
   });
 
+  test('after an outage seen by both probes, liveness recovery alone brings the node back up (not degraded)', () => {
+    runSteps([
+      ...bothUp,
+      { node: 'primary', reason: 'cloudflare_tunnel_down', expect: {} },
+      { node: 'primary', kind: 'canary', reason: 'cloudflare_tunnel_down', expect: {} },
+      { node: 'primary', reason: 'cloudflare_tunnel_down', expect: { primary: 'down' } },
+      { node: 'primary', kind: 'canary', reason: 'cloudflare_tunnel_down', expect: { primary: 'down' } },
+      { node: 'primary', expect: { primary: 'down' } },
+      { node: 'primary', expect: { primary: 'up' } },
+    ]);
+  });
+
   test('slow canaries degrade only after fall of them; a cold start (load time) is not slowness', () => {
     const { state } = runSteps([
       ...bothUp,
@@ -258,7 +270,9 @@ describe('decision core', () => {
     // Deterministic pseudo-random sequence (LCG) so the test is repeatable.
     let seed = 42;
     const rand = () => ((seed = (seed * 1664525 + 1013904223) % 2 ** 32) / 2 ** 32);
-    let { state, clock } = runSteps(bothUp);
+    const start = runSteps(bothUp);
+    const clock = start.clock;
+    let state = start.state;
     let flips = 0;
     for (let i = 0; i < 10_000; i++) {
       clock.advance(1000);

@@ -1,0 +1,98 @@
+import { loadConfig, type Config } from '../config';
+import { Daemon } from '../daemon/daemon';
+import { createLogger, type Logger } from '../logging';
+import { openStorage, StorageError } from '../storage';
+import { systemClock } from '../util/clock';
+import { packageVersion } from '../version';
+import { parseFlags, reportError, type CliIo } from './io';
+
+const HELP = `Usage: llm-sentinel run [--config FILE]
+
+Runs the monitor: probes every node, decides which one apps should use, records every probe and change in
+SQLite and publishes the state file. Logs JSON to stdout (pretty on a terminal).
+Signals: SIGTERM/SIGINT stop cleanly (a second one exits at once); SIGHUP re-reads the config.
+The config path may also come from LLM_SENTINEL_CONFIG.
+`;
+
+/** Exit code when the database or state folder cannot be used at start (sysexits EX_CANTCREAT). */
+const EXIT_CANTCREAT = 73;
+/** A stop must finish within this; past it we exit anyway (systemd's TimeoutStopSec is larger). */
+const STOP_DEADLINE_MS = 4500;
+
+/** The composition root: config → logger → storage → daemon → signals. Nothing else wires things together. */
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  let config: Config;
+  let configPath: string | undefined;
+  try {
+    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } });
+    if (values.help) {
+      io.stdout.write(HELP);
+      return 0;
+    }
+    configPath = values.config ?? io.env.LLM_SENTINEL_CONFIG;
+    config = loadConfig(configPath, io.env);
+  } catch (e) {
+    return reportError(e, io, 'run');
+  }
+
+  const logger = createLogger({ level: config.log.level });
+  const version = packageVersion();
+  let storage;
+  try {
+    storage = openStorage(config.database, { logger });
+  } catch (e) {
+    const msg = e instanceof StorageError ? e.message : (e as Error).message;
+    logger.fatal({ database: config.database, code: (e as StorageError).code }, msg);
+    io.stderr.write(`llm-sentinel run: ${msg}\n`);
+    await flush(logger);
+    return EXIT_CANTCREAT;
+  }
+
+  const daemon = new Daemon({ config, storage, logger, clock: systemClock, version });
+  daemon.start();
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onStop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      const force = setTimeout(() => {
+        logger.error('stop took too long; exiting');
+        process.exit(1);
+      }, STOP_DEADLINE_MS);
+      force.unref();
+      daemon
+        .stop(signal)
+        .catch((e: unknown) => logger.error({ err: e }, 'error while stopping'))
+        .finally(() => {
+          storage.close();
+          logger.info('stopped');
+          process.off('SIGHUP', onHup);
+          clearTimeout(force);
+          void flush(logger).then(() => resolve(0));
+        });
+    };
+    const onHup = () => {
+      let next: Config;
+      try {
+        next = loadConfig(configPath, io.env);
+      } catch (e) {
+        const problems = (e as { problems?: string[] }).problems ?? [(e as Error).message];
+        logger.error({ problems }, 'SIGHUP: new configuration is invalid; keeping the running one');
+        return;
+      }
+      daemon.reload(next).catch((e: unknown) => logger.error({ err: e }, 'reload failed'));
+    };
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+    process.on('SIGHUP', onHup);
+  });
+}
+
+function flush(logger: Logger): Promise<void> {
+  return new Promise((resolve) => logger.flush(() => resolve()));
+}

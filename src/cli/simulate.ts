@@ -1,0 +1,74 @@
+import { FAULTS, startSimulator, startSimulatorControl, type Fault } from '../simulator';
+import { parseDuration } from '../util/duration';
+import { parseFlags, reportError, UsageError, type CliIo } from './io';
+
+const HELP = `Usage: llm-sentinel simulate [--port N] [--host ADDR] [--model NAME]... [--answer TEXT]
+                             [--fault NAME] [--control-port N] [--token-delay 5ms] [--load-time 0ms]
+
+Runs an Ollama-compatible node on loopback for demos and tests. --control-port starts a small control API:
+  curl -X POST localhost:<control-port>/fault -H 'content-type: application/json' -d '{"fault":"hang"}'
+Faults: ${'FAULTS_LIST'}
+`;
+
+function port(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${name} must be a port number 0-65535, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function ms(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const d = parseDuration(v);
+  if (d === undefined) throw new UsageError(`--${name} must be a duration like 5ms or 2s, got ${JSON.stringify(v)}`);
+  return d;
+}
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  try {
+    const { values } = parseFlags(argv, {
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      model: { type: 'string', short: 'm', multiple: true },
+      answer: { type: 'string' },
+      fault: { type: 'string' },
+      'control-port': { type: 'string' },
+      'token-delay': { type: 'string' },
+      'load-time': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    });
+    if (values.help) {
+      io.stdout.write(HELP.replace('FAULTS_LIST', FAULTS.join(', ')));
+      return 0;
+    }
+    if (values.fault !== undefined && !(FAULTS as readonly string[]).includes(values.fault)) {
+      throw new UsageError(`--fault: unknown fault ${JSON.stringify(values.fault)}; one of: ${FAULTS.join(', ')}`);
+    }
+    const host = values.host ?? '127.0.0.1';
+    const sim = await startSimulator({
+      port: port('port', values.port, 11434),
+      host,
+      models: values.model,
+      answer: values.answer,
+      tokenDelayMs: ms('token-delay', values['token-delay']),
+      loadMs: ms('load-time', values['load-time']),
+    });
+    if (values.fault) await sim.setFault(values.fault as Fault);
+    const control = values['control-port'] !== undefined ? await startSimulatorControl(sim, port('control-port', values['control-port'], 0), host) : undefined;
+    io.stdout.write(`simulated Ollama node at ${sim.url}${control ? `, control at ${control.url}` : ''} (fault: ${sim.fault})\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    await control?.close();
+    await sim.close();
+    return 0;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      io.stderr.write(`llm-sentinel simulate: ${(e as Error).message}: choose another --port\n`);
+      return 1;
+    }
+    return reportError(e, io, 'simulate');
+  }
+}

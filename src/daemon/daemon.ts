@@ -1,0 +1,300 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Agent } from 'undici';
+import type { Config, NodeConfig } from '../config';
+import { decide, evaluatePreferred, needsFastRecheck, type CoreEvent, type Decision, type MonitorState, type Policy } from '../core/decide';
+import { isTransitional } from '../core/hysteresis';
+import { restoreState } from '../core/restore';
+import type { Logger } from '../logging';
+import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
+import type { ProbeKind, ProbeResult } from '../probes/types';
+import { buildPublishedState, type MonitorInfo } from '../state/build';
+import type { PublishedState } from '../state/types';
+import { parseState } from '../state/validate';
+import { writeFileAtomic } from '../state/writer';
+import type { Storage } from '../storage';
+import type { Clock } from '../util/clock';
+import { DaemonEmitter } from './events';
+import { ProbeLoop } from './loop';
+import { watchClock, type ClockJump } from './wake';
+
+export interface DaemonDeps {
+  config: Config;
+  storage: Storage;
+  logger: Logger;
+  clock: Clock;
+  version: string;
+  /** For tests: deterministic jitter. */
+  random?: () => number;
+}
+
+/** A probe whose wall-clock span exceeds its monotonic span by this much straddled a sleep or clock step. */
+const STRADDLE_MS = 2000;
+
+export const policyOf = (c: Config): Policy => ({ ...c.decision, canaryEnabled: c.probes.canary.enabled });
+
+/**
+ * The running monitor: probe loops per node and kind → decision core → SQLite and the state file.
+ * All judgement lives in src/core; this class only moves facts between the pieces and the outside.
+ */
+export class Daemon {
+  readonly events = new DaemonEmitter();
+  #config: Config;
+  #state: MonitorState;
+  #agent: Agent;
+  #loops = new Map<string, ProbeLoop>();
+  #timers: Array<() => void> = [];
+  #runId: number | undefined;
+  #info: MonitorInfo;
+  #published: { json: string; etag: string; state: PublishedState } | undefined;
+  #lastWriteError: string | undefined;
+  #stopping = false;
+  #lastCycleAt: number;
+
+  constructor(private readonly deps: DaemonDeps) {
+    this.#config = deps.config;
+    this.#agent = createProbeAgent(deps.config.probes);
+    const at = this.#instant();
+    this.#info = { instance: deps.config.instance, version: deps.version, pid: process.pid, startedAt: at.wall };
+    this.#state = restoreState(deps.config.nodes, this.#readPreviousState(), at);
+    this.#lastCycleAt = at.wall;
+  }
+
+  get state(): MonitorState {
+    return this.#state;
+  }
+  get config(): Config {
+    return this.#config;
+  }
+  /** The latest published document and its ETag, for the HTTP server. */
+  get published(): { json: string; etag: string; state: PublishedState } | undefined {
+    return this.#published;
+  }
+  /** Monotonic-free health: probing is current when a probe finished within the stale window. */
+  health(): { ok: boolean; detail: string } {
+    const age = this.deps.clock.now() - this.#lastCycleAt;
+    const ok = !this.#stopping && age <= this.#config.state.staleAfter;
+    return { ok, detail: ok ? `last probe ${Math.round(age / 1000)}s ago` : this.#stopping ? 'stopping' : `no probe finished for ${Math.round(age / 1000)}s` };
+  }
+
+  start(): void {
+    const { storage, logger } = this.deps;
+    const at = this.#instant();
+    try {
+      const run = storage.startRun({ instance: this.#info.instance, pid: process.pid, version: this.#info.version, at: at.wall });
+      this.#runId = run.runId;
+      for (const u of run.uncleanPrevious) logger.warn({ runId: u.runId, lastSeenAt: new Date(u.lastSeenAt).toISOString() }, 'previous run did not stop cleanly (crash, kill or power loss)');
+    } catch (e) {
+      logger.error({ err: e }, 'could not record this run in the database; continuing');
+    }
+    logger.info(
+      { instance: this.#info.instance, nodes: this.#state.nodes.map((n) => `${n.name}=${n.status}`), preferred: this.#state.preferred, stateFile: this.#config.stateFile },
+      'llm-sentinel started',
+    );
+    this.#publish();
+    this.#startLoops();
+    const hb = setInterval(() => this.#heartbeat(), this.#config.state.heartbeat);
+    this.#timers.push(() => clearInterval(hb));
+    this.#timers.push(watchClock(this.deps.clock, (j) => this.#onClockJump(j)));
+  }
+
+  /** A client says a node just failed: re-probe it at once. Only probes decide; a report flips nothing. */
+  reportFailure(node: string, reason: string, source: string): boolean {
+    if (!this.#config.nodes.some((n) => n.name === node)) return false;
+    this.deps.logger.info({ node, reason, source }, 'client reported a failure; re-probing now');
+    this.events.emit('report:received', { node, reason, source });
+    this.#loops.get(`${node}/liveness`)?.trigger();
+    this.#loops.get(`${node}/canary`)?.trigger();
+    return true;
+  }
+
+  /** SIGHUP: take a new, already validated config. Nodes kept by name and URL keep their status. */
+  async reload(next: Config): Promise<void> {
+    const { logger } = this.deps;
+    if (next.database !== this.#config.database || next.stateFile !== this.#config.stateFile) {
+      logger.warn('database and stateFile changes take effect at the next restart');
+      next = { ...next, database: this.#config.database, stateFile: this.#config.stateFile };
+    }
+    await this.#stopLoops();
+    const old = this.#agent;
+    this.#agent = createProbeAgent(next.probes);
+    void old.close();
+    this.#config = next;
+    this.#info = { ...this.#info, instance: next.instance };
+    this.#state = restoreState(next.nodes, this.#published?.state, this.#instant());
+    this.#publish();
+    this.#startLoops();
+    logger.info({ nodes: next.nodes.map((n) => n.name) }, 'configuration reloaded');
+  }
+
+  /** Stop scheduling, abort in-flight probes, write the final state, record the clean stop. */
+  async stop(reason = 'signal'): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const t of this.#timers) t();
+    this.#timers = [];
+    await this.#stopLoops();
+    this.#publish();
+    if (this.#runId !== undefined) {
+      try {
+        this.deps.storage.endRun(this.#runId, this.deps.clock.now(), reason);
+      } catch (e) {
+        this.deps.logger.error({ err: e }, 'could not record the clean stop');
+      }
+    }
+    await this.#agent.close().catch(() => undefined);
+  }
+
+  #instant() {
+    return { wall: this.deps.clock.now(), mono: this.deps.clock.mono() };
+  }
+
+  #readPreviousState(): PublishedState | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.#config.stateFile, 'utf8');
+    } catch {
+      return undefined;
+    }
+    const parsed = parseState(text);
+    if (!parsed.ok) {
+      this.deps.logger.warn({ file: this.#config.stateFile, error: parsed.error }, 'ignoring the previous state file');
+      return undefined;
+    }
+    return parsed.state;
+  }
+
+  #startLoops(): void {
+    const c = this.#config;
+    const kinds: ProbeKind[] = c.probes.canary.enabled ? ['liveness', 'canary'] : ['liveness'];
+    for (const node of c.nodes) {
+      for (const kind of kinds) {
+        const loop = new ProbeLoop({
+          jitter: c.probes.jitter,
+          mono: () => this.deps.clock.mono(),
+          random: this.deps.random,
+          nextDelay: () => this.#nextDelay(node.name, kind),
+          run: (signal) => this.#probe(node, kind, signal),
+        });
+        this.#loops.set(`${node.name}/${kind}`, loop);
+        // Liveness first; the canary shortly after so both do not start in the same millisecond.
+        loop.start(kind === 'liveness' ? 0 : 250);
+      }
+    }
+  }
+
+  async #stopLoops(): Promise<void> {
+    const loops = [...this.#loops.values()];
+    this.#loops.clear();
+    await Promise.all(loops.map((l) => l.stop()));
+  }
+
+  #nextDelay(name: string, kind: ProbeKind): number {
+    const c = this.#config;
+    const rt = this.#state.nodes.find((n) => n.name === name);
+    const normal = kind === 'liveness' ? c.probes.liveness.interval : c.probes.canary.interval;
+    if (!rt) return normal;
+    const fast =
+      kind === 'liveness'
+        ? isTransitional(rt.reach)
+        : isTransitional(rt.gen) || (rt.speed.state !== 'unknown' && isTransitional(rt.speed)) || (rt.reach.state === 'unknown' && needsFastRecheck(rt, true));
+    return fast ? Math.min(c.decision.fastInterval, normal) : normal;
+  }
+
+  async #probe(node: NodeConfig, kind: ProbeKind, signal: AbortSignal): Promise<void> {
+    const ctx = { signal, clock: this.deps.clock, dispatcher: this.#agent };
+    const result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx);
+    this.#onResult(result);
+  }
+
+  #onResult(r: ProbeResult): void {
+    if (this.#stopping || r.reason === 'aborted') return;
+    const { logger, storage, clock } = this.deps;
+    const log = logger.child({ node: r.node });
+    const straddled = clock.now() - r.startedAt - r.durationMs > STRADDLE_MS;
+    const judged = !straddled;
+    try {
+      storage.insertProbe(straddled ? { ...r, detail: `${r.detail ?? r.reason} [spanned a sleep or clock jump; not judged]` } : r);
+    } catch (e) {
+      log.error({ err: e }, 'could not record probe result');
+    }
+    this.#lastCycleAt = clock.now();
+    log[r.ok ? 'debug' : 'info']({ kind: r.kind, ok: r.ok, reason: r.reason, ms: Math.round(r.durationMs), ttftMs: r.ttftMs, status: r.httpStatus, detail: r.ok ? undefined : r.detail }, r.ok ? 'probe ok' : 'probe failed');
+    if (judged) this.#apply(decide(this.#state, r, policyOf(this.#config), this.#instant()));
+    this.events.emit('probe:done', r, judged);
+  }
+
+  #apply(d: Decision): void {
+    this.#state = d.next;
+    if (d.events.length === 0) return;
+    this.#record(d.events);
+    this.#publish();
+  }
+
+  #record(events: CoreEvent[]): void {
+    const { storage, logger } = this.deps;
+    try {
+      storage.transaction(() => {
+        for (const e of events) {
+          if (e.type === 'node:transition') storage.insertTransition(e);
+          else storage.insertPreferredChange(e);
+        }
+      });
+    } catch (e) {
+      logger.error({ err: e }, 'could not record state changes');
+    }
+    for (const e of events) {
+      if (e.type === 'node:transition') {
+        logger.warn({ node: e.node, from: e.from, to: e.to, reason: e.reason, detail: e.detail }, `node ${e.node} is now ${e.to}`);
+        this.events.emit('node:transition', e);
+      } else {
+        logger.warn({ from: e.from, to: e.to, allDown: e.allDown, reason: e.reason }, e.allDown ? `all nodes down; apps stay on ${e.to}` : `preferred node is now ${e.to}`);
+        this.events.emit('preferred:changed', e);
+      }
+    }
+  }
+
+  #heartbeat(): void {
+    this.#apply(evaluatePreferred(this.#state, policyOf(this.#config), this.#instant()));
+    this.#publish();
+    if (this.#runId !== undefined) {
+      try {
+        this.deps.storage.touchRun(this.#runId, this.deps.clock.now());
+      } catch (e) {
+        this.deps.logger.error({ err: e }, 'could not record heartbeat');
+      }
+    }
+  }
+
+  #onClockJump(j: ClockJump): void {
+    const { logger, storage } = this.deps;
+    logger.warn({ kind: j.kind, from: new Date(j.from).toISOString(), to: new Date(j.to).toISOString(), seconds: Math.round(j.deltaMs / 1000) }, j.kind === 'sleep' ? 'woke from sleep (or the clock jumped forward): probing every node now' : 'the wall clock went backwards');
+    if (this.#runId !== undefined) {
+      try {
+        storage.insertGap({ runId: this.#runId, kind: j.kind, from: j.from, to: j.to });
+      } catch (e) {
+        logger.error({ err: e }, 'could not record clock gap');
+      }
+    }
+    this.events.emit('clock:jump', j);
+    if (j.kind === 'sleep') for (const loop of this.#loops.values()) loop.trigger();
+  }
+
+  #publish(): void {
+    const c = this.#config;
+    const doc = buildPublishedState(this.#state, c.nodes, this.#info, this.deps.clock.now(), c.state.staleAfter);
+    const json = `${JSON.stringify(doc, null, 2)}\n`;
+    this.#published = { json, etag: `"${createHash('sha1').update(json).digest('base64url')}"`, state: doc };
+    try {
+      writeFileAtomic(c.stateFile, json, 0o644);
+      if (this.#lastWriteError) this.deps.logger.info({ file: c.stateFile }, 'state file writable again');
+      this.#lastWriteError = undefined;
+      this.events.emit('state:written', json);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? String(e);
+      // Log each distinct failure once, not every heartbeat; the previous file stays intact.
+      if (code !== this.#lastWriteError) this.deps.logger.error({ file: c.stateFile, code, err: e }, 'could not write the state file; the previous one is kept');
+      this.#lastWriteError = code;
+    }
+  }
+}

@@ -1,0 +1,16 @@
+import { EventEmitter } from 'node:events';
+import type { CoreEvent } from '../core/decide';
+import type { ProbeResult } from '../probes/types';
+import type { ClockJump } from './wake';
+
+/** Typed daemon events; tests await them instead of sleeping. */
+export interface DaemonEvents {
+  'probe:done': [result: ProbeResult, judged: boolean];
+  'node:transition': [event: Extract<CoreEvent, { type: 'node:transition' }>];
+  'preferred:changed': [event: Extract<CoreEvent, { type: 'preferred:changed' }>];
+  'state:written': [json: string];
+  'clock:jump': [jump: ClockJump];
+  'report:received': [report: { node: string; reason: string; source: string }];
+}
+
+export class DaemonEmitter extends EventEmitter<DaemonEvents> {}

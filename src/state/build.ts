@@ -1,0 +1,55 @@
+import type { MonitorState } from '../core/decide';
+import { publicUrl } from '../util/url';
+import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedState } from './types';
+
+export interface MonitorInfo {
+  instance: string;
+  version: string;
+  pid: number;
+  startedAt: number;
+}
+
+interface NodeInfo {
+  name: string;
+  url: string;
+  model: string;
+  api: 'ollama' | 'openai';
+  priority: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
+
+/** The document apps read, from the runtime state. Pure; carries no secret (URLs lose their userinfo). */
+export function buildPublishedState(s: MonitorState, nodes: readonly NodeInfo[], monitor: MonitorInfo, now: number, staleAfterMs: number): PublishedState {
+  const endpoint = (n: NodeInfo): PublishedEndpoint => ({ name: n.name, url: publicUrl(n.url), model: n.model, api: n.api });
+  const preferred = nodes.find((n) => n.name === s.preferred) ?? nodes[0];
+  if (!preferred) throw new Error('buildPublishedState: no nodes');
+  return {
+    schemaVersion: STATE_SCHEMA_VERSION,
+    updatedAt: iso(now),
+    staleAfterMs,
+    monitor: { instance: monitor.instance, version: monitor.version, pid: monitor.pid, startedAt: iso(monitor.startedAt) },
+    preferred: endpoint(preferred),
+    allDown: s.allDown,
+    nodes: s.nodes.flatMap((rt) => {
+      const cfg = nodes.find((n) => n.name === rt.name);
+      if (!cfg) return [];
+      return [
+        {
+          ...endpoint(cfg),
+          priority: cfg.priority,
+          status: rt.status,
+          since: iso(rt.since),
+          statusReason: rt.statusReason,
+          lastCheckAt: isoOrNull(rt.lastCheckAt),
+          lastOkAt: isoOrNull(rt.lastOkAt),
+          consecutiveFailures: Math.max(rt.reach.failStreak, rt.gen.failStreak),
+          consecutiveSuccesses: rt.reach.failStreak > 0 || rt.gen.failStreak > 0 ? 0 : Math.max(rt.reach.okStreak, rt.gen.okStreak),
+          lastError: rt.lastError ? { reason: rt.lastError.reason, message: rt.lastError.message, at: iso(rt.lastError.at) } : null,
+          latency: rt.latency,
+        },
+      ];
+    }),
+  };
+}

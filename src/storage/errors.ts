@@ -1,0 +1,38 @@
+import Database from 'better-sqlite3';
+
+/**
+ * Codes callers can branch on. Our own codes describe problems with the database as a whole; `SQLITE_*` is
+ * SQLite's primary result code (SQLITE_BUSY, SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR, ...) so that
+ * `code === 'SQLITE_BUSY'` also covers the extended SQLITE_BUSY_SNAPSHOT, which stays in `sqliteCode`.
+ */
+export type StorageErrorCode =
+  | 'DB_TOO_NEW'
+  | 'MIGRATION_FAILED'
+  | 'MIGRATIONS_MISSING'
+  | 'BAD_MIGRATION_FILE'
+  | 'NO_SUCH_RUN'
+  | 'CLOSED'
+  | `SQLITE_${string}`;
+
+export class StorageError extends Error {
+  override readonly name = 'StorageError';
+  /** SQLite's extended result code, when SQLite raised the error. */
+  readonly sqliteCode: string | undefined;
+
+  constructor(
+    readonly code: StorageErrorCode,
+    message: string,
+    options?: { cause?: unknown; sqliteCode?: string },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.sqliteCode = options?.sqliteCode;
+  }
+}
+
+/** Turns SQLite's errors into StorageErrors with a code; anything else (a caller's own error) passes through. */
+export function toStorageError(err: unknown, context?: string): unknown {
+  if (err instanceof StorageError || !(err instanceof Database.SqliteError)) return err;
+  const primary = (err.code.match(/^SQLITE_[A-Z]+/)?.[0] ?? 'SQLITE_ERROR') as StorageErrorCode;
+  const message = context ? `${context}: ${err.message}` : err.message;
+  return new StorageError(primary, message, { cause: err, sqliteCode: err.code });
+}
