@@ -32,14 +32,38 @@ export interface Config {
   instance: string;
   nodes: NodeConfig[];
   probes: Parsed['probes'];
-  decision: Parsed['decision'];
+  decision: Omit<Parsed['decision'], 'softFall'> & { softFall: number };
   stateFile: string;
   database: string;
   state: Parsed['state'];
   log: Parsed['log'];
+  history: Parsed['history'];
+  alerts: AlertsConfig;
+  maintenance: Parsed['maintenance'];
   /** Absent: the HTTP server is off. */
   http?: { host: string; port: number; token?: Secret; reportsPerMinute: number };
 }
+
+export interface EmailConfig {
+  host: string;
+  port: number;
+  secure: boolean;
+  user?: string;
+  password?: Secret;
+  from: string;
+  to: string[];
+  timeout: number;
+}
+
+export interface WebhookConfig {
+  /** Unique channel name (`webhook`, `webhook-2`, … when not given). */
+  name: string;
+  url: string;
+  headers: Record<string, Secret>;
+  timeout: number;
+}
+
+export type AlertsConfig = Omit<Parsed['alerts'], 'email' | 'webhooks'> & { email?: EmailConfig; webhooks: WebhookConfig[] };
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
 
@@ -96,6 +120,33 @@ function resolveSecret(src: SecretSource, where: string, env: NodeJS.ProcessEnv,
   if (file) return fromFile(file, ` (from ${src.env}_FILE)`);
   problems.push(`${where}: environment variable ${src.env} (or ${src.env}_FILE) is not set`);
   return undefined;
+}
+
+/** The alerts section with its secrets resolved; the SMTP password may also come from SMTP_PASSWORD(_FILE). */
+function resolveAlerts(a: Parsed['alerts'], env: NodeJS.ProcessEnv, io: ConfigIo, problems: string[], baseDir: string): AlertsConfig {
+  let email: EmailConfig | undefined;
+  if (a.email) {
+    const e = a.email;
+    const fromEnv = env.SMTP_PASSWORD || env.SMTP_PASSWORD_FILE ? ({ env: 'SMTP_PASSWORD' } as const) : undefined;
+    const source = e.password ?? fromEnv;
+    const password = source !== undefined ? resolveSecret(source, 'alerts.email.password', env, io, problems, baseDir) : undefined;
+    if (e.user !== undefined && source === undefined) problems.push('alerts.email.password: required with alerts.email.user (or set SMTP_PASSWORD / SMTP_PASSWORD_FILE)');
+    email = { host: e.host, port: e.port ?? (e.secure ? 465 : 587), secure: e.secure, user: e.user, password, from: e.from, to: e.to, timeout: e.timeout };
+  }
+  const names = new Set<string>(email ? ['email'] : []);
+  const webhooks = a.webhooks.map((w, i): WebhookConfig => {
+    const name = w.name ?? (i === 0 ? 'webhook' : `webhook-${i + 1}`);
+    if (names.has(name)) problems.push(`alerts.webhooks[${i}].name: duplicate channel name ${JSON.stringify(name)}`);
+    names.add(name);
+    const headers: Record<string, Secret> = {};
+    for (const [h, src] of Object.entries(w.headers)) {
+      const s = resolveSecret(src, `alerts.webhooks[${i}].headers.${h}`, env, io, problems, baseDir);
+      if (s) headers[h] = s;
+    }
+    return { name, url: w.url, headers, timeout: w.timeout };
+  });
+  if (a.retry.max < a.retry.initial) problems.push('alerts.retry.max: must not be shorter than alerts.retry.initial');
+  return { ...a, email, webhooks };
 }
 
 /**
@@ -170,7 +221,12 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
     }
     http = { host, port, token, reportsPerMinute: c.http.reportsPerMinute };
   }
+  if (c.decision.softFall !== undefined && c.decision.softFall < c.decision.fall) problems.push('decision.softFall: must be at least decision.fall');
   if (c.state.staleAfter <= c.state.heartbeat) problems.push(`state.staleAfter: must be longer than state.heartbeat`);
+  const alerts = resolveAlerts(c.alerts, env, io, problems, baseDir);
+  c.maintenance.recurring.forEach((w, i) => {
+    if (!seen.has(w.node)) problems.push(`maintenance.recurring[${i}].node: no node named ${JSON.stringify(w.node)}`);
+  });
   if (problems.length > 0) throw new ConfigError(problems);
 
   // systemd's StateDirectory= sets $STATE_DIRECTORY; otherwise a folder next to where we run.
@@ -180,11 +236,14 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
     instance: c.instance ?? io.hostname(),
     nodes,
     probes: p,
-    decision: c.decision,
+    decision: { ...c.decision, softFall: c.decision.softFall ?? c.decision.fall + 1 },
     stateFile: path(c.stateFile, 'state.json'),
     database: path(c.database, 'sentinel.db'),
     state: c.state,
     log: c.log,
+    history: c.history,
+    alerts,
+    maintenance: c.maintenance,
     http,
   };
 }

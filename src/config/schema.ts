@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 import { parseDuration } from '../util/duration';
 
@@ -41,7 +42,8 @@ const expectPattern = z.string().min(1).transform((s, ctx) => {
   const m = /^\/(.*)\/([a-z]*)$/s.exec(s);
   if (!m) return { source: s, test: (t: string) => t.toLowerCase().includes(s.toLowerCase()) };
   try {
-    const re = new RegExp(m[1] as string, m[2]);
+    // g and y make RegExp.test stateful (lastIndex): identical answers would pass and fail in turn.
+    const re = new RegExp(m[1] as string, (m[2] as string).replace(/[gy]/g, ''));
     return { source: s, test: (t: string) => re.test(t) };
   } catch (e) {
     ctx.addIssue({ code: 'custom', message: `invalid regular expression: ${(e as Error).message}` });
@@ -76,6 +78,129 @@ const canarySchema = z
   })
   .strict();
 
+const severity = z.enum(['critical', 'warning', 'info']);
+/** Whether an alert kind is emailed, and how loudly. Defaults follow docs/alerts.md. */
+const eventRule = (dflt: 'critical' | 'warning' | 'info') =>
+  z.object({ send: z.boolean().prefault(true), severity: severity.prefault(dflt) }).strict().prefault({});
+
+/** `ops@example.com` or `Name <ops@example.com>`: nodemailer parses the rest; this catches typos early. */
+const mailbox = z.string().regex(/^[^<>\s@]+@[^<>\s@]+$|^[^<>]*<[^<>\s@]+@[^<>\s@]+>$/, 'an e-mail address (a@b.example or "Name <a@b.example>")');
+
+const emailSchema = z
+  .object({
+    host: z.string().min(1),
+    /** Default: 465 when secure, else 587. */
+    port: z.number().int().min(1).max(65535).optional(),
+    /** true: TLS from the first byte (465); false: STARTTLS when the server offers it. */
+    secure: z.boolean().prefault(false),
+    user: z.string().min(1).optional(),
+    /** Also from SMTP_PASSWORD / SMTP_PASSWORD_FILE when absent. */
+    password: secretSource.optional(),
+    from: mailbox,
+    to: z.union([mailbox, z.array(mailbox).min(1)]).transform((v) => (Array.isArray(v) ? v : [v])),
+    /** Connection, greeting and socket timeout each: a dead SMTP server must not hold the sender for minutes. */
+    timeout: duration(100).prefault('10s'),
+  })
+  .strict();
+
+const webhookSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'letters, digits, . _ - (max 63)').optional(),
+    url: httpUrl,
+    headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name'), secretSource).prefault({}),
+    timeout: duration(100).prefault('10s'),
+  })
+  .strict();
+
+const alertsSchema = z
+  .object({
+    /** false: alerts are still decided and recorded (as suppressed) but nothing is sent. */
+    enabled: z.boolean().prefault(true),
+    statusPageUrl: httpUrl.optional(),
+    /** While a node stays down, repeat its alert this often; 0 = never. */
+    reminderInterval: duration(0).prefault('6h'),
+    flapping: z
+      .object({
+        /** More than this many changes into or out of `down` within `window` is flapping; 0 = off. */
+        transitions: z.number().int().min(0).max(1000).prefault(4),
+        window: duration(1000).prefault('30m'),
+        /** Flapping ends after this long without a change; a summary goes out then. */
+        settle: duration(1000).prefault('15m'),
+      })
+      .strict()
+      .prefault({}),
+    retry: z
+      .object({
+        initial: duration(100).prefault('30s'),
+        max: duration(100).prefault('1h'),
+        /** A delivery still failing (transiently) this long after its alert was written is marked failed. */
+        giveUpAfter: duration(60_000).prefault('3d'),
+      })
+      .strict()
+      .prefault({}),
+    events: z
+      .object({
+        primaryDown: eventRule('critical'),
+        fallbackDown: eventRule('warning'),
+        fallbackDownPrimaryOut: eventRule('critical'),
+        allDown: eventRule('critical'),
+        recovered: eventRule('info'),
+        reminder: eventRule('warning'),
+        flapping: eventRule('warning'),
+        flappingSettled: eventRule('info'),
+      })
+      .strict()
+      .prefault({}),
+    email: emailSchema.optional(),
+    webhooks: z.array(webhookSchema).prefault([]),
+  })
+  .strict();
+
+const MAX_RECURRING_WINDOW_MS = 86_400_000;
+
+/** A node-cron expression at minute resolution (5 fields, or 6 with seconds fixed at 0): windows start on a minute. */
+const cronExpression = z.string().superRefine((v, ctx) => {
+  const check = cron.validateDetailed(v);
+  if (!check.valid) {
+    ctx.addIssue({ code: 'custom', message: `not a cron expression: ${check.errors.map((e) => e.message).join('; ') || v}` });
+    return;
+  }
+  const seconds = check.fields?.second ?? [];
+  if (seconds.length !== 1 || seconds[0] !== 0) ctx.addIssue({ code: 'custom', message: 'windows start on a whole minute: use 5 fields (minute hour day month weekday)' });
+});
+
+const timeZone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not an IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)' },
+);
+
+const maintenanceSchema = z
+  .object({
+    recurring: z
+      .array(
+        z
+          .object({
+            node: z.string().min(1),
+            cron: cronExpression,
+            /** At most a day: matching walks back over the window minute by minute. */
+            duration: duration(60_000).refine((ms) => ms <= MAX_RECURRING_WINDOW_MS, 'at most 24h (use `llm-sentinel maintenance start` for longer one-off windows)'),
+            /** IANA zone the cron expression is read in; default: the host's. */
+            timezone: timeZone.optional(),
+            reason: z.string().min(1).max(200).prefault('scheduled maintenance'),
+          })
+          .strict(),
+      )
+      .prefault([]),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     instance: z.string().min(1).max(100).optional(),
@@ -84,7 +209,7 @@ export const configSchema = z
       .object({
         liveness: livenessSchema.prefault({}),
         canary: canarySchema.prefault({}),
-        connectTimeout: duration(50).prefault('3s'),
+        connectTimeout: duration(50).prefault('2s'),
         maxResponseBytes: z.number().int().min(1024).max(64 * 1024 * 1024).prefault(1024 * 1024),
         jitter: z.number().min(0).max(0.5).prefault(0.1),
       })
@@ -93,6 +218,7 @@ export const configSchema = z
     decision: z
       .object({
         fall: z.number().int().min(1).max(100).prefault(3),
+        softFall: z.number().int().min(1).max(100).optional(),
         rise: z.number().int().min(1).max(100).prefault(2),
         fastInterval: duration(100).prefault('2s'),
         failbackHold: duration(0).prefault('60s'),
@@ -120,6 +246,21 @@ export const configSchema = z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).prefault('info') })
       .strict()
       .prefault({}),
+    /** Retention and rollups (docs/report.md). keepHourly/keepDaily 0 = keep forever. */
+    history: z
+      .object({
+        // At least a day: the status page's 24-hour chart and the report's recent hours read raw probes.
+        keepRaw: duration(86_400_000).prefault('30d'),
+        keepHourly: duration(0).prefault('400d'),
+        keepDaily: duration(0).prefault('3650d'),
+        schedule: z.string().refine((v) => cron.validate(v), 'not a cron expression (e.g. 17 * * * *)').prefault('17 * * * *'),
+        /** A canary whose server-reported load time exceeds this counts as a cold start. */
+        coldStart: duration(1).prefault('1s'),
+      })
+      .strict()
+      .prefault({}),
+    alerts: alertsSchema.prefault({}),
+    maintenance: maintenanceSchema.prefault({}),
   })
   .strict();
 

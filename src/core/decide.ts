@@ -1,5 +1,5 @@
 import type { ProbeResult, Reason } from '../probes/types';
-import { applySample, isTransitional, newTrack, type Track } from './hysteresis';
+import { applySample, isTransitional, newTrack, type Sample, type Track } from './hysteresis';
 import type { NodeStatus } from './status';
 
 export type { NodeStatus };
@@ -7,6 +7,8 @@ export type { NodeStatus };
 /** What the decision needs to know; built from Config['decision'] and whether the canary runs. */
 export interface Policy {
   fall: number;
+  /** Consecutive failures needed when all are ambiguous (timeouts, 5xx, broken streams); see hysteresis.ts. */
+  softFall: number;
   rise: number;
   /** A node is preferred over a lower-priority one it lost traffic to only after being up this long. */
   failbackHold: number;
@@ -89,6 +91,21 @@ const NETWORK_REASONS: ReadonlySet<Reason> = new Set<Reason>([
   'not_ollama',
 ]);
 
+/**
+ * Failures that are facts, not noise: the server said no, or the path to it is gone. `fall` of them flip a
+ * node. Every other failure (timeouts, resets, 5xx, broken streams, wrong answers) needs `softFall`.
+ */
+const HARD_REASONS: ReadonlySet<Reason> = new Set<Reason>([
+  'refused',
+  'dns',
+  'tls',
+  'cloudflare_tunnel_down',
+  'cloudflare_origin_unreachable',
+  'auth_required',
+  'not_ollama',
+  'model_missing',
+]);
+
 export function initialState(nodes: ReadonlyArray<{ name: string; priority: number }>, at: Instant): MonitorState {
   const sorted = [...nodes].sort((a, b) => a.priority - b.priority);
   return {
@@ -146,22 +163,23 @@ export function decide(state: MonitorState, r: ProbeResult, policy: Policy, at: 
   const idx = state.nodes.findIndex((n) => n.name === r.node);
   if (idx < 0) return { next: state, events: [] };
   const prev = state.nodes[idx] as NodeRuntime;
-  const { fall, rise } = policy;
+  const sample = (ok: boolean): Sample => (ok ? 'ok' : HARD_REASONS.has(r.reason) ? 'hard' : 'soft');
   let { reach, gen, speed } = prev;
   if (r.kind === 'liveness') {
-    reach = applySample(reach, r.ok, fall, rise);
+    reach = applySample(reach, sample(r.ok), policy);
   } else {
     if (r.ok) {
       // A working generation proves reachability too.
-      gen = applySample(gen, true, fall, rise);
-      reach = applySample(reach, true, fall, rise);
-      speed = applySample(speed, !isSlow(r, policy), fall, rise);
+      gen = applySample(gen, 'ok', policy);
+      reach = applySample(reach, 'ok', policy);
+      // Slowness is a measurement, never a hard fact: it always needs softFall slow canaries in a row.
+      speed = applySample(speed, isSlow(r, policy) ? 'soft' : 'ok', policy);
     } else if (NETWORK_REASONS.has(r.reason)) {
       // Could not reach the server at all: that says nothing about its ability to generate once reachable,
       // so it counts toward reachability only (and recovery is not held back by a stale generation verdict).
-      reach = applySample(reach, false, fall, rise);
+      reach = applySample(reach, sample(false), policy);
     } else {
-      gen = applySample(gen, false, fall, rise);
+      gen = applySample(gen, sample(false), policy);
     }
   }
   const status = statusOf({ reach, gen, speed }, policy.canaryEnabled);

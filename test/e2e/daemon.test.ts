@@ -38,16 +38,16 @@ describe('llm-sentinel run (the real CLI against simulated nodes)', () => {
     daemon = spawnDaemon(['run', '--config', config]);
     await waitForState(stateFile, bothUp, 15_000);
     await primary.setFault('refuse');
-    const flipped = await waitForState(stateFile, (s) => s.preferred.name === 'fallback', 10_000);
+    const flipped = await waitForState(stateFile, (s) => s.preferred.name === 'fallback', 20_000);
     expect(statusOf(flipped, 'primary')).toBe('down');
     expect(flipped.nodes[0]?.lastError?.reason).toBe('refused');
     expect(flipped.allDown).toBe(false);
 
     await primary.setFault('none');
-    const upAgain = await waitForState(stateFile, (s) => statusOf(s, 'primary') === 'up', 10_000);
+    const upAgain = await waitForState(stateFile, (s) => statusOf(s, 'primary') === 'up', 20_000);
     // The hold (2s) has not passed yet: traffic stays on the fallback.
     expect(upAgain.preferred.name).toBe('fallback');
-    const back = await waitForState(stateFile, (s) => s.preferred.name === 'primary', 10_000);
+    const back = await waitForState(stateFile, (s) => s.preferred.name === 'primary', 20_000);
     expect(Date.parse(back.updatedAt) - Date.parse(upAgain.nodes[0]!.since)).toBeGreaterThanOrEqual(2000);
 
     expect(await daemon.stop()).toBe(0);
@@ -70,7 +70,7 @@ describe('llm-sentinel run (the real CLI against simulated nodes)', () => {
     daemon = spawnDaemon(['run', '--config', config]);
     await waitForState(stateFile, bothUp, 15_000);
     await primary.setFault('hang');
-    const flipped = await waitForState(stateFile, (s) => s.preferred.name === 'fallback', 10_000);
+    const flipped = await waitForState(stateFile, (s) => s.preferred.name === 'fallback', 20_000);
     expect(statusOf(flipped, 'primary')).toBe('down');
     expect(flipped.nodes[0]?.lastError?.reason).toMatch(/timeout/);
   });
@@ -79,7 +79,7 @@ describe('llm-sentinel run (the real CLI against simulated nodes)', () => {
     daemon = spawnDaemon(['run', '--config', config]);
     await waitForState(stateFile, bothUp, 15_000);
     await primary.setFault('cf_tunnel_down');
-    await waitForState(stateFile, (s) => s.preferred.name === 'fallback', 10_000);
+    await waitForState(stateFile, (s) => s.preferred.name === 'fallback', 20_000);
     await daemon.kill9();
 
     const before = JSON.parse(readFileSync(stateFile, 'utf8')) as { monitor: { pid: number } };

@@ -3,7 +3,7 @@ import { restoreState } from '../../src/core/restore';
 import type { ProbeKind, ProbeResult, Reason } from '../../src/probes/types';
 import { FakeClock } from '../../src/util/clock';
 
-const policy: Policy = { fall: 3, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true };
+const policy: Policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true };
 const NODES = [
   { name: 'primary', priority: 0, url: 'http://p' },
   { name: 'fallback', priority: 1, url: 'http://f' },
@@ -83,6 +83,22 @@ describe('decision core', () => {
     expect(events.filter((e) => e.startsWith('preferred'))).toEqual([]);
   });
 
+  test('ambiguous failures (timeouts) need softFall; one hard failure in the streak brings it back to fall', () => {
+    runSteps([
+      ...bothUp,
+      { node: 'primary', reason: 'timeout', expect: {} },
+      { node: 'primary', reason: 'timeout', expect: {} },
+      { node: 'primary', reason: 'timeout', expect: { primary: 'up' } },
+      { node: 'primary', reason: 'timeout', expect: { primary: 'down', preferred: 'fallback' } },
+    ]);
+    runSteps([
+      ...bothUp,
+      { node: 'primary', reason: 'timeout', expect: {} },
+      { node: 'primary', reason: 'refused', expect: {} },
+      { node: 'primary', reason: 'timeout', expect: { primary: 'down' } },
+    ]);
+  });
+
   test('fall consecutive failures flip the node down and traffic to the fallback', () => {
     const { events } = runSteps([
       ...bothUp,
@@ -137,7 +153,7 @@ describe('decision core', () => {
       { node: 'primary', reason: 'refused', expect: { preferred: 'fallback' } },
       { node: 'fallback', reason: 'timeout', expect: {} },
       { node: 'fallback', reason: 'timeout', expect: {} },
-      { node: 'fallback', reason: 'timeout', expect: { fallback: 'down', preferred: 'fallback', allDown: true } },
+      { node: 'fallback', reason: 'refused', expect: { fallback: 'down', preferred: 'fallback', allDown: true } },
       { node: 'primary', expect: { allDown: true } },
       // The current preferred is down, so no failback hold applies: the first node up takes traffic.
       { node: 'primary', expect: { primary: 'up', preferred: 'primary', allDown: false } },
@@ -150,6 +166,8 @@ describe('decision core', () => {
       ...bothUp,
       { node: 'primary', kind: 'canary', reason: 'timeout', expect: { primary: 'up' } },
       { node: 'primary', kind: 'canary', reason: 'timeout', expect: { primary: 'up' } },
+      { node: 'primary', kind: 'canary', reason: 'timeout', expect: { primary: 'up' } },
+      // Timeouts are ambiguous: softFall (4) of them, not fall (3).
       { node: 'primary', kind: 'canary', reason: 'timeout', expect: { primary: 'degraded', preferred: 'fallback' } },
       { node: 'primary', kind: 'liveness', expect: { primary: 'degraded' } },
     ]);
@@ -176,9 +194,10 @@ describe('decision core', () => {
     ]);
   });
 
-  test('slow canaries degrade only after fall of them; a cold start (load time) is not slowness', () => {
+  test('slow canaries degrade only after softFall of them; a cold start (load time) is not slowness', () => {
     const { state } = runSteps([
       ...bothUp,
+      { node: 'primary', kind: 'canary', ttftMs: 9_000, expect: { primary: 'up' } },
       { node: 'primary', kind: 'canary', ttftMs: 9_000, expect: { primary: 'up' } },
       { node: 'primary', kind: 'canary', ttftMs: 9_000, expect: { primary: 'up' } },
       { node: 'primary', kind: 'canary', ttftMs: 9_000, expect: { primary: 'degraded', preferred: 'fallback' } },

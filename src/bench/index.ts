@@ -1,0 +1,69 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { DEFAULT_CADENCE, FAST_CADENCE, falseFailovers, issueBound, measureDetection, seedClientPenalty, theoreticalBound, type Cadence } from './detection';
+
+/** One row of the printed table and of bench-results/latest.json. */
+interface Row {
+  measure: string;
+  value: string;
+  target: string;
+  note: string;
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const stats = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)] ?? NaN, max: sorted[sorted.length - 1] ?? NaN };
+};
+
+async function detection(rows: Row[], c: Cadence, trials: number, targets: { hard?: string; hang?: string }): Promise<void> {
+  for (const [fault, kind] of [['refuse', 'hard'], ['cf_tunnel_down', 'hard'], ['hang', 'hang']] as const) {
+    process.stderr.write(`  detection: ${fault} at ${c.label} settings (${trials} trials)…\n`);
+    const xs = await measureDetection(c, fault, trials);
+    const { median, max } = stats(xs);
+    rows.push({
+      measure: `detection ${fault} (${c.label})`,
+      value: `median ${s(median)}, max ${s(max)}`,
+      target: (kind === 'hard' ? targets.hard : targets.hang) ?? '-',
+      note: `bound ${s(theoreticalBound(c, kind))} (issue formula ${s(issueBound(c))}), n=${xs.length}`,
+    });
+  }
+}
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const want = (name: string) => only.length === 0 || only.includes(name);
+  const rows: Row[] = [];
+  const started = new Date().toISOString();
+  if (want('detection')) {
+    await detection(rows, FAST_CADENCE, 5, {});
+    await detection(rows, DEFAULT_CADENCE, Number(process.env.BENCH_TRIALS ?? 3), { hard: '≤ 15 s', hang: '≤ 25 s' });
+    for (const fault of ['refuse', 'cf_tunnel_down', 'hang'] as const) {
+      const p = await seedClientPenalty(fault);
+      rows.push({ measure: `seed client extra latency per request (${fault})`, value: s(p), target: '-', note: 'paid on EVERY request for the whole outage' });
+    }
+  }
+  if (want('failovers')) {
+    const r = falseFailovers(10_000, 0.05);
+    rows.push({ measure: 'false failovers, 5 % random probe failures', value: String(r.failovers), target: '0', note: `${r.probes} probes through the decision core (defaults: fall 3, softFall 4, rise 2)` });
+    let total = 0;
+    for (let seed = 1; seed <= 100; seed++) total += falseFailovers(10_000, 0.05, seed * 7919).failovers;
+    rows.push({ measure: 'false failovers, 100 runs × 10,000 probes', value: String(total), target: '-', note: 'preferred-node changes over 1,000,000 probes, 5 % random timeouts' });
+  }
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...[['measure', 'value', 'target', 'note'], ...rows.map((r) => [r.measure, r.value, r.target, r.note])].map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ');
+  process.stdout.write(`llm-sentinel benchmarks, ${started}, on ${machine}\n\n`);
+  process.stdout.write(`${line(['measure', 'value', 'target', 'note'])}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}\n`);
+  for (const r of rows) process.stdout.write(`${line([r.measure, r.value, r.target, r.note])}\n`);
+  const dir = resolve('bench-results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(resolve(dir, 'latest.json'), `${JSON.stringify({ started, machine, rows }, null, 2)}\n`);
+  process.stdout.write(`\nwritten to ${resolve(dir, 'latest.json')}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,184 @@
+import type { NodeConfig } from '../config';
+import { formatDuration } from '../util/duration';
+import { classifyHttp, classifyNetworkError, clip } from './classify';
+import { discard, guard, isFailure, judgeError, readCapped, runProbe, send, type Outcome, type ProbeContext, type ProbeRun, type ProbeSettings, type Reply } from './http';
+import { LineDecoder, NdjsonParser, SseParser, type DoneStats, type StreamEvent, type StreamParser } from './stream';
+import type { ProbeResult } from './types';
+
+/**
+ * Canary: a real, streamed, tiny generation with a known answer. It proves the model loads and generates,
+ * and measures time to first byte, time to first token and generation speed. Three deadlines apply:
+ * connect (the Agent), first token and the whole probe (both timers on the probe's Deadline).
+ */
+
+interface StreamState {
+  text: string;
+  /** Complete (newline-terminated) lines seen. */
+  lines: number;
+  contentChunks: number;
+  bytes: number;
+  firstTokenAt?: number;
+  done?: DoneStats;
+}
+
+function requestFor(node: NodeConfig, settings: ProbeSettings): { path: string; json: unknown; accept: string; expect: 'ndjson' | 'sse' } {
+  const c = settings.canary;
+  const messages = [{ role: 'user', content: c.prompt }];
+  if (node.api === 'openai') {
+    return {
+      path: '/v1/chat/completions',
+      accept: 'text/event-stream, application/json;q=0.9',
+      expect: 'sse',
+      json: { model: node.model, messages, stream: true, max_tokens: c.maxTokens, temperature: 0, stream_options: { include_usage: true } },
+    };
+  }
+  return {
+    path: '/api/chat',
+    // Ollama ignores Accept; asking for JSON makes Cloudflare's own error pages RFC 9457 JSON.
+    accept: 'application/json',
+    expect: 'ndjson',
+    // think:false keeps thinking models from spending the token budget on reasoning; it is harmless on others.
+    json: { model: node.model, messages, stream: true, think: false, keep_alive: c.keepAlive, options: { temperature: 0, num_predict: c.maxTokens } },
+  };
+}
+
+/** Applies parser events to the state; returns 'done', a failure, or undefined to keep reading. */
+function apply(run: ProbeRun, state: StreamState, events: StreamEvent[]): 'done' | Outcome | undefined {
+  for (const ev of events) {
+    switch (ev.type) {
+      case 'content':
+        if (state.firstTokenAt === undefined) {
+          state.firstTokenAt = run.since();
+          run.deadline.disarm('first_token');
+        }
+        state.text += ev.text;
+        state.contentChunks += 1;
+        break;
+      case 'error':
+        return { reason: 'stream_error', detail: `error mid-stream: ${ev.message}` };
+      case 'invalid':
+        // Chosen: malformed content is bad_response; stream_error is for streams cut short or reporting an error.
+        return { reason: 'bad_response', detail: ev.detail };
+      case 'done':
+        state.done = ev.stats;
+        return 'done';
+    }
+  }
+  return undefined;
+}
+
+/** Reads the stream until its end marker, a failure, the byte cap or a deadline. */
+async function readStream(run: ProbeRun, reply: Reply, parser: StreamParser, state: StreamState): Promise<Outcome | undefined> {
+  const cap = run.settings.maxResponseBytes;
+  const lines = new LineDecoder();
+  const notUtf8: Outcome = { reason: 'bad_response', detail: 'stream is not valid UTF-8' };
+  guard(reply.body);
+  try {
+    for await (const chunk of reply.body) {
+      const buf = chunk as Buffer;
+      if (state.bytes + buf.length > cap) {
+        state.bytes = cap;
+        return { reason: 'too_large', detail: `stream passed maxResponseBytes (${cap} bytes) without finishing; stopped reading` };
+      }
+      state.bytes += buf.length;
+      const decoded = lines.push(buf);
+      if (decoded === undefined) return notUtf8;
+      for (const line of decoded) {
+        state.lines += 1;
+        const r = apply(run, state, parser.line(line));
+        if (r === 'done') return undefined; // leaving the loop destroys whatever follows
+        if (r) return r;
+      }
+    }
+  } catch (err) {
+    const fired = run.deadline.verdict();
+    if (fired) return fired;
+    return { reason: 'stream_error', detail: `stream cut after ${state.bytes} bytes: ${classifyNetworkError(err).detail}` };
+  }
+  // The stream ended. What is still buffered is an unterminated last line. If it does not parse after
+  // complete lines went before, the stream was cut inside it: stream_error. If it is all there was, the
+  // reply itself is malformed: bad_response.
+  const cutShort = state.lines > 0;
+  const cut: Outcome = { reason: 'stream_error', detail: `stream cut mid-line after ${state.bytes} bytes, without its end marker` };
+  const rest = lines.end();
+  if (rest === undefined) return cutShort ? cut : notUtf8;
+  for (const events of [...rest.map((line) => parser.line(line)), parser.end()]) {
+    const r = apply(run, state, events);
+    if (r === 'done') return undefined;
+    if (r) return r.reason === 'bad_response' && cutShort ? cut : r;
+  }
+  const marker = parser instanceof SseParser ? 'data: [DONE]' : 'a done:true line';
+  return { reason: 'stream_error', detail: `stream ended after ${state.bytes} bytes without ${marker}` };
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+/** Server timing first (eval_count over eval_duration); else tokens over the time since the first token. */
+function speed(stats: DoneStats, state: StreamState, totalMs: number): number | undefined {
+  if (stats.tokensPerSec !== undefined) return round1(stats.tokensPerSec);
+  if (stats.evalCount !== undefined && stats.evalDurationNs !== undefined && stats.evalDurationNs > 0) {
+    return round1(stats.evalCount / (stats.evalDurationNs / 1e9));
+  }
+  const tokens = stats.evalCount ?? state.contentChunks;
+  const streamingMs = state.firstTokenAt === undefined ? 0 : totalMs - state.firstTokenAt;
+  return tokens > 0 && streamingMs > 0 ? round1(tokens / (streamingMs / 1000)) : undefined;
+}
+
+async function canary(run: ProbeRun): Promise<Outcome> {
+  const c = run.settings.canary;
+  const firstTokenMs = c.firstTokenTimeout ?? c.timeout;
+  if (firstTokenMs < c.timeout) run.deadline.arm('first_token', firstTokenMs);
+  const req = requestFor(run.node, run.settings);
+
+  const reply = await send(run, req.path, { method: 'POST', accept: req.accept, json: req.json });
+  if (isFailure(reply)) return reply.reason === 'timeout' ? { ...reply, detail: `${reply.detail}; no response headers yet` } : reply;
+  if (reply.status < 200 || reply.status >= 300) return judgeError(run, reply, req.path, req.expect);
+  const facts = { httpStatus: reply.status, ttfbMs: reply.ttfbMs };
+  const shape = classifyHttp({ status: reply.status, headers: reply.headers, expect: req.expect, path: req.path });
+  if (shape.reason === 'not_ollama') {
+    discard(reply.body);
+    return { ...shape, ...facts };
+  }
+  if (shape.reason !== 'ok') {
+    // A 200 of the wrong type (e.g. JSON where a stream was asked for): read it, bounded, so a huge one is
+    // reported as too_large like any other.
+    const read = await readCapped(run, reply.body, run.settings.maxResponseBytes);
+    if (isFailure(read)) return { ...read, ...facts };
+    if (read.truncated) return { reason: 'too_large', detail: `reply to ${req.path} is larger than maxResponseBytes (${run.settings.maxResponseBytes} bytes); stopped reading`, ...facts };
+    return { ...shape, ...facts };
+  }
+
+  const state: StreamState = { text: '', lines: 0, contentChunks: 0, bytes: 0 };
+  const failed = await readStream(run, reply, req.expect === 'sse' ? new SseParser() : new NdjsonParser(), state);
+  const totalMs = run.since();
+  const ttftMs = state.firstTokenAt;
+  const answer = clip(state.text, 200) || undefined;
+  if (failed) {
+    const noToken = failed.reason === 'timeout' && ttftMs === undefined && run.deadline.fired?.kind === 'probe';
+    const detail = noToken ? `no first token within ${formatDuration(c.timeout)} (deadline)` : failed.detail;
+    return { ...failed, detail, ...facts, ttftMs, answer };
+  }
+
+  const stats = state.done ?? {};
+  const measured = {
+    ...facts,
+    ttftMs,
+    totalMs,
+    tokensPerSec: speed(stats, state, totalMs),
+    loadMs: stats.loadDurationNs === undefined ? undefined : round1(stats.loadDurationNs / 1e6),
+    evalCount: stats.evalCount ?? (req.expect === 'sse' ? state.contentChunks : undefined),
+    answer,
+  };
+  if (state.text.trim() === '') return { reason: 'empty_answer', detail: `model finished with an empty answer after ${formatDuration(totalMs)}`, ...measured };
+  if (!c.expect.test(state.text)) {
+    return { reason: 'wrong_answer', detail: clip(`answer ${JSON.stringify(clip(state.text, 80))} does not match ${c.expect.source}`), ...measured };
+  }
+  const tps = measured.tokensPerSec === undefined ? '' : `, ${measured.tokensPerSec} tok/s`;
+  return { reason: 'ok', detail: clip(`answered ${JSON.stringify(clip(state.text, 60))} in ${formatDuration(totalMs)} (first token ${formatDuration(ttftMs ?? totalMs)}${tps})`), ...measured };
+}
+
+export function probeCanary(node: NodeConfig, settings: ProbeSettings, ctx: ProbeContext = {}): Promise<ProbeResult> {
+  return runProbe('canary', node, settings, ctx, settings.canary.timeout, canary);
+}

@@ -1,0 +1,323 @@
+import type { ProbeResult, Reason } from './types';
+
+/**
+ * Pure judgement of what a node answered. Probes collect facts (status, headers, a bounded body prefix,
+ * error codes); these functions turn them into exactly one Reason plus a short detail. Nothing here does
+ * I/O, so every rule is unit-tested with plain objects (test/unit/classify.test.ts).
+ *
+ * Rules come from /work/shared/reference/ollama-cloudflare.md: Cloudflare is recognised by status plus its
+ * headers (`server: cloudflare` / `cf-ray`), never by body text alone; bodies only refine the detail.
+ */
+
+export type CloudflareInfo = NonNullable<ProbeResult['cloudflare']>;
+
+export interface HttpFacts {
+  status: number;
+  /** Response headers as undici gives them (lower-case names). */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** What a 2xx reply must be: one JSON document, an Ollama NDJSON stream or an SSE stream. */
+  expect: 'json' | 'ndjson' | 'sse';
+  /** Body text read so far (bounded). Undefined when not read, e.g. a 2xx stream about to be parsed. */
+  body?: string;
+  /** Request path, for the detail text. */
+  path?: string;
+}
+
+export interface Verdict {
+  reason: Reason;
+  detail: string;
+  cloudflare?: CloudflareInfo;
+}
+
+const MAX_DETAIL = 300;
+
+/** Cloudflare 1xxx codes a tunnelled Ollama node can realistically hit, in words for the detail text. */
+const CF_CODES: Readonly<Record<number, string>> = {
+  1010: 'browser signature blocked',
+  1015: 'rate limited',
+  1016: 'origin DNS error: tunnel or its DNS record missing',
+  1020: 'blocked by a firewall rule',
+  1033: 'tunnel not connected',
+};
+
+/** Statuses Cloudflare itself generates when it cannot get an answer from the origin. */
+const CF_ORIGIN_UNREACHABLE = new Set([502, 520, 521, 522, 523, 525, 526]);
+
+export function clip(text: string, max = MAX_DETAIL): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return oneLine.length <= max ? oneLine : `${oneLine.slice(0, max - 1)}…`;
+}
+
+export function headerValue(headers: HttpFacts['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+export function viaCloudflare(headers: HttpFacts['headers']): boolean {
+  return headerValue(headers, 'server')?.trim().toLowerCase() === 'cloudflare' || headerValue(headers, 'cf-ray') !== undefined;
+}
+
+function tryJson(text: string | undefined): unknown {
+  if (text === undefined || text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The error message of an Ollama (`{"error":"…"}`) or OpenAI-shaped (`{"error":{"message":"…"}}`) body. */
+export function errorMessage(json: unknown): string | undefined {
+  if (!isRecord(json)) return undefined;
+  const e = json.error;
+  if (typeof e === 'string') return e;
+  if (isRecord(e) && typeof e.message === 'string') return e.message;
+  return undefined;
+}
+
+/** cf-ray and the 1xxx code, from the RFC 9457 JSON body, the cf-error-type header or the HTML/text page. */
+export function cloudflareInfo(headers: HttpFacts['headers'], body: string | undefined): CloudflareInfo {
+  const info: CloudflareInfo = {};
+  const json = tryJson(body);
+  const ray = headerValue(headers, 'cf-ray') ?? (isRecord(json) && typeof json.ray_id === 'string' ? json.ray_id : undefined);
+  if (ray) info.ray = clip(ray, 40);
+  let code: number | undefined;
+  // Only 1xxx codes name a Cloudflare cause; the JSON for a 5xx repeats the status as error_code.
+  const is1xxx = (n: number) => Number.isInteger(n) && n >= 1000 && n <= 1999;
+  if (isRecord(json) && typeof json.error_code === 'number' && is1xxx(json.error_code)) code = json.error_code;
+  const typeHeader = headerValue(headers, 'cf-error-type');
+  if (code === undefined && typeHeader && /^1\d{3}$/.test(typeHeader.trim())) code = Number(typeHeader.trim());
+  if (code === undefined && body) {
+    const m = /\bError (1\d{3})\b/.exec(body) ?? /\berror code:\s*(1\d{3})\b/i.exec(body);
+    if (m) code = Number(m[1]);
+  }
+  if (code !== undefined) info.errorCode = code;
+  return info;
+}
+
+function describeCloudflare(status: number, cf: CloudflareInfo): string {
+  const code = cf.errorCode === undefined ? '' : ` (error ${cf.errorCode}${CF_CODES[cf.errorCode] ? `: ${CF_CODES[cf.errorCode]}` : ''})`;
+  return `${status} from Cloudflare${code}${cf.ray ? `, ray ${cf.ray}` : ''}`;
+}
+
+/** A Location for the detail text: origin and path only, because Access puts a signed JWT in the query. */
+function safeLocation(location: string, path: string | undefined): { text: string; access: boolean } {
+  let u: URL;
+  try {
+    u = new URL(location, 'http://relative.invalid');
+  } catch {
+    return { text: clip(location.split('?')[0] ?? '', 120), access: false };
+  }
+  const access = u.hostname.endsWith('.cloudflareaccess.com') || u.pathname.includes('/cdn-cgi/access/');
+  const shown = u.hostname === 'relative.invalid' ? u.pathname : `${u.origin}${u.pathname}`;
+  return { text: clip(shown || path || '?', 120), access };
+}
+
+function where(facts: HttpFacts): string {
+  return facts.path ? ` on ${facts.path}` : '';
+}
+
+function mediaType(headers: HttpFacts['headers']): string {
+  return (headerValue(headers, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+function classifySuccess(facts: HttpFacts): Verdict {
+  const type = mediaType(facts.headers);
+  const shown = type || 'no content-type';
+  if (type === 'text/html' || type === 'application/xhtml+xml') {
+    return { reason: 'not_ollama', detail: clip(`${facts.status} ${shown}${where(facts)}: a web page, not the API (login page, wrong URL or a different service)`) };
+  }
+  if (facts.expect === 'sse') {
+    if (type === 'text/event-stream') return { reason: 'ok', detail: 'event stream' };
+    return { reason: 'bad_response', detail: clip(`${facts.status} ${shown}${where(facts)}: expected text/event-stream`) };
+  }
+  if (facts.expect === 'ndjson') {
+    if (type === '' || type.includes('ndjson') || type.includes('json')) return { reason: 'ok', detail: 'json stream' };
+    return { reason: 'bad_response', detail: clip(`${facts.status} ${shown}${where(facts)}: expected application/x-ndjson`) };
+  }
+  if (facts.body === undefined) return { reason: 'ok', detail: `${facts.status}` };
+  if (facts.body.trim() === '') return { reason: 'bad_response', detail: clip(`${facts.status} with an empty body${where(facts)}, expected JSON`) };
+  if (tryJson(facts.body) !== undefined) return { reason: 'ok', detail: `${facts.status} JSON` };
+  // Declared JSON but unparseable is a broken API; anything else is a different kind of server.
+  if (type.includes('json')) return { reason: 'bad_response', detail: clip(`${facts.status}${where(facts)}: invalid JSON (${facts.body.length} chars)`) };
+  return { reason: 'not_ollama', detail: clip(`${facts.status} ${shown}${where(facts)}: not JSON, so not the Ollama API`) };
+}
+
+function classifyRedirect(facts: HttpFacts, cf: CloudflareInfo | undefined): Verdict {
+  const location = headerValue(facts.headers, 'location');
+  if (!location) return { reason: 'bad_response', detail: clip(`${facts.status} redirect without a Location${where(facts)}`) };
+  const loc = safeLocation(location, facts.path);
+  if (loc.access) {
+    return {
+      reason: 'auth_required',
+      detail: clip(`${facts.status} to Cloudflare Access login (${loc.text}): send a service token (CF-Access-Client-Id/-Secret headers) and give the app a Service Auth policy`),
+      ...(cf ? { cloudflare: cf } : {}),
+    };
+  }
+  return { reason: 'bad_response', detail: clip(`${facts.status} redirect to ${loc.text}, not followed (fix the node URL)`) };
+}
+
+function classifyAuth(facts: HttpFacts, cf: CloudflareInfo | undefined, message: string | undefined): Verdict {
+  const body = facts.body ?? '';
+  if (facts.status === 403 && body.trim() === '') {
+    return {
+      reason: 'auth_required',
+      detail: '403 with empty body: Ollama refused the Host header — set cloudflared --http-host-header localhost:11434 (or OLLAMA_HOST=0.0.0.0)',
+    };
+  }
+  if (cf && cf.errorCode !== undefined) {
+    return { reason: 'auth_required', detail: clip(`${describeCloudflare(facts.status, cf)}`), cloudflare: cf };
+  }
+  const hint = facts.status === 401 ? 'credentials missing or rejected' : 'forbidden';
+  const via = cf ? ' via Cloudflare (Access service token missing, expired or not allowed?)' : '';
+  return {
+    reason: 'auth_required',
+    detail: clip(`${facts.status} ${hint}${where(facts)}${via}${message ? `: ${message}` : ''}; check the node's headers`),
+    ...(cf ? { cloudflare: cf } : {}),
+  };
+}
+
+/**
+ * Judges one HTTP exchange. For a 2xx it checks only that the reply has the shape the caller expects
+ * (`ok` means "go on and read the content"); for everything else it names the failure.
+ */
+export function classifyHttp(facts: HttpFacts): Verdict {
+  const { status } = facts;
+  const json = tryJson(facts.body);
+  const message = errorMessage(json);
+  const fromCf = viaCloudflare(facts.headers);
+  const cf = fromCf ? cloudflareInfo(facts.headers, facts.body) : undefined;
+  const withMessage = (prefix: string) => clip(message ? `${prefix}: ${message}` : prefix);
+
+  if (status >= 200 && status < 300) return classifySuccess(facts);
+  if (status >= 300 && status < 400) return classifyRedirect(facts, cf);
+  if (status === 401 || status === 403) return classifyAuth(facts, cf, message);
+  if (status === 404) {
+    // Ollama: {"error":"model 'x' not found"}; its /v1 layer: {"error":{"message":"model 'x' not found",…}}.
+    if (message && /not found/i.test(message) && /model/i.test(message)) {
+      return { reason: 'model_missing', detail: clip(`404${where(facts)}: ${message} — pull it (ollama pull) or fix the model name`) };
+    }
+    return { reason: 'not_ollama', detail: withMessage(`404${where(facts)}: no such API at this URL (check the URL and api: setting)`) };
+  }
+  if (status === 405) return { reason: 'not_ollama', detail: clip(`405 method not allowed${where(facts)}: not the expected API`) };
+  if (status === 429) {
+    return { reason: 'overloaded', detail: clip(cf?.errorCode !== undefined ? describeCloudflare(status, cf) : withMessage(`429 rate limited${where(facts)}`)), ...(cf ? { cloudflare: cf } : {}) };
+  }
+  if (cf && status === 530) {
+    return { reason: 'cloudflare_tunnel_down', detail: clip(`${describeCloudflare(status, cf)}: is cloudflared running and connected?`), cloudflare: cf };
+  }
+  if (cf && CF_ORIGIN_UNREACHABLE.has(status)) {
+    // Ollama's own 502 (an unreachable cloud model) passes through the tunnel with Cloudflare's headers too.
+    const ollamaError = typeof (json as { error?: unknown } | undefined)?.error === 'string' && !(isRecord(json) && json.cloudflare_error === true);
+    if (!ollamaError) {
+      return { reason: 'cloudflare_origin_unreachable', detail: clip(`${describeCloudflare(status, cf)}: tunnel up, but Ollama behind it is not answering`), cloudflare: cf };
+    }
+  }
+  if (cf && status === 524) {
+    return { reason: 'cloudflare_timeout', detail: clip(`${describeCloudflare(status, cf)}: origin sent no response within Cloudflare's ~100-125 s limit`), cloudflare: cf };
+  }
+  if (status === 503) return { reason: 'overloaded', detail: withMessage(`503${where(facts)}`) };
+  if (status >= 500) return { reason: 'server_error', detail: withMessage(`${status}${where(facts)}`) };
+  return { reason: 'bad_response', detail: withMessage(`unexpected HTTP ${status}${where(facts)}`) };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Network errors: judged by error code (Node's errno codes, undici's UND_ERR_* codes), never by message text.
+
+const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'EAI_NODATA', 'EAI_ADDRFAMILY']);
+const TLS_CODES = new Set([
+  'EPROTO',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'HOSTNAME_MISMATCH',
+]);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
+const UNREACHABLE_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN']);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ABORT_ERR', 'UND_ERR_ABORTED', 'UND_ERR_ABORT']);
+
+interface ErrorFacts {
+  code?: string;
+  name?: string;
+  message?: string;
+  address?: string;
+  port?: number;
+  hostname?: string;
+}
+
+/** Codes of an error, its causes and an AggregateError's members (Happy Eyeballs tries several addresses). */
+function errorChain(err: unknown): ErrorFacts[] {
+  const out: ErrorFacts[] = [];
+  const seen = new Set<unknown>();
+  const visit = (e: unknown, depth: number): void => {
+    if (depth > 5 || e === null || typeof e !== 'object' || seen.has(e)) return;
+    seen.add(e);
+    const r = e as Record<string, unknown>;
+    out.push({
+      ...(typeof r.code === 'string' ? { code: r.code } : {}),
+      ...(typeof r.name === 'string' ? { name: r.name } : {}),
+      ...(typeof r.message === 'string' ? { message: r.message } : {}),
+      ...(typeof r.address === 'string' ? { address: r.address } : {}),
+      ...(typeof r.port === 'number' ? { port: r.port } : {}),
+      ...(typeof r.hostname === 'string' ? { hostname: r.hostname } : {}),
+    });
+    visit(r.cause, depth + 1);
+    if (Array.isArray(r.errors)) for (const inner of r.errors) visit(inner, depth + 1);
+  };
+  visit(err, 0);
+  return out;
+}
+
+function isTlsCode(code: string): boolean {
+  return TLS_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || code.startsWith('CERT_');
+}
+
+function target(f: ErrorFacts): string {
+  if (f.hostname) return ` ${f.hostname}`;
+  if (f.address) return ` ${f.address}${f.port === undefined ? '' : `:${f.port}`}`;
+  return '';
+}
+
+/** Judges an error thrown while connecting, sending or reading. Pure: it looks at codes and classes only. */
+export function classifyNetworkError(err: unknown): Verdict {
+  const chain = errorChain(err);
+  const pick = (test: (code: string) => boolean) => chain.find((f) => f.code !== undefined && test(f.code));
+
+  const refused = pick((c) => c === 'ECONNREFUSED');
+  if (refused) return { reason: 'refused', detail: clip(`connection refused${target(refused)} (ECONNREFUSED): nothing listening — is Ollama running?`) };
+  const dns = pick((c) => DNS_CODES.has(c));
+  if (dns) return { reason: 'dns', detail: clip(`DNS lookup failed${target(dns)} (${dns.code})`) };
+  const tls = pick(isTlsCode);
+  if (tls) return { reason: 'tls', detail: clip(`TLS failed (${tls.code}${tls.message ? `: ${tls.message}` : ''})`) };
+  const unreachable = pick((c) => UNREACHABLE_CODES.has(c));
+  if (unreachable) {
+    const what = unreachable.code === 'UND_ERR_CONNECT_TIMEOUT' || unreachable.code === 'ETIMEDOUT' ? 'connect timed out' : 'host unreachable';
+    return { reason: 'connect_timeout', detail: clip(`${what}${target(unreachable)} (${unreachable.code}): machine off, asleep or firewalled?`) };
+  }
+  const reset = pick((c) => RESET_CODES.has(c));
+  if (reset) return { reason: 'reset', detail: clip(`connection dropped by the other side (${reset.code})`) };
+  const timeout = pick((c) => TIMEOUT_CODES.has(c)) ?? chain.find((f) => f.name === 'TimeoutError' || f.name === 'AbortError');
+  if (timeout) return { reason: 'timeout', detail: clip(`timed out (${timeout.code ?? timeout.name})`) };
+  const parser = pick((c) => c.startsWith('HPE_'));
+  if (parser) return { reason: 'bad_response', detail: clip(`response is not valid HTTP (${parser.code})`) };
+  const length = pick((c) => c === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH');
+  if (length) return { reason: 'bad_response', detail: 'response body shorter or longer than its Content-Length' };
+
+  const first = chain[0];
+  const label = first?.code ?? first?.name ?? typeof err;
+  // An unknown socket-level code (E…) is most likely a dropped connection; anything else is a malformed exchange.
+  const reason: Reason = /^E[A-Z]+$/.test(first?.code ?? '') ? 'reset' : 'bad_response';
+  return { reason, detail: clip(`request failed (${label}${first?.message ? `: ${first.message}` : ''})`) };
+}

@@ -1,0 +1,39 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { GenerationMode } from './generation';
+import type { ModelInfo, ModelRegistry } from './models';
+import type { Reply } from './wire';
+
+/** The simulator's live settings, read by handlers on every request. */
+export interface SimSettings {
+  readonly registry: ModelRegistry;
+  readonly tokenDelayMs: number;
+  readonly version: string;
+  answer(): string;
+}
+
+/** Everything a route handler needs about one request. */
+export interface RequestContext {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  /** Aborts when the client goes away or the simulator closes. */
+  signal: AbortSignal;
+  /** Handler entry, monotonic ns. */
+  startNs: bigint;
+  sim: SimSettings;
+  /** Set by a generation fault (wrong_answer, endless_stream, …). */
+  mode: GenerationMode;
+  /** Set by `model_missing`: installed models are invisible to this request. */
+  modelsHidden: boolean;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<Reply> | Reply;
+
+export function findModel(ctx: RequestContext, name: string): ModelInfo | undefined {
+  return ctx.modelsHidden ? undefined : ctx.sim.registry.find(name);
+}
+
+export function listModels(ctx: RequestContext): ModelInfo[] {
+  return ctx.modelsHidden ? [] : ctx.sim.registry.list();
+}

@@ -1,0 +1,105 @@
+/**
+ * Public types of the Ollama simulator. They live apart from index.ts so the internal modules can share them
+ * without importing the entry point.
+ */
+
+export const FAULTS = [
+  'none',
+  'refuse',
+  'reset',
+  'hang',
+  'slow_first_token',
+  'stall_mid_stream',
+  'slowloris',
+  'endless_stream',
+  'huge_body',
+  'cf_tunnel_down',
+  'cf_origin_unreachable',
+  'cf_timeout',
+  'access_redirect',
+  'access_401',
+  'forbidden_host',
+  'html_200',
+  'redirect_loop',
+  'server_error',
+  'busy',
+  'mid_stream_error',
+  'wrong_answer',
+  'empty_answer',
+  'model_missing',
+  'bad_json',
+  'truncated_json',
+  'invalid_utf8',
+] as const;
+
+/**
+ * A failure the simulator can show. See docs/simulator.md for what each one looks like on the wire.
+ * - `refuse`: the listening socket is closed (ECONNREFUSED); clearing it re-listens on the same port.
+ * - `reset`: the connection is accepted, then reset (ECONNRESET).
+ * - `hang`: the request is read and never answered.
+ * - `slow_first_token`: generation routes send nothing until `delayMs` (default 10000) has passed.
+ * - `stall_mid_stream`: headers and a first chunk, then silence forever.
+ * - `slowloris`: headers at once, then the body one byte per second (or per `delayMs`).
+ * - `endless_stream`: generation streams never send `done`.
+ * - `huge_body`: a 200 JSON body of 50 MB, streamed.
+ * - `cf_tunnel_down` / `cf_origin_unreachable` / `cf_timeout`: Cloudflare 530 (1033) / 502 / 524 pages.
+ * - `access_redirect` / `access_401`: Cloudflare Access login redirect / 401.
+ * - `forbidden_host`: Ollama's own 403 with an empty body (Host header not allowed).
+ * - `html_200`: a 200 HTML login-ish page on every route.
+ * - `redirect_loop`: 302 to the same URL.
+ * - `server_error` / `busy`: Ollama's real 500 and 503 error bodies.
+ * - `mid_stream_error`: a few chunks, then an error line; the stream ends without `done` (SSE: without [DONE]).
+ * - `wrong_answer` / `empty_answer`: generation completes with the wrong text / no text.
+ * - `model_missing`: the installed models vanish (tags, /v1/models, chat, generate, show).
+ * - `bad_json` / `truncated_json` / `invalid_utf8`: broken payloads.
+ */
+export type Fault = (typeof FAULTS)[number];
+
+export type FaultScope = 'all' | 'generation' | 'liveness';
+
+export interface FaultOptions {
+  /** Used by `slow_first_token` (default 10000), `cf_timeout` (default 0) and `slowloris` (ms per byte, default 1000). */
+  delayMs?: number;
+  /**
+   * Which routes the fault applies to: 'all' (default), 'generation' (chat/generate/v1 chat only),
+   * 'liveness' (/, version, tags, ps, v1/models only). Connection-level `refuse` ignores it.
+   */
+  scope?: FaultScope;
+}
+
+export interface SimulatorOptions {
+  /** 0 / undefined = a random free port. */
+  port?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Installed models, default ['llama3.2']. */
+  models?: string[];
+  /** Default 'PONG'. */
+  answer?: string;
+  /** Delay between streamed tokens, default 5. */
+  tokenDelayMs?: number;
+  /**
+   * Simulated cold load on the first request for a model that is not loaded (reported as load_duration),
+   * default 0. A model stays loaded for its keep_alive.
+   */
+  loadMs?: number;
+  /** Reported by /api/version, default '0.12.6'. */
+  version?: string;
+}
+
+export interface Simulator {
+  /** e.g. http://127.0.0.1:43123 (no trailing slash). */
+  readonly url: string;
+  readonly port: number;
+  readonly fault: Fault;
+  /** Resolves once in effect (e.g. socket closed for 'refuse', re-listening for anything else). */
+  setFault(fault: Fault, opts?: FaultOptions): Promise<void>;
+  setAnswer(text: string): void;
+  /** Total requests received (connections reset or refused before a request arrived are not counted). */
+  readonly requestCount: number;
+  /** Requests received for a path (without query string). */
+  requestsTo(path: string): number;
+  lastRequestHeaders(): Record<string, string | string[] | undefined> | undefined;
+  /** Closes the server AND destroys every open socket (hung and endless ones too). */
+  close(): Promise<void>;
+}
