@@ -1,5 +1,7 @@
 import { loadConfig, type Config } from '../config';
 import { Daemon } from '../daemon/daemon';
+import { createSdNotify } from '../daemon/sdnotify';
+import { startServices, type Services } from '../daemon/services';
 import { createLogger, type Logger } from '../logging';
 import { openStorage, StorageError } from '../storage';
 import { systemClock } from '../util/clock';
@@ -9,8 +11,8 @@ import { parseFlags, reportError, type CliIo } from './io';
 const HELP = `Usage: llm-sentinel run [--config FILE]
 
 Runs the monitor: probes every node, decides which one apps should use, records every probe and change in
-SQLite and publishes the state file. Logs JSON to stdout (pretty on a terminal).
-Signals: SIGTERM/SIGINT stop cleanly (a second one exits at once); SIGHUP re-reads the config.
+SQLite and publishes the state file (and, when configured, the HTTP API). Logs JSON to stdout (pretty on a
+terminal). Signals: SIGTERM/SIGINT stop cleanly (a second one exits at once); SIGHUP re-reads the config.
 The config path may also come from LLM_SENTINEL_CONFIG.
 `;
 
@@ -19,7 +21,11 @@ const EXIT_CANTCREAT = 73;
 /** A stop must finish within this; past it we exit anyway (systemd's TimeoutStopSec is larger). */
 const STOP_DEADLINE_MS = 4500;
 
-/** The composition root: config → logger → storage → daemon → signals. Nothing else wires things together. */
+const sameServices = (a: Config, b: Config) =>
+  JSON.stringify([a.nodes.map((n) => n.name), a.http && [a.http.host, a.http.port, a.http.reportsPerMinute, a.http.token?.reveal()], a.stateFile]) ===
+  JSON.stringify([b.nodes.map((n) => n.name), b.http && [b.http.host, b.http.port, b.http.reportsPerMinute, b.http.token?.reveal()], b.stateFile]);
+
+/** The composition root: config → logger → storage → daemon → services → signals. Nothing else wires things. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
   let config: Config;
   let configPath: string | undefined;
@@ -36,7 +42,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   }
 
   const logger = createLogger({ level: config.log.level });
-  const version = packageVersion();
+  const clock = systemClock;
+  const notify = createSdNotify(io.env, { logger });
   let storage;
   try {
     storage = openStorage(config.database, { logger });
@@ -48,8 +55,20 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     return EXIT_CANTCREAT;
   }
 
-  const daemon = new Daemon({ config, storage, logger, clock: systemClock, version });
-  daemon.start();
+  const daemon = new Daemon({ config, storage, logger, clock, version: packageVersion() });
+  let services: Services;
+  try {
+    daemon.start();
+    services = await startServices({ daemon, config, logger, clock, notify });
+  } catch (e) {
+    logger.fatal({ err: e }, `cannot start: ${(e as Error).message}`);
+    io.stderr.write(`llm-sentinel run: cannot start: ${(e as Error).message}\n`);
+    await daemon.stop('start failed');
+    storage.close();
+    await flush(logger);
+    return EXIT_CANTCREAT;
+  }
+  notify.ready(`monitoring ${config.nodes.length} nodes`);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -59,15 +78,17 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         process.exit(130);
       }
       stopping = true;
+      notify.stopping();
       logger.info({ signal }, 'stopping');
       const force = setTimeout(() => {
         logger.error('stop took too long; exiting');
         process.exit(1);
       }, STOP_DEADLINE_MS);
       force.unref();
-      daemon
-        .stop(signal)
-        .catch((e: unknown) => logger.error({ err: e }, 'error while stopping'))
+      Promise.allSettled([services.close(), daemon.stop(signal)])
+        .then((results) => {
+          for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'error while stopping');
+        })
         .finally(() => {
           storage.close();
           logger.info('stopped');
@@ -85,7 +106,17 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         logger.error({ problems }, 'SIGHUP: new configuration is invalid; keeping the running one');
         return;
       }
-      daemon.reload(next).catch((e: unknown) => logger.error({ err: e }, 'reload failed'));
+      const previous = daemon.config;
+      daemon
+        .reload(next)
+        .then(async () => {
+          if (!sameServices(previous, daemon.config)) {
+            await services.close();
+            services = await startServices({ daemon, config: daemon.config, logger, clock, notify });
+          }
+          notify.status(`monitoring ${daemon.config.nodes.length} nodes (reloaded)`);
+        })
+        .catch((e: unknown) => logger.error({ err: e }, 'reload failed'));
     };
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);

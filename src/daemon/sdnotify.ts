@@ -80,15 +80,25 @@ export function createSdNotify(env: NodeJS.ProcessEnv, opts: SdNotifyOptions = {
   };
 
   const sendNow = (args: string[], what: string): Promise<void> =>
-    new Promise<void>((done) => {
-      if (missing) return done();
+    new Promise<void>((resolve) => {
+      if (missing) return resolve();
       let child: ChildProcess;
       try {
-        child = spawnImpl(command, args, { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'], timeout: SEND_TIMEOUT_MS, killSignal: 'SIGKILL' });
+        child = spawnImpl(command, args, { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] });
       } catch (e) {
         fail(what, (e as Error).message);
-        return done();
+        return resolve();
       }
+      // Our own timer, not spawn's `timeout` option: Node leaves that one running when the spawn fails (ENOENT).
+      const timer = setTimeout(() => child.kill('SIGKILL'), SEND_TIMEOUT_MS);
+      timer.unref();
+      // A failed spawn emits 'error' and then 'close' (code -2): report it once.
+      let settled = false;
+      const done = () => {
+        settled = true;
+        clearTimeout(timer);
+        resolve();
+      };
       let stderr = '';
       child.stderr?.setEncoding('utf8');
       child.stderr?.on('data', (chunk: string) => {
@@ -100,6 +110,7 @@ export function createSdNotify(env: NodeJS.ProcessEnv, opts: SdNotifyOptions = {
         done();
       });
       child.once('close', (code, signal) => {
+        if (settled) return;
         if (code !== 0 && code !== null) fail(what, `${command} exited with ${code}: ${stderr.trim()}`);
         else if (signal) fail(what, `${command} killed by ${signal}`);
         done();

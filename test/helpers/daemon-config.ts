@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A config with fast cadence so end-to-end tests finish in seconds; extra YAML appended verbatim. */
-export function writeFastConfig(dir: string, primaryUrl: string, fallbackUrl: string, extra = '', overrides: { failbackHold?: string } = {}): string {
+export function writeFastConfig(dir: string, primaryUrl: string, fallbackUrl: string, extra = '', overrides: { failbackHold?: string; liveness?: string; canary?: string } = {}): string {
   const file = join(dir, 'config.yaml');
   writeFileSync(
     file,
@@ -11,8 +11,8 @@ nodes:
   - { name: primary, url: "${primaryUrl}", model: llama3.2 }
   - { name: fallback, url: "${fallbackUrl}", model: llama3.2 }
 probes:
-  liveness: { interval: 500ms, timeout: 400ms }
-  canary: { interval: 2s, timeout: 1500ms }
+  liveness: ${overrides.liveness ?? '{ interval: 500ms, timeout: 400ms }'}
+  canary: ${overrides.canary ?? '{ interval: 2s, timeout: 1500ms }'}
   connectTimeout: 300ms
 decision: { fall: 3, rise: 2, fastInterval: 200ms, failbackHold: ${overrides.failbackHold ?? '2s'} }
 state: { heartbeat: 500ms, staleAfter: 5s }

@@ -1,0 +1,103 @@
+import type { FailureReason } from './types';
+
+export interface Failure {
+  reason: FailureReason;
+  status?: number;
+  detail: string;
+}
+
+function fromCloudflare(h: Headers): boolean {
+  return h.has('cf-ray') || (h.get('server') ?? '').toLowerCase() === 'cloudflare';
+}
+
+/**
+ * Judges a response by status and headers only (the body stays untouched for the caller).
+ * Returns undefined when the caller should get this response; a Failure when another node should be tried.
+ *
+ *   status                 | verdict
+ *   -----------------------+---------------------------------------------------------------------------
+ *   2xx                    | usable
+ *   3xx                    | failure: nothing in Ollama's API redirects; it is Cloudflare Access asking
+ *                          |   for a login (Location *.cloudflareaccess.com) or a misrouted proxy
+ *   401, 403               | failure: Access without a (valid) service token, Cloudflare's browser check
+ *                          |   (1010), or Ollama's empty 403 for a Host it does not allow. None of these
+ *                          |   depends on the request, so another node can do better
+ *   429, 503               | failure (overloaded): Ollama's queue is full / runner rate limit
+ *   530                    | failure: Cloudflare Tunnel has no connector (error 1033/1016)
+ *   524                    | failure: origin too slow for Cloudflare's proxy read timeout
+ *   502, 520-523 via CF    | failure: tunnel up, origin unreachable
+ *   525, 526               | failure: TLS between Cloudflare and origin
+ *   other 5xx              | failure (server_error)
+ *   other 4xx              | usable: the request itself is wrong (unknown model, bad JSON) and every node
+ *                          |   would say the same; the caller needs the message
+ */
+export function classifyResponse(res: Response): Failure | undefined {
+  const s = res.status;
+  const h = res.headers;
+  const cf = fromCloudflare(h);
+  const via = cf ? ' via Cloudflare' : '';
+  if (s >= 200 && s < 300) return undefined;
+  if (s >= 300 && s < 400) {
+    const location = h.get('location') ?? '';
+    let host = '';
+    try {
+      host = new URL(location, 'http://x').hostname;
+    } catch {
+      host = '';
+    }
+    if (host.endsWith('.cloudflareaccess.com')) return { reason: 'auth_required', status: s, detail: `HTTP ${s}: Cloudflare Access login redirect (service token missing or not accepted)` };
+    return { reason: 'bad_response', status: s, detail: `HTTP ${s} redirect to ${host || 'an unknown place'}` };
+  }
+  if (s === 401 || s === 403) {
+    const empty = h.get('content-length') === '0';
+    const hint = empty && s === 403 ? ' (empty body: Ollama refused the Host header; see --http-host-header)' : '';
+    return { reason: 'auth_required', status: s, detail: `HTTP ${s}${via}${hint}` };
+  }
+  if (s === 429 || s === 503) return { reason: 'overloaded', status: s, detail: `HTTP ${s}${via}` };
+  if (s === 530) return { reason: 'cloudflare_tunnel_down', status: s, detail: 'HTTP 530: Cloudflare Tunnel has no connected cloudflared' };
+  if (s === 524) return { reason: 'cloudflare_timeout', status: s, detail: 'HTTP 524: origin did not answer within Cloudflare\'s proxy read timeout' };
+  if (cf && (s === 502 || (s >= 520 && s <= 523))) return { reason: 'cloudflare_origin_unreachable', status: s, detail: `HTTP ${s}: Cloudflare could not reach the origin` };
+  if (s === 525 || s === 526) return { reason: 'tls', status: s, detail: `HTTP ${s}: TLS between Cloudflare and the origin failed` };
+  if (s >= 500) return { reason: 'server_error', status: s, detail: `HTTP ${s}${via}` };
+  return undefined;
+}
+
+const CODES: Record<string, FailureReason> = {
+  ECONNREFUSED: 'refused',
+  ENOTFOUND: 'dns',
+  EAI_AGAIN: 'dns',
+  EAI_NONAME: 'dns',
+  UND_ERR_CONNECT_TIMEOUT: 'connect_timeout',
+  ETIMEDOUT: 'connect_timeout',
+  ECONNRESET: 'reset',
+  EPIPE: 'reset',
+  UND_ERR_SOCKET: 'reset',
+  UND_ERR_CLOSED: 'reset',
+  EHOSTUNREACH: 'refused',
+  ENETUNREACH: 'refused',
+  UND_ERR_HEADERS_OVERFLOW: 'bad_response',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'bad_response',
+};
+
+/** The innermost error code of a fetch failure (Node wraps the socket error as `cause`). */
+function codeOf(e: unknown): string | undefined {
+  let cur: unknown = e;
+  for (let depth = 0; depth < 5 && cur; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Judges a thrown fetch error by its code (never by message text). `timedOut` means our own deadline fired. */
+export function classifyError(e: unknown, timedOut: boolean, timeoutMs: number): Failure {
+  if (timedOut) return { reason: 'timeout', detail: `no response headers within ${timeoutMs}ms` };
+  const code = codeOf(e);
+  if (code && CODES[code]) return { reason: CODES[code], detail: code };
+  if (code && (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT') || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')) {
+    return { reason: 'tls', detail: code };
+  }
+  if (code?.startsWith('HPE_')) return { reason: 'bad_response', detail: code };
+  return { reason: 'reset', detail: code ?? ((e as Error)?.name || 'network error') };
+}

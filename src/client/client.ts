@@ -1,0 +1,236 @@
+import { dirname, join } from 'node:path';
+import { classifyError, classifyResponse, type Failure } from './classify';
+import { plan, type Plan } from './plan';
+import { createReporter, type Reporter } from './report';
+import { fileStateSource, httpStateSource, type StateSource } from './state-source';
+import {
+  AllEndpointsFailedError,
+  type Attempt,
+  type ClientNode,
+  type Endpoint,
+  type FetchLike,
+  type PreferredEndpoint,
+  type SentinelClient,
+  type SentinelClientOptions,
+} from './types';
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+const DEFAULT_TTL_MS = 2_000;
+const DEFAULT_STATE_TIMEOUT_MS = 2_000;
+/** One report per node and reason per this long per client: a burst of failed requests is one signal. */
+const REPORT_EVERY_MS = 5_000;
+
+function envNodes(env: Record<string, string | undefined>): ClientNode[] {
+  const out: ClientNode[] = [];
+  if (env.OLLAMA_PRIMARY_URL) out.push({ name: 'primary', url: env.OLLAMA_PRIMARY_URL });
+  if (env.OLLAMA_FALLBACK_URL) out.push({ name: 'fallback', url: env.OLLAMA_FALLBACK_URL });
+  return out;
+}
+
+/** Mistakes in the app's own options are programming errors and fail at construction, not at request time. */
+function checkNodes(nodes: ClientNode[]): void {
+  if (nodes.length === 0) {
+    throw new TypeError(
+      'llm-sentinel client: no nodes configured; pass options.nodes or set OLLAMA_PRIMARY_URL (and OLLAMA_FALLBACK_URL) so requests still work while the monitor is down',
+    );
+  }
+  nodes.forEach((n, i) => {
+    if (!n || typeof n.name !== 'string' || n.name === '') throw new TypeError(`llm-sentinel client: nodes[${i}].name must be a non-empty string`);
+    let ok = false;
+    try {
+      const u = new URL(n.url);
+      ok = u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new TypeError(`llm-sentinel client: nodes[${i}].url must be an http:// or https:// URL`);
+  });
+}
+
+/** GET /state → POST /report next to it (keeps a reverse-proxy path prefix); otherwise origin + /report. */
+function reportUrlFor(stateUrl: string): string {
+  const u = new URL(stateUrl);
+  u.search = '';
+  u.hash = '';
+  u.pathname = /\/state\/?$/.test(u.pathname) ? u.pathname.replace(/\/state\/?$/, '/report') : '/report';
+  return u.toString();
+}
+
+/** The DOM lib is not loaded (Node types only), so the body and header types are taken from fetch's own. */
+type BodyInit = NonNullable<RequestInit['body']>;
+type HeadersInit = ConstructorParameters<typeof Headers>[0];
+type EncodedBody = { body?: BodyInit; contentType?: string };
+
+function encodeBody(body: unknown): EncodedBody {
+  if (body === undefined || body === null) return {};
+  if (typeof body === 'string') return { body, contentType: 'application/json' };
+  if (body instanceof Uint8Array || body instanceof ArrayBuffer || body instanceof Blob || body instanceof URLSearchParams || body instanceof FormData) {
+    return { body: body as BodyInit };
+  }
+  return { body: JSON.stringify(body), contentType: 'application/json' };
+}
+
+/**
+ * The URL and headers for one node. Credentials in a node URL become a Basic header (fetch refuses URLs with
+ * userinfo). With `keepPrefix`, a request path that already starts with the node's path prefix is not
+ * prefixed again (an SDK whose baseURL ends in /v1 talking to a node configured as https://host/v1).
+ */
+function target(ep: Endpoint, pathAndQuery: string, keepPrefix: boolean): { url: string; basic?: string } {
+  const base = new URL(ep.url);
+  const basic = base.username || base.password ? Buffer.from(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`).toString('base64') : undefined;
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const path = pathAndQuery.startsWith('/') ? pathAndQuery : `/${pathAndQuery}`;
+  const full = keepPrefix && prefix !== '' && (path === prefix || path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}?`)) ? path : `${prefix}${path}`;
+  return { url: `${base.protocol}//${base.host}${full}`, ...(basic ? { basic } : {}) };
+}
+
+interface Outcome {
+  response?: Response;
+  failure?: Failure;
+}
+
+export function createSentinelClient(options: SentinelClientOptions = {}): SentinelClient {
+  const env = options.env ?? process.env;
+  const nodes = (options.nodes ?? envNodes(env)).map((n) => ({ ...n }));
+  checkNodes(nodes);
+  const explicitSource = options.stateFile !== undefined || options.stateUrl !== undefined;
+  const stateFile = explicitSource ? options.stateFile : env.LLM_SENTINEL_STATE_FILE || undefined;
+  const stateUrl = explicitSource ? options.stateUrl : env.LLM_SENTINEL_STATE_URL || undefined;
+  const token = options.token ?? (env.LLM_SENTINEL_TOKEN || undefined);
+  const fetchImpl: FetchLike = options.fetch ?? ((input, init) => fetch(input, init));
+  const now = options.now ?? Date.now;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  let source: StateSource | undefined;
+  if (stateFile) source = fileStateSource(stateFile);
+  else if (stateUrl) {
+    source = httpStateSource({ url: stateUrl, token, ttlMs: options.ttlMs ?? DEFAULT_TTL_MS, timeoutMs: options.stateTimeoutMs ?? DEFAULT_STATE_TIMEOUT_MS, fetch: fetchImpl, now });
+  }
+
+  let reporter: Reporter | undefined;
+  if (options.reports !== false) {
+    const explicit = options.reportDir !== undefined || options.reportUrl !== undefined;
+    const reportDir = explicit ? options.reportDir : stateFile ? join(dirname(stateFile), 'reports') : undefined;
+    const reportUrl = explicit ? options.reportUrl : !stateFile && stateUrl ? reportUrlFor(stateUrl) : undefined;
+    reporter = createReporter({ reportDir, reportUrl, token, fetch: fetchImpl, now, timeoutMs: DEFAULT_STATE_TIMEOUT_MS });
+  }
+  const lastReported = new Map<string, number>();
+
+  const currentPlan = async (): Promise<Plan> => {
+    try {
+      return plan(nodes, source ? await source.read() : undefined, now(), options.staleAfterMs);
+    } catch (e) {
+      // Sources return errors as values; this is insurance that the monitor can never break the app.
+      return plan(nodes, { source: stateFile ? 'file' : 'http', error: `state unreadable: ${(e as Error)?.message}` }, now(), options.staleAfterMs);
+    }
+  };
+
+  const reportInBackground = (ep: Endpoint, f: Failure): void => {
+    // The monitor already knows a node it publishes as down; telling it again is noise.
+    if (!reporter || ep.status === 'down') return;
+    const key = `${ep.name}\u0000${f.reason}`;
+    const t = now();
+    const last = lastReported.get(key);
+    if (last !== undefined && t - last >= 0 && t - last < REPORT_EVERY_MS) return;
+    lastReported.set(key, t);
+    void reporter.send({ node: ep.name, reason: f.reason, detail: f.detail }).catch(() => undefined);
+  };
+
+  /** One try on one node: a deadline on the response headers only, so a long stream is never cut. */
+  const attempt = async (url: string, init: RequestInit, userSignal: AbortSignal | undefined): Promise<Outcome> => {
+    const ctl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctl.abort(new DOMException(`no response headers within ${timeoutMs}ms`, 'TimeoutError'));
+    }, timeoutMs);
+    try {
+      const signal = userSignal ? AbortSignal.any([ctl.signal, userSignal]) : ctl.signal;
+      const res = await fetchImpl(url, { ...init, signal, redirect: init.redirect ?? 'manual' });
+      const failure = classifyResponse(res);
+      if (!failure) return { response: res };
+      await res.body?.cancel().catch(() => undefined);
+      return { failure };
+    } catch (e) {
+      // The caller cancelling is not a node failure: stop here, try nothing else, report nothing.
+      if (userSignal?.aborted) throw userSignal.reason ?? e;
+      return { failure: classifyError(e, timedOut, timeoutMs) };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const tryInOrder = async (build: (ep: Endpoint) => { url: string; init: RequestInit }, userSignal: AbortSignal | undefined): Promise<Response> => {
+    if (userSignal?.aborted) throw userSignal.reason;
+    const { order } = await currentPlan();
+    const attempts: Attempt[] = [];
+    for (const ep of order) {
+      let req: { url: string; init: RequestInit };
+      try {
+        req = build(ep);
+      } catch (e) {
+        attempts.push({ node: ep.name, url: ep.url, reason: 'bad_response', detail: `cannot build the request: ${(e as Error)?.message}` });
+        continue;
+      }
+      const { response, failure } = await attempt(req.url, req.init, userSignal);
+      if (response) return response;
+      const f = failure as Failure;
+      attempts.push({ node: ep.name, url: req.url, reason: f.reason, ...(f.status !== undefined ? { status: f.status } : {}), detail: f.detail });
+      reportInBackground(ep, f);
+    }
+    throw new AllEndpointsFailedError(attempts);
+  };
+
+  /**
+   * The caller's headers go to every node; a node's own credentials (URL userinfo, configured headers) are
+   * meant for that node alone, so they win. An SDK's placeholder `Authorization: Bearer ollama` must not
+   * replace the Basic credentials of a node behind a proxy.
+   */
+  const headersFor = (ep: Endpoint, basic: string | undefined, contentType: string | undefined, callerHeaders: HeadersInit | undefined): Headers => {
+    const h = new Headers();
+    if (contentType) h.set('content-type', contentType);
+    new Headers(callerHeaders).forEach((v, k) => h.set(k, v));
+    if (basic) h.set('authorization', `Basic ${basic}`);
+    for (const [k, v] of Object.entries(ep.headers ?? {})) h.set(k, v);
+    return h;
+  };
+
+  const fetchWithFallback = (path: string, body?: unknown, init: RequestInit = {}): Promise<Response> => {
+    const fixed = typeof body === 'function' ? undefined : encodeBody(body);
+    return tryInOrder((ep) => {
+      const enc = fixed ?? encodeBody((body as (e: Endpoint) => unknown)(ep));
+      const t = target(ep, path, false);
+      const method = init.method ?? (enc.body === undefined ? 'GET' : 'POST');
+      return { url: t.url, init: { ...init, method, body: enc.body, headers: headersFor(ep, t.basic, enc.contentType, init.headers) } };
+    }, init.signal ?? undefined);
+  };
+
+  const sentinelFetch: FetchLike = async (input, init) => {
+    const req = input instanceof Request ? input : undefined;
+    const raw = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const u = new URL(raw);
+    const method = init?.method ?? req?.method ?? 'GET';
+    const headers = new Headers(req?.headers);
+    new Headers(init?.headers).forEach((v, k) => headers.set(k, v));
+    let body: BodyInit | undefined = init?.body ?? undefined;
+    if (body === undefined && req && method !== 'GET' && method !== 'HEAD') body = await req.arrayBuffer();
+    // A stream can be sent once; a request that may go to a second node has to be replayable.
+    if (body instanceof ReadableStream) body = await new Response(body).arrayBuffer();
+    const signal = init?.signal ?? req?.signal ?? undefined;
+    const { body: _b, headers: _h, method: _m, signal: _s, ...rest } = init ?? {};
+    return tryInOrder((ep) => {
+      const t = target(ep, `${u.pathname}${u.search}`, true);
+      return { url: t.url, init: { ...rest, method, body, headers: headersFor(ep, t.basic, undefined, headers) } };
+    }, signal);
+  };
+
+  const getPreferredEndpoint = async (): Promise<PreferredEndpoint> => (await currentPlan()).preferred;
+
+  return {
+    getPreferredEndpoint,
+    endpoints: async () => (await currentPlan()).order,
+    fetchWithFallback,
+    fetch: sentinelFetch,
+    report: (r) => (reporter ? reporter.send(r) : Promise.resolve({ delivered: false, via: 'none', error: 'reports are off' })),
+  };
+}

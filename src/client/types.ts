@@ -1,0 +1,129 @@
+/** Public types of the client library (`llm-sentinel/client`). Kept free of imports beyond node builtins. */
+
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** A node the app knows about on its own; the list order is the fallback order used without a monitor. */
+export interface ClientNode {
+  name: string;
+  url: string;
+  model?: string;
+  /** Sent on every request to this node, e.g. Cloudflare Access service-token headers. */
+  headers?: Record<string, string>;
+}
+
+export interface SentinelClientOptions {
+  /** Path of the state file the daemon writes (read directly; cheapest and works without the HTTP server). */
+  stateFile?: string;
+  /** The daemon's GET /state URL (used when stateFile is not set). */
+  stateUrl?: string;
+  /** Bearer token for stateUrl and reportUrl. */
+  token?: string;
+  /** Configured fallback order; default: OLLAMA_PRIMARY_URL (primary), OLLAMA_FALLBACK_URL (fallback). */
+  nodes?: ClientNode[];
+  /** How long a /state answer is reused before it is revalidated (ETag); default 2000. */
+  ttlMs?: number;
+  /** Override the document's own staleAfterMs. */
+  staleAfterMs?: number;
+  /** Per-attempt time to response headers; default 15000 like the code this replaces. */
+  timeoutMs?: number;
+  /** Time limit for one GET /state; default 2000 (a hung monitor must not hold up requests for long). */
+  stateTimeoutMs?: number;
+  /** Where failure reports are POSTed; default: stateUrl's origin + /report. */
+  reportUrl?: string;
+  /** Drop folder for failure reports; default: <dirname(stateFile)>/reports when stateFile is set. */
+  reportDir?: string;
+  /** false: never send failure reports. */
+  reports?: boolean;
+  fetch?: FetchLike;
+  now?: () => number;
+  /** Environment read for defaults (OLLAMA_PRIMARY_URL, LLM_SENTINEL_STATE_FILE, ...); default process.env. */
+  env?: Record<string, string | undefined>;
+}
+
+export type EndpointSource = 'file' | 'http' | 'config';
+
+export interface PreferredEndpoint {
+  name: string;
+  url: string;
+  /** The model the monitor checks on this node ('' when unknown). */
+  model: string;
+  /** true when the monitor's view was not usable (missing, invalid, too old) and configured order applies. */
+  stale: boolean;
+  /** The monitor sees every node down; `url` is still its best guess (the last preferred node). */
+  allDown: boolean;
+  source: EndpointSource;
+  /** Why the monitor's choice is not used, or what is off about it. */
+  reason?: string;
+}
+
+/** A node as the client will try it: the monitor's identity (name) with the app's URL when it configured one. */
+export interface Endpoint {
+  name: string;
+  url: string;
+  model: string;
+  headers?: Record<string, string>;
+  /** The monitor's published status, when a fresh state document is known. */
+  status?: 'up' | 'degraded' | 'down' | 'unknown';
+}
+
+/**
+ * Why an attempt on a node failed. The names are the daemon's probe reasons (docs/reasons.md), so a report
+ * reads the same as a probe result.
+ */
+export type FailureReason =
+  | 'refused'
+  | 'dns'
+  | 'tls'
+  | 'connect_timeout'
+  | 'timeout'
+  | 'reset'
+  | 'cloudflare_tunnel_down'
+  | 'cloudflare_origin_unreachable'
+  | 'cloudflare_timeout'
+  | 'auth_required'
+  | 'overloaded'
+  | 'server_error'
+  | 'bad_response';
+
+export interface Attempt {
+  node: string;
+  url: string;
+  reason: FailureReason;
+  status?: number;
+  detail: string;
+}
+
+/** Thrown by fetchWithFallback only when every node failed; `attempts` lists each one in order. */
+export class AllEndpointsFailedError extends Error {
+  constructor(readonly attempts: Attempt[]) {
+    super(
+      `All LLM endpoints failed: ${attempts.map((a) => `${a.node} (${a.url}): ${a.reason}${a.detail ? ` - ${a.detail}` : ''}`).join('; ') || 'no endpoints'}`,
+    );
+    this.name = 'AllEndpointsFailedError';
+  }
+}
+
+export interface ClientReport {
+  node: string;
+  reason: string;
+  detail?: string;
+}
+
+export type ReportOutcome = { delivered: true; via: 'http' | 'dropbox' } | { delivered: false; via: 'http' | 'dropbox' | 'none'; error: string };
+
+export interface SentinelClient {
+  /** The node to use now. Never rejects because the monitor is down. */
+  getPreferredEndpoint(): Promise<PreferredEndpoint>;
+  /** Every node in the order fetchWithFallback tries them. */
+  endpoints(): Promise<Endpoint[]>;
+  /**
+   * POSTs `body` (JSON unless a string/bytes) to `path` on the preferred node, then once on each other node on
+   * failure. Resolves with the first usable Response, unconsumed (streams pass through).
+   * `body` may be a function of the endpoint, for nodes that serve different models.
+   */
+  fetchWithFallback(path: string, body?: unknown, init?: RequestInit): Promise<Response>;
+  /** A fetch-compatible function that sends each request to the preferred node (for SDKs). */
+  fetch: FetchLike;
+  /** Tell the monitor a node failed for this app. Never rejects. */
+  report(r: ClientReport): Promise<ReportOutcome>;
+}

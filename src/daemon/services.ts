@@ -1,0 +1,89 @@
+import { dirname, join } from 'node:path';
+import type { Config } from '../config';
+import { createMetrics, type Metrics } from '../http/metrics';
+import { startHttpServer, type RunningHttpServer } from '../http/server';
+import type { Logger } from '../logging';
+import { createRateLimiter } from '../reports/rate-limit';
+import { watchReportDir, type ReportDirWatcher } from '../reports/dropbox';
+import type { Clock } from '../util/clock';
+import type { Daemon } from './daemon';
+import type { SdNotify } from './sdnotify';
+
+/**
+ * What runs beside the daemon and only reads from it or pokes it: metrics, the HTTP API, the report drop
+ * folder, systemd's watchdog. Each is fed from the daemon's events, so the daemon knows none of them.
+ */
+export interface Services {
+  metrics: Metrics;
+  http?: RunningHttpServer;
+  close(): Promise<void>;
+}
+
+export async function startServices(deps: { daemon: Daemon; config: Config; logger: Logger; clock: Clock; notify: SdNotify; statusPage?: () => string | Promise<string> }): Promise<Services> {
+  const { daemon, config, logger, clock, notify } = deps;
+  const metrics = createMetrics(config.nodes, config.instance);
+  bindMetrics(daemon, metrics, clock);
+
+  const nodeNames = config.nodes.map((n) => n.name);
+  const onReport = (r: { node: string; reason: string; source: string }) => {
+    daemon.reportFailure(r.node, r.reason, r.source);
+  };
+  // One limiter for both doors, so a node gets reportsPerMinute in total.
+  const limiter = createRateLimiter({ perMinute: config.http?.reportsPerMinute ?? 30, clock });
+  // The client library's default drop folder: next to the state file.
+  const drop: ReportDirWatcher = watchReportDir(join(dirname(config.stateFile), 'reports'), { nodeNames, logger, clock, onReport, limiter, metrics });
+
+  let http: RunningHttpServer | undefined;
+  if (config.http) {
+    try {
+      http = await startHttpServer({
+        host: config.http.host,
+        port: config.http.port,
+        token: config.http.token,
+        logger,
+        nodeNames,
+        reportsPerMinute: config.http.reportsPerMinute,
+        clock,
+        limiter,
+        metrics,
+        getState: () => daemon.published && { json: daemon.published.json, etag: daemon.published.etag },
+        health: () => daemon.health(),
+        onReport,
+        statusPage: deps.statusPage,
+      });
+      logger.info({ url: http.url }, 'HTTP API listening');
+    } catch (e) {
+      await drop.close();
+      throw e;
+    }
+  }
+
+  // systemd's watchdog is fed only while probing is current: a stuck daemon stops pinging and is restarted.
+  let watchdog: NodeJS.Timeout | undefined;
+  if (notify.watchdogIntervalMs) {
+    watchdog = setInterval(() => {
+      if (daemon.health().ok) notify.watchdog();
+    }, notify.watchdogIntervalMs);
+  }
+
+  return {
+    metrics,
+    http,
+    async close() {
+      if (watchdog) clearInterval(watchdog);
+      await Promise.allSettled([drop.close(), http?.close()]);
+    },
+  };
+}
+
+function bindMetrics(daemon: Daemon, metrics: Metrics, clock: Clock): void {
+  for (const n of daemon.state.nodes) metrics.setNodeStatus(n.name, n.status);
+  metrics.setPreferred(daemon.state.preferred);
+  daemon.events.on('probe:done', (r) => metrics.observeProbe(r));
+  daemon.events.on('node:transition', (e) => {
+    metrics.countTransition(e.node, e.from, e.to);
+    metrics.setNodeStatus(e.node, e.to);
+  });
+  daemon.events.on('preferred:changed', (e) => metrics.setPreferred(e.to));
+  daemon.events.on('state:written', () => metrics.heartbeat(clock.now()));
+}

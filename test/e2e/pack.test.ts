@@ -1,0 +1,115 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/version';
+
+/**
+ * The package as users get it: `npm pack`, then `npm install -g` of the tarball into a throw-away prefix
+ * (dependencies come from the registry and better-sqlite3 is built or downloaded: minutes, not seconds),
+ * then the installed `llm-sentinel` binary is run. Needs `npm run build` first (npm test's pretest does it).
+ */
+const ROOT = packageRoot();
+const INSTALL_TIMEOUT_MS = 280_000;
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCommand(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('npm pack → npm install -g → llm-sentinel', () => {
+  let dir: string;
+  let bin: string;
+  let installedRoot: string;
+  const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  // Quiet, non-interactive npm; the cache stays the default one so repeated runs reuse downloads.
+  const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', npm_config_loglevel: 'warn' };
+
+  beforeAll(() => {
+    if (!existsSync(join(ROOT, 'dist', 'cli.js'))) throw new Error(`${join(ROOT, 'dist', 'cli.js')} is missing: run \`npm run build\` first (npm test does)`);
+    dir = mkdtempSync(join(tmpdir(), 'pack-'));
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test(
+    'the tarball holds what a deployment needs and nothing from src/ or test/, and installs globally',
+    async () => {
+      const packed = await runCommand('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, env: npmEnv });
+      expect(packed.code).toBe(0);
+      const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+      if (!info) throw new Error(`npm pack printed no package: ${packed.stdout}`);
+      const files = info.files.map((f) => f.path);
+      for (const f of ['dist/cli.js', 'migrations/0001_init.sql', 'systemd/llm-sentinel.service', 'launchd/com.llm-sentinel.plist', 'LICENSE', 'package.json']) {
+        expect(files).toContain(f);
+      }
+      expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
+      expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+
+      const prefix = join(dir, 'prefix');
+      mkdirSync(prefix);
+      const installed = await runCommand('npm', ['install', '-g', '--prefix', prefix, join(dir, info.filename)], { cwd: dir, env: npmEnv, timeoutMs: INSTALL_TIMEOUT_MS });
+      if (installed.code !== 0) throw new Error(`npm install -g failed (${installed.code}):\n${installed.stderr}`);
+      bin = join(prefix, 'bin', 'llm-sentinel');
+      installedRoot = join(prefix, 'lib', 'node_modules', 'llm-sentinel');
+      // npm marks the bin target executable on install; the shebang makes it runnable without `node`.
+      accessSync(bin, constants.X_OK);
+      expect(readFileSync(join(installedRoot, 'dist', 'cli.js'), 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
+    },
+    300_000,
+  );
+
+  test('--version prints the package version', async () => {
+    if (!bin) throw new Error('the install step failed; see the test above');
+    const r = await runCommand(bin, ['--version']);
+    expect({ code: r.code, stdout: r.stdout.trim() }).toEqual({ code: 0, stdout: version });
+  });
+
+  test('validate: exit 0 with the node URLs from the environment, 78 with a bad config file', async () => {
+    if (!bin) throw new Error('the install step failed; see the test above');
+    const env = { ...process.env, OLLAMA_PRIMARY_URL: 'http://127.0.0.1:11434', OLLAMA_FALLBACK_URL: 'http://127.0.0.1:11435' };
+    const ok = await runCommand(bin, ['validate'], { cwd: dir, env });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('configuration is valid');
+
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'nodes: 5\nnot_a_key: true\n');
+    const r = await runCommand(bin, ['validate', '--config', bad], { cwd: dir, env });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/not_a_key/);
+  });
+
+  test('the installed package renders a unit that systemd-analyze accepts, pointing at itself', async () => {
+    if (!bin) throw new Error('the install step failed; see the test above');
+    const r = await runCommand(bin, ['install', 'systemd', '--print', '--config', join(dir, 'config.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`ExecStart=${process.execPath} ${join(installedRoot, 'dist', 'cli.js')} run --config `);
+    const unitDir = join(dir, 'units');
+    mkdirSync(unitDir);
+    writeFileSync(join(unitDir, 'llm-sentinel.service'), r.stdout);
+    const verify = spawnSync('systemd-analyze', ['verify', join(unitDir, 'llm-sentinel.service')], { encoding: 'utf8' });
+    if (verify.error) throw new Error(`systemd-analyze is needed (apt-get install systemd): ${verify.error.message}`);
+    expect({ status: verify.status, stderr: verify.stderr.trim() }).toEqual({ status: 0, stderr: '' });
+  });
+});
