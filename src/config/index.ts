@@ -25,6 +25,9 @@ export interface NodeConfig {
   headers: Record<string, Secret>;
   /** 0 = primary, then fallbacks in order. */
   priority: number;
+  /** A second, direct path to the same server, for telling a tunnel failure from an Ollama one. */
+  directUrl?: string;
+  exposureCheck: boolean;
 }
 
 type Parsed = ParsedConfig;
@@ -37,6 +40,7 @@ export interface Config {
   database: string;
   state: Parsed['state'];
   log: Parsed['log'];
+  selfCheck: { pingUrl?: Secret; witnesses: string[]; witnessTimeout: number };
   history: Parsed['history'];
   alerts: AlertsConfig;
   maintenance: Parsed['maintenance'];
@@ -177,7 +181,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
       problems.push(`${variable}: must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
       return;
     }
-    while (rawNodes.length <= i) rawNodes.push({ name: rawNodes.length === 0 ? 'primary' : defaultName, api: 'ollama', headers: {} });
+    while (rawNodes.length <= i) rawNodes.push({ name: rawNodes.length === 0 ? 'primary' : defaultName, api: 'ollama', headers: {}, exposureCheck: false });
     (rawNodes[i] as { url?: string }).url = value;
   });
 
@@ -202,6 +206,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
       api: n.api,
       headers,
       priority: i,
+      directUrl: n.directUrl?.replace(/\/+$/, ''),
+      exposureCheck: n.exposureCheck,
     });
   });
 
@@ -222,6 +228,11 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
     http = { host, port, token, reportsPerMinute: c.http.reportsPerMinute };
   }
   if (c.decision.softFall !== undefined && c.decision.softFall < c.decision.fall) problems.push('decision.softFall: must be at least decision.fall');
+  const pingUrl = c.selfCheck.pingUrl !== undefined ? resolveSecret(c.selfCheck.pingUrl, 'selfCheck.pingUrl', env, io, problems, baseDir) : undefined;
+  if (pingUrl && !/^https?:\/\/\S+$/.test(pingUrl.reveal())) problems.push('selfCheck.pingUrl: must be an http:// or https:// URL');
+  nodes.forEach((n, i) => {
+    if (n.exposureCheck && Object.keys(n.headers).length === 0) problems.push(`nodes[${i}].exposureCheck: needs auth headers to leave out (the node has none)`);
+  });
   if (c.state.staleAfter <= c.state.heartbeat) problems.push(`state.staleAfter: must be longer than state.heartbeat`);
   const alerts = resolveAlerts(c.alerts, env, io, problems, baseDir);
   c.maintenance.recurring.forEach((w, i) => {
@@ -245,6 +256,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
     alerts,
     maintenance: c.maintenance,
     http,
+    selfCheck: { pingUrl, witnesses: c.selfCheck.witnesses, witnessTimeout: c.selfCheck.witnessTimeout },
   };
 }
 

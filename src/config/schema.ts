@@ -58,6 +58,10 @@ const nodeSchema = z
     model: z.string().min(1).optional(),
     api: z.enum(['ollama', 'openai']).prefault('ollama'),
     headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name'), secretSource).prefault({}),
+    /** A second path to the same Ollama (e.g. http://127.0.0.1:11434 on the Mac next to the tunnel URL). */
+    directUrl: httpUrl.optional(),
+    /** Periodically request the public URL WITHOUT the headers: it must be refused (Access / 401 / 403). */
+    exposureCheck: z.boolean().prefault(false),
   })
   .strict();
 
@@ -75,6 +79,8 @@ const canarySchema = z
     maxTokens: z.number().int().min(1).max(4096).prefault(8),
     keepAlive: z.string().regex(/^-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h)+$/, 'a Go duration such as 30m or -1m (forever)').prefault('30m'),
     enabled: z.boolean().prefault(true),
+    /** Server-reported model load time above this is a cold start (the model had been evicted). */
+    coldStart: duration(0).prefault('2s'),
   })
   .strict();
 
@@ -212,6 +218,7 @@ export const configSchema = z
         connectTimeout: duration(50).prefault('2s'),
         maxResponseBytes: z.number().int().min(1024).max(64 * 1024 * 1024).prefault(1024 * 1024),
         jitter: z.number().min(0).max(0.5).prefault(0.1),
+        exposureInterval: duration(1000).prefault('1h'),
       })
       .strict()
       .prefault({}),
@@ -242,6 +249,16 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    selfCheck: z
+      .object({
+        /** Dead-man's switch (healthchecks.io style): pinged after each probe cycle, /fail when the monitor is in trouble. */
+        pingUrl: secretSource.optional(),
+        /** Targets that prove the monitor's own network works: http(s)://… (any HTTP answer) or tcp://host:port. */
+        witnesses: z.array(z.string().regex(/^(https?:\/\/\S+|tcp:\/\/(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5})$/, 'http(s)://… or tcp://host:port')).prefault([]),
+        witnessTimeout: duration(50).prefault('3s'),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).prefault('info') })
       .strict()

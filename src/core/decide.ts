@@ -17,6 +17,8 @@ export interface Policy {
   /** Canary total time (minus model load) above this is slow. */
   slowTotal: number;
   canaryEnabled: boolean;
+  /** A canary whose server-reported load time exceeds this met a cold model (recorded, never judged). */
+  coldStartMs: number;
 }
 
 /** A point in time: wall clock for what people read, monotonic for durations (immune to clock jumps). */
@@ -29,6 +31,7 @@ export interface LastError {
   reason: Reason;
   message: string;
   at: number;
+  cause?: 'tunnel' | 'ollama_or_host';
 }
 
 export interface Latency {
@@ -60,6 +63,9 @@ export interface NodeRuntime {
   statusReason: string;
   /** The status before the current one (`unknown` at start-up). */
   previousStatus: NodeStatus;
+  /** Cold starts seen since the monitor started, and the last one (the model had been evicted). */
+  coldStarts: number;
+  lastColdStartAt: number | null;
 }
 
 export interface MonitorState {
@@ -67,6 +73,8 @@ export interface MonitorState {
   nodes: NodeRuntime[];
   preferred: string;
   allDown: boolean;
+  /** The monitor's own network is down (witnesses fail too): nothing is judged meanwhile. */
+  monitorOffline: boolean;
 }
 
 export type CoreEvent =
@@ -124,9 +132,12 @@ export function initialState(nodes: ReadonlyArray<{ name: string; priority: numb
       latency: null,
       statusReason: 'starting',
       previousStatus: 'unknown',
+      coldStarts: 0,
+      lastColdStartAt: null,
     })),
     preferred: sorted[0]?.name ?? '',
     allDown: false,
+    monitorOffline: false,
   };
 }
 
@@ -151,6 +162,8 @@ export function isSlow(r: ProbeResult, p: Policy): boolean {
   const load = r.loadMs ?? 0;
   return (r.ttftMs !== undefined && r.ttftMs - load > p.slowTtft) || (r.totalMs !== undefined && r.totalMs - load > p.slowTotal);
 }
+
+export const isColdStart = (r: ProbeResult, p: Policy): boolean => r.kind === 'canary' && r.ok && (r.loadMs ?? 0) > p.coldStartMs;
 
 /** True when the node deserves a fast re-check: any of its tracks is between first sample and fall/rise. */
 export function needsFastRecheck(n: NodeRuntime, canaryEnabled: boolean): boolean {
@@ -190,7 +203,9 @@ export function decide(state: MonitorState, r: ProbeResult, policy: Policy, at: 
     speed,
     lastCheckAt: r.startedAt,
     lastOkAt: r.ok ? r.startedAt : prev.lastOkAt,
-    lastError: r.ok ? prev.lastError : { reason: r.reason, message: r.detail ?? r.reason, at: r.startedAt },
+    lastError: r.ok ? prev.lastError : { reason: r.reason, message: r.detail ?? r.reason, at: r.startedAt, ...(r.cause ? { cause: r.cause } : {}) },
+    coldStarts: prev.coldStarts + (isColdStart(r, policy) ? 1 : 0),
+    lastColdStartAt: isColdStart(r, policy) ? r.startedAt : prev.lastColdStartAt,
     latency:
       r.kind === 'canary' && r.ok
         ? { ttftMs: r.ttftMs ?? null, totalMs: r.totalMs ?? null, tokensPerSec: r.tokensPerSec ?? null, loadMs: r.loadMs ?? null }

@@ -45,10 +45,11 @@ export function restoreState(
       statusReason: old.statusReason,
       lastCheckAt: old.lastCheckAt ? Date.parse(old.lastCheckAt) : null,
       lastOkAt: old.lastOkAt ? Date.parse(old.lastOkAt) : null,
-      lastError: old.lastError ? { reason: old.lastError.reason as Reason, message: old.lastError.message, at: Date.parse(old.lastError.at) } : null,
+      lastError: old.lastError ? { reason: old.lastError.reason as Reason, message: old.lastError.message, at: Date.parse(old.lastError.at), ...(old.lastError.cause ? { cause: old.lastError.cause } : {}) } : null,
+      lastColdStartAt: old.lastColdStartAt ? Date.parse(old.lastColdStartAt) : null,
       latency: old.latency,
     };
   });
   const preferred = restored.some((n) => n.name === previous.preferred.name) ? previous.preferred.name : fresh.preferred;
-  return { nodes: restored, preferred, allDown: restored.every((n) => n.status === 'down') };
+  return { nodes: restored, preferred, allDown: restored.every((n) => n.status === 'down'), monitorOffline: false };
 }

@@ -5,6 +5,7 @@ import type { Config, NodeConfig } from '../config';
 import { decide, evaluatePreferred, needsFastRecheck, type CoreEvent, type Decision, type MonitorState, type Policy } from '../core/decide';
 import { isTransitional } from '../core/hysteresis';
 import { restoreState } from '../core/restore';
+import { describeCause, rootCause } from '../core/selfcheck';
 import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import type { ProbeKind, ProbeResult } from '../probes/types';
@@ -15,6 +16,7 @@ import { writeFileAtomic } from '../state/writer';
 import type { Storage } from '../storage';
 import type { Clock } from '../util/clock';
 import { DaemonEmitter } from './events';
+import { SelfChecks } from './selfcheck';
 import { ProbeLoop } from './loop';
 import { watchClock, type ClockJump } from './wake';
 
@@ -28,10 +30,16 @@ export interface DaemonDeps {
   random?: () => number;
 }
 
+/** Failures of the path to a node (not of its model): a direct URL can tell the tunnel from Ollama. */
+const PATH_REASONS: ReadonlySet<string> = new Set([
+  'refused', 'dns', 'tls', 'connect_timeout', 'timeout', 'reset', 'cloudflare_tunnel_down',
+  'cloudflare_origin_unreachable', 'cloudflare_timeout', 'auth_required', 'not_ollama', 'server_error', 'overloaded',
+]);
+
 /** A probe whose wall-clock span exceeds its monotonic span by this much straddled a sleep or clock step. */
 const STRADDLE_MS = 2000;
 
-export const policyOf = (c: Config): Policy => ({ ...c.decision, canaryEnabled: c.probes.canary.enabled });
+export const policyOf = (c: Config): Policy => ({ ...c.decision, canaryEnabled: c.probes.canary.enabled, coldStartMs: c.probes.canary.coldStart });
 
 /**
  * The running monitor: probe loops per node and kind → decision core → SQLite and the state file.
@@ -50,6 +58,9 @@ export class Daemon {
   #lastWriteError: string | undefined;
   #stopping = false;
   #lastCycleAt: number;
+  #self: SelfChecks;
+  #storageError: string | undefined;
+  #offlineSince: number | undefined;
 
   constructor(private readonly deps: DaemonDeps) {
     this.#config = deps.config;
@@ -58,6 +69,21 @@ export class Daemon {
     this.#info = { instance: deps.config.instance, version: deps.version, pid: process.pid, startedAt: at.wall };
     this.#state = restoreState(deps.config.nodes, this.#readPreviousState(), at);
     this.#lastCycleAt = at.wall;
+    this.#self = this.#selfChecks(deps.config);
+  }
+
+  #selfChecks(config: Config): SelfChecks {
+    return new SelfChecks({
+      config,
+      logger: this.deps.logger,
+      clock: this.deps.clock,
+      dispatcher: () => this.#agent,
+      onExposure: (r, changed) => {
+        if (r.exposed) this.deps.logger.error({ node: r.node, detail: r.detail }, `${r.node} is open to the internet without authentication`);
+        else if (changed) this.deps.logger.info({ node: r.node }, `${r.node} refuses unauthenticated requests again`);
+        this.events.emit('node:exposure', { node: r.node, exposed: r.exposed, changed, detail: r.detail, at: this.deps.clock.now() });
+      },
+    });
   }
 
   get state(): MonitorState {
@@ -93,6 +119,7 @@ export class Daemon {
     );
     this.#publish();
     this.#startLoops();
+    this.#self.startExposureChecks();
     const hb = setInterval(() => this.#heartbeat(), this.#config.state.heartbeat);
     this.#timers.push(() => clearInterval(hb));
     this.#timers.push(watchClock(this.deps.clock, (j) => this.#onClockJump(j)));
@@ -116,14 +143,17 @@ export class Daemon {
       next = { ...next, database: this.#config.database, stateFile: this.#config.stateFile };
     }
     await this.#stopLoops();
+    await this.#self.stop();
     const old = this.#agent;
     this.#agent = createProbeAgent(next.probes);
     void old.close();
     this.#config = next;
     this.#info = { ...this.#info, instance: next.instance };
     this.#state = restoreState(next.nodes, this.#published?.state, this.#instant());
+    this.#self = this.#selfChecks(next);
     this.#publish();
     this.#startLoops();
+    this.#self.startExposureChecks();
     logger.info({ nodes: next.nodes.map((n) => n.name) }, 'configuration reloaded');
   }
 
@@ -133,7 +163,7 @@ export class Daemon {
     this.#stopping = true;
     for (const t of this.#timers) t();
     this.#timers = [];
-    await this.#stopLoops();
+    await Promise.all([this.#stopLoops(), this.#self.stop()]);
     this.#publish();
     if (this.#runId !== undefined) {
       try {
@@ -203,25 +233,84 @@ export class Daemon {
 
   async #probe(node: NodeConfig, kind: ProbeKind, signal: AbortSignal): Promise<void> {
     const ctx = { signal, clock: this.deps.clock, dispatcher: this.#agent };
-    const result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx);
-    this.#onResult(result);
+    let result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx);
+    if (!result.ok && PATH_REASONS.has(result.reason) && node.directUrl) {
+      // Same server, second path: tells a broken tunnel from a broken Ollama.
+      const direct = await probeLiveness({ ...node, url: node.directUrl, headers: {} }, this.#config.probes, ctx);
+      const cause = direct.reason === 'aborted' ? undefined : rootCause(result, direct);
+      if (cause) result = { ...result, cause, detail: `${result.detail ?? result.reason}; ${describeCause(cause)}`.slice(0, 300) };
+    }
+    await this.#onResult(result);
   }
 
-  #onResult(r: ProbeResult): void {
+  async #onResult(r: ProbeResult): Promise<void> {
     if (this.#stopping || r.reason === 'aborted') return;
-    const { logger, storage, clock } = this.deps;
+    const { logger, clock } = this.deps;
     const log = logger.child({ node: r.node });
+    let note: string | undefined;
     const straddled = clock.now() - r.startedAt - r.durationMs > STRADDLE_MS;
-    const judged = !straddled;
-    try {
-      storage.insertProbe(straddled ? { ...r, detail: `${r.detail ?? r.reason} [spanned a sleep or clock jump; not judged]` } : r);
-    } catch (e) {
-      log.error({ err: e }, 'could not record probe result');
+    const suspect = !straddled && this.#self.record(r);
+    if (!straddled && !suspect && this.#self.shouldCrossCheck(r)) {
+      // No answer at all from this node: if the monitor's own network is gone, the others fail the same way.
+      // Probe them now, so that is known before this node's failures reach `fall` and count as its outage.
+      for (const n of this.#config.nodes) if (n.name !== r.node) this.#loops.get(`${n.name}/liveness`)?.trigger();
     }
+    const offline = suspect && !(await this.#self.networkUp());
+    if (this.#stopping) return;
+    if (straddled) note = 'spanned a sleep or clock jump; not judged';
+    else if (offline) note = "monitor's own network is down; not judged";
+    if (offline) this.#setOffline(true);
+    else if (!straddled && this.#state.monitorOffline) this.#setOffline(false);
+    this.#insertProbe(note ? { ...r, detail: `${r.detail ?? r.reason} [${note}]`.slice(0, 300) } : r);
     this.#lastCycleAt = clock.now();
-    log[r.ok ? 'debug' : 'info']({ kind: r.kind, ok: r.ok, reason: r.reason, ms: Math.round(r.durationMs), ttftMs: r.ttftMs, status: r.httpStatus, detail: r.ok ? undefined : r.detail }, r.ok ? 'probe ok' : 'probe failed');
-    if (judged) this.#apply(decide(this.#state, r, policyOf(this.#config), this.#instant()));
-    this.events.emit('probe:done', r, judged);
+    log[r.ok ? 'debug' : 'info']({ kind: r.kind, ok: r.ok, reason: r.reason, ms: Math.round(r.durationMs), ttftMs: r.ttftMs, status: r.httpStatus, cause: r.cause, detail: r.ok ? undefined : r.detail }, r.ok ? 'probe ok' : 'probe failed');
+    if (r.kind === 'canary' && r.ok && (r.loadMs ?? 0) > this.#config.probes.canary.coldStart) {
+      log.warn({ loadMs: r.loadMs, keepAlive: this.#config.probes.canary.keepAlive }, 'cold start: the model had been unloaded (evicted or expired) and was loaded again');
+    }
+    if (!note) this.#apply(decide(this.#state, r, policyOf(this.#config), this.#instant()));
+    this.events.emit('probe:done', r, !note);
+    if (r.kind === 'liveness') this.#self.cycleDone(r.node, this.#trouble());
+  }
+
+  /** What is wrong with the monitor itself, if anything (for the dead-man's switch /fail). */
+  #trouble(): string | undefined {
+    const t = [this.#storageError && `database: ${this.#storageError}`, this.#lastWriteError && `state file: ${this.#lastWriteError}`].filter(Boolean);
+    return t.length > 0 ? t.join('; ') : undefined;
+  }
+
+  #insertProbe(r: ProbeResult): void {
+    try {
+      this.deps.storage.insertProbe(r);
+      this.#storageError = undefined;
+    } catch (e) {
+      this.#storageError = (e as { code?: string }).code ?? (e as Error).message;
+      this.deps.logger.error({ node: r.node, err: e }, 'could not record probe result');
+    }
+  }
+
+  /** Monitor offline: node statuses freeze (nothing is judged) and the time is recorded as not observed. */
+  #setOffline(offline: boolean): void {
+    if (offline === this.#state.monitorOffline) return;
+    const { logger, storage, clock } = this.deps;
+    const now = clock.now();
+    this.#state = { ...this.#state, monitorOffline: offline };
+    if (offline) {
+      this.#offlineSince = now;
+      logger.error("every node and every witness is unreachable: the monitor's own network is down; node statuses are frozen until it returns");
+    } else {
+      const since = this.#offlineSince ?? now;
+      this.#offlineSince = undefined;
+      logger.warn({ seconds: Math.round((now - since) / 1000) }, "the monitor's network is back");
+      if (this.#runId !== undefined) {
+        try {
+          storage.insertGap({ runId: this.#runId, kind: 'offline', from: since, to: now });
+        } catch (e) {
+          logger.error({ err: e }, 'could not record the offline gap');
+        }
+      }
+    }
+    this.events.emit('monitor:network', { offline, since: this.#offlineSince ?? now, at: now });
+    this.#publish();
   }
 
   #apply(d: Decision): void {

@@ -11,6 +11,10 @@ export interface DaemonEvents {
   'state:written': [json: string];
   'clock:jump': [jump: ClockJump];
   'report:received': [report: { node: string; reason: string; source: string }];
+  /** The monitor's own network went down (offline) or came back; `since` is when it went down. */
+  'monitor:network': [event: { offline: boolean; since: number; at: number }];
+  /** An exposure check's verdict; `changed` when it differs from the previous one. */
+  'node:exposure': [event: { node: string; exposed: boolean; changed: boolean; detail: string; at: number }];
 }
 
 export class DaemonEmitter extends EventEmitter<DaemonEvents> {}

@@ -30,8 +30,13 @@ export async function startServices(deps: { daemon: Daemon; config: Config; logg
   };
   // One limiter for both doors, so a node gets reportsPerMinute in total.
   const limiter = createRateLimiter({ perMinute: config.http?.reportsPerMinute ?? 30, clock });
-  // The client library's default drop folder: next to the state file.
-  const drop: ReportDirWatcher = watchReportDir(join(dirname(config.stateFile), 'reports'), { nodeNames, logger, clock, onReport, limiter, metrics });
+  // The client library's default drop folder: next to the state file. Without it, reports still come over HTTP.
+  let drop: ReportDirWatcher | undefined;
+  try {
+    drop = watchReportDir(join(dirname(config.stateFile), 'reports'), { nodeNames, logger, clock, onReport, limiter, metrics });
+  } catch (e) {
+    logger.error({ err: e }, 'cannot watch the report drop folder; client reports only over HTTP');
+  }
 
   let http: RunningHttpServer | undefined;
   if (config.http) {
@@ -53,7 +58,7 @@ export async function startServices(deps: { daemon: Daemon; config: Config; logg
       });
       logger.info({ url: http.url }, 'HTTP API listening');
     } catch (e) {
-      await drop.close();
+      await drop?.close();
       throw e;
     }
   }
@@ -71,7 +76,7 @@ export async function startServices(deps: { daemon: Daemon; config: Config; logg
     http,
     async close() {
       if (watchdog) clearInterval(watchdog);
-      await Promise.allSettled([drop.close(), http?.close()]);
+      await Promise.allSettled([drop?.close(), http?.close()]);
     },
   };
 }

@@ -58,4 +58,9 @@ export interface ProbeResult {
   answer?: string;
   /** Present when Cloudflare generated the response. */
   cloudflare?: { ray?: string; errorCode?: number };
+  /**
+   * For a node with a direct URL, where a failure of the public path comes from: `tunnel` (the direct path
+   * answers: cloudflared, DNS or Cloudflare) or `ollama_or_host` (both fail).
+   */
+  cause?: 'tunnel' | 'ollama_or_host';
 }

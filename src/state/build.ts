@@ -32,6 +32,7 @@ export function buildPublishedState(s: MonitorState, nodes: readonly NodeInfo[],
     monitor: { instance: monitor.instance, version: monitor.version, pid: monitor.pid, startedAt: iso(monitor.startedAt) },
     preferred: endpoint(preferred),
     allDown: s.allDown,
+    monitorOffline: s.monitorOffline,
     nodes: s.nodes.flatMap((rt) => {
       const cfg = nodes.find((n) => n.name === rt.name);
       if (!cfg) return [];
@@ -46,8 +47,9 @@ export function buildPublishedState(s: MonitorState, nodes: readonly NodeInfo[],
           lastOkAt: isoOrNull(rt.lastOkAt),
           consecutiveFailures: Math.max(rt.reach.failStreak, rt.gen.failStreak),
           consecutiveSuccesses: rt.reach.failStreak > 0 || rt.gen.failStreak > 0 ? 0 : Math.max(rt.reach.okStreak, rt.gen.okStreak),
-          lastError: rt.lastError ? { reason: rt.lastError.reason, message: rt.lastError.message, at: iso(rt.lastError.at) } : null,
+          lastError: rt.lastError ? { reason: rt.lastError.reason, message: rt.lastError.message, at: iso(rt.lastError.at), ...(rt.lastError.cause ? { cause: rt.lastError.cause } : {}) } : null,
           latency: rt.latency,
+          lastColdStartAt: isoOrNull(rt.lastColdStartAt),
         },
       ];
     }),

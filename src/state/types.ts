@@ -24,8 +24,11 @@ export interface PublishedNode extends PublishedEndpoint {
   lastOkAt: string | null;
   consecutiveFailures: number;
   consecutiveSuccesses: number;
-  lastError: { reason: string; message: string; at: string } | null;
+  /** `cause` (since 0.1): for a node with a direct URL, `tunnel` or `ollama_or_host`. */
+  lastError: { reason: string; message: string; at: string; cause?: 'tunnel' | 'ollama_or_host' } | null;
   latency: { ttftMs: number | null; totalMs: number | null; tokensPerSec: number | null; loadMs: number | null } | null;
+  /** Last time a canary met a cold model (load time over the threshold: it had been evicted). */
+  lastColdStartAt?: string | null;
 }
 
 export interface PublishedState {
@@ -38,5 +41,7 @@ export interface PublishedState {
   /** Never null: with every node down it stays on the last preferred node and allDown says so. */
   preferred: PublishedEndpoint;
   allDown: boolean;
+  /** The monitor's own network is down (its witnesses fail too): node statuses are frozen, not judged. */
+  monitorOffline?: boolean;
   nodes: PublishedNode[];
 }

@@ -94,6 +94,14 @@ function httpUrl(o: Obj, key: string, path: string): string {
   return v;
 }
 
+const CAUSES = ['tunnel', 'ollama_or_host'] as const;
+
+function bool(o: Obj, key: string): boolean {
+  const v = field(o, key);
+  if (typeof v !== 'boolean') fail(key, 'a boolean', v);
+  return v;
+}
+
 function join(path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`;
 }
@@ -115,6 +123,8 @@ function node(v: unknown, path: string): PublishedNode {
     const p = join(path, 'lastError');
     const e = obj(lastErrorRaw, p);
     lastError = { reason: str(e, 'reason', p), message: str(e, 'message', p), at: iso(e, 'at', p) };
+    const cause = field(e, 'cause');
+    if (cause !== undefined) lastError.cause = oneOf(e, 'cause', p, CAUSES);
   }
   const latencyRaw = field(o, 'latency');
   let latency: PublishedNode['latency'] = null;
@@ -140,6 +150,8 @@ function node(v: unknown, path: string): PublishedNode {
     consecutiveSuccesses: int(o, 'consecutiveSuccesses', path, 0),
     lastError,
     latency,
+    // Optional fields added within schemaVersion 1: absent in documents from older monitors.
+    ...(field(o, 'lastColdStartAt') !== undefined ? { lastColdStartAt: isoOrNull(o, 'lastColdStartAt', path) } : {}),
   };
 }
 
@@ -171,6 +183,7 @@ function document(raw: unknown): PublishedState {
     },
     preferred: endpoint(obj(field(o, 'preferred'), 'preferred'), 'preferred'),
     allDown,
+    ...(field(o, 'monitorOffline') !== undefined ? { monitorOffline: bool(o, 'monitorOffline') } : {}),
     nodes: nodesRaw.map((n, i) => node(n, `nodes[${i}]`)),
   };
 }

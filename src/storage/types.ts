@@ -44,7 +44,8 @@ export interface RunStarted {
   uncleanPrevious: Array<{ runId: number; lastSeenAt: number }>;
 }
 
-export type GapKind = 'sleep' | 'clock_back';
+/** sleep: the host slept; clock_back: the wall clock was set back; offline: the monitor's own network was down. */
+export type GapKind = 'sleep' | 'clock_back' | 'offline';
 
 export interface GapInput {
   runId: number;

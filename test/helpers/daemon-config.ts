@@ -2,21 +2,21 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A config with fast cadence so end-to-end tests finish in seconds; extra YAML appended verbatim. */
-export function writeFastConfig(dir: string, primaryUrl: string, fallbackUrl: string, extra = '', overrides: { failbackHold?: string; liveness?: string; canary?: string } = {}): string {
+export function writeFastConfig(dir: string, primaryUrl: string, fallbackUrl: string, extra = '', overrides: { failbackHold?: string; liveness?: string; canary?: string; primary?: string; probes?: string; stateFile?: string } = {}): string {
   const file = join(dir, 'config.yaml');
   writeFileSync(
     file,
     `instance: e2e
 nodes:
-  - { name: primary, url: "${primaryUrl}", model: llama3.2 }
+  - { name: primary, url: "${primaryUrl}", model: llama3.2${overrides.primary ? `, ${overrides.primary}` : ''} }
   - { name: fallback, url: "${fallbackUrl}", model: llama3.2 }
 probes:
   liveness: ${overrides.liveness ?? '{ interval: 500ms, timeout: 400ms }'}
   canary: ${overrides.canary ?? '{ interval: 2s, timeout: 1500ms }'}
-  connectTimeout: 300ms
+  connectTimeout: 300ms${overrides.probes ? `\n  ${overrides.probes}` : ''}
 decision: { fall: 3, rise: 2, fastInterval: 200ms, failbackHold: ${overrides.failbackHold ?? '2s'} }
 state: { heartbeat: 500ms, staleAfter: 5s }
-stateFile: state.json
+stateFile: ${overrides.stateFile ?? 'state.json'}
 database: sentinel.db
 log: { level: info }
 ${extra}`,

@@ -1,0 +1,389 @@
+import type { CoreEvent, MonitorState, NodeRuntime } from './decide';
+import type { NodeStatus } from './status';
+
+/**
+ * Which alerts the monitor's events deserve. Pure: the caller loads the policy's memory (`AlertPolicyState`,
+ * kept in SQLite), passes the time, and stores what comes back together with the planned alerts, in one
+ * transaction. Nothing here sends, reads a clock or touches a database.
+ */
+
+export const ALERT_KINDS = [
+  'primaryDown',
+  'fallbackDown',
+  'fallbackDownPrimaryOut',
+  'allDown',
+  'recovered',
+  'reminder',
+  'flapping',
+  'flappingSettled',
+] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+export type Severity = 'critical' | 'warning' | 'info';
+
+/** Why an alert was recorded but not sent. The first three are the policy's; the others the caller's. */
+export type SuppressReason = 'maintenance' | 'flapping' | 'event_off' | 'alerts_disabled' | 'no_channel';
+
+export interface EventRule {
+  send: boolean;
+  severity: Severity;
+}
+
+export interface AlertPolicy {
+  /** Repeat an announced outage this often while it lasts; 0 = never. */
+  reminderInterval: number;
+  /** More than `transitions` changes into/out of `down` within `window` = flapping (0 = off); it ends after `settle` without one. */
+  flapping: { transitions: number; window: number; settle: number };
+  events: Record<AlertKind, EventRule>;
+  /** Set when nothing may be sent at all (alerts.enabled false, no channel): every alert is recorded as suppressed. */
+  quiet: 'alerts_disabled' | 'no_channel' | null;
+}
+
+export interface Outage {
+  /** When the node was confirmed down. */
+  since: number;
+  cause: string;
+  detail: string | null;
+  /** True once an alert went out (or is queued) for it: only such outages get reminders and a recovery mail. */
+  announced: boolean;
+  /** The alert that announced it (its mail starts the thread); set by the caller once the row has an id. */
+  announcedBy: number | null;
+  /** Why it was not announced when it began; `off` means it never will be (event switched off, quiet). */
+  heldFor: 'maintenance' | 'flapping' | 'off' | null;
+  lastReminderAt: number | null;
+}
+
+export interface Flapping {
+  since: number;
+  /** Changes counted since flapping began (including the ones that started it). */
+  count: number;
+  lastAt: number;
+}
+
+export interface NodeAlertState {
+  outage: Outage | null;
+  /** Times of recent counted changes, newest last, within the flapping window. */
+  flips: number[];
+  flapping: Flapping | null;
+  /** The reason of the maintenance window that covered the node at the last look, so its end is noticed (even across a restart). */
+  maintenance: string | null;
+}
+
+export type AlertPolicyState = Record<string, NodeAlertState>;
+
+/** Maintenance windows active now, by node. */
+export type MaintenanceView = ReadonlyMap<string, { reason: string; until: number }>;
+
+export interface NodeSnapshot {
+  name: string;
+  priority: number;
+  status: NodeStatus;
+  since: number;
+  /** Why it is not up (null when up). */
+  cause: string | null;
+  detail: string | null;
+  lastOkAt: number | null;
+  ttftMs: number | null;
+  totalMs: number | null;
+}
+
+/** Everything rendering needs, stored with the alert as JSON. Never holds a secret. */
+export interface AlertFacts {
+  kind: AlertKind;
+  severity: Severity;
+  node: string;
+  at: number;
+  cause: string | null;
+  detail: string | null;
+  /** When the outage began (down, reminder, recovered). */
+  since: number | null;
+  /** Outage length so far (reminder) or in total (recovered). */
+  durationMs: number | null;
+  /** Where apps go now. */
+  preferred: string;
+  allDown: boolean;
+  primary: string;
+  nodes: NodeSnapshot[];
+  /** The primary is in maintenance (fallbackDownPrimaryOut). */
+  primaryMaintenance?: string;
+  /** This down alert was held by a maintenance window that has now ended (its reason). */
+  afterMaintenance?: string;
+  flaps?: { count: number; since: number; windowMs: number };
+}
+
+export interface PlannedAlert {
+  facts: AlertFacts;
+  suppressed: SuppressReason | null;
+  /** The earlier alert this one answers (the outage's first mail). */
+  threadOf: number | null;
+  /** This alert announces `facts.node`'s outage: the caller stores its id as `outage.announcedBy`. */
+  announces: boolean;
+}
+
+export interface PolicyInput {
+  state: AlertPolicyState;
+  /** The monitor state after the events. */
+  monitor: MonitorState;
+  maintenance: MaintenanceView;
+  policy: AlertPolicy;
+  /** Wall-clock time of the decision (epoch ms). */
+  at: number;
+}
+
+export interface PolicyOutput {
+  state: AlertPolicyState;
+  alerts: PlannedAlert[];
+}
+
+export const emptyNodeState = (): NodeAlertState => ({ outage: null, flips: [], flapping: null, maintenance: null });
+
+const healthy = (s: NodeStatus) => s === 'up' || s === 'degraded';
+
+type Transition = Extract<CoreEvent, { type: 'node:transition' }>;
+
+/** A working copy of the input; every public function builds one, applies its rules and returns the result. */
+class Plan {
+  readonly state: AlertPolicyState;
+  readonly alerts: PlannedAlert[] = [];
+
+  constructor(private readonly input: PolicyInput) {
+    // Deep enough that the caller's object is never mutated.
+    this.state = Object.fromEntries(
+      Object.entries(input.state).map(([k, v]) => [k, { ...v, flips: [...v.flips], outage: v.outage && { ...v.outage }, flapping: v.flapping && { ...v.flapping } }]),
+    );
+  }
+
+  node(name: string): NodeAlertState {
+    return (this.state[name] ??= emptyNodeState());
+  }
+
+  get primary(): NodeRuntime | undefined {
+    return this.input.monitor.nodes[0];
+  }
+
+  rule(kind: AlertKind): EventRule {
+    return this.input.policy.events[kind];
+  }
+
+  /** The node-specific hold (maintenance, flapping) or the rule/quiet switch, in that order. */
+  suppression(node: string, kind: AlertKind, opts: { ignoreMaintenance?: boolean } = {}): SuppressReason | null {
+    if (this.input.policy.quiet) return this.input.policy.quiet;
+    if (this.state[node]?.flapping && kind !== 'flapping' && kind !== 'flappingSettled') return 'flapping';
+    if (!opts.ignoreMaintenance && this.input.maintenance.has(node)) return 'maintenance';
+    if (!this.rule(kind).send) return 'event_off';
+    return null;
+  }
+
+  /** Which down alert a node's confirmed outage deserves, from where it sits and what else is out. */
+  downKind(rt: NodeRuntime, allDown: boolean): { kind: AlertKind; primaryMaintenance?: string } {
+    if (allDown) return { kind: 'allDown' };
+    const primary = this.primary;
+    if (!primary || primary.name === rt.name) return { kind: 'primaryDown' };
+    const inMaint = this.input.maintenance.get(primary.name);
+    if (inMaint) return { kind: 'fallbackDownPrimaryOut', primaryMaintenance: inMaint.reason };
+    // Truth table for a fallback going down:  primary up|degraded → warning (safety net gone);
+    //                                          primary down|unknown → critical (nothing left behind it).
+    return { kind: healthy(primary.status) ? 'fallbackDown' : 'fallbackDownPrimaryOut' };
+  }
+
+  facts(kind: AlertKind, node: string, extra: Partial<AlertFacts> = {}): AlertFacts {
+    const m = this.input.monitor;
+    return {
+      kind,
+      severity: this.rule(kind).severity,
+      node,
+      at: this.input.at,
+      cause: null,
+      detail: null,
+      since: null,
+      durationMs: null,
+      preferred: m.preferred,
+      allDown: m.allDown,
+      primary: m.nodes[0]?.name ?? '',
+      nodes: m.nodes.map(snapshot),
+      ...extra,
+    };
+  }
+
+  emit(facts: AlertFacts, suppressed: SuppressReason | null, threadOf: number | null, announces = false): void {
+    this.alerts.push({ facts, suppressed, threadOf, announces: announces && suppressed === null });
+  }
+
+  /** A node was confirmed down (transition, or found down with no outage on record). */
+  down(rt: NodeRuntime, cause: string, detail: string | null, since: number, allDown: boolean): AlertKind | undefined {
+    const st = this.node(rt.name);
+    if (st.outage) return undefined; // already known: a restart or a repeated event must not mail twice
+    const { kind, primaryMaintenance } = this.downKind(rt, allDown);
+    const suppressed = this.suppression(rt.name, kind);
+    st.outage = {
+      since,
+      cause,
+      detail,
+      announced: suppressed === null,
+      announcedBy: null,
+      heldFor: suppressed === null ? null : suppressed === 'maintenance' || suppressed === 'flapping' ? suppressed : 'off',
+      lastReminderAt: suppressed === null ? this.input.at : null,
+    };
+    if (suppressed === 'maintenance') st.maintenance = this.input.maintenance.get(rt.name)?.reason ?? 'maintenance';
+    this.emit(this.facts(kind, rt.name, { cause, detail, since, primaryMaintenance }), suppressed, null, true);
+    return kind;
+  }
+
+  /** A node with an open outage is up or degraded again. */
+  recovered(rt: NodeRuntime, at: number): void {
+    const st = this.node(rt.name);
+    const o = st.outage;
+    if (!o) return;
+    st.outage = null;
+    if (!o.announced) {
+      // Nobody was told it was down; record why nothing goes out now either (maintenance, flapping).
+      if (o.heldFor === 'maintenance' || o.heldFor === 'flapping') {
+        this.emit(this.facts('recovered', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since }), o.heldFor, null);
+      }
+      return;
+    }
+    // An announced outage gets its recovery mail even inside a maintenance window: it closes a thread people
+    // are watching. Flapping is the exception: the flapping mail and its summary speak for those changes.
+    const suppressed = this.suppression(rt.name, 'recovered', { ignoreMaintenance: true });
+    this.emit(this.facts('recovered', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since }), suppressed, o.announcedBy);
+  }
+
+  /** Counts a change into or out of `down`; returns true when it starts flapping. */
+  flip(t: Transition): boolean {
+    const f = this.input.policy.flapping;
+    // Start-up resolution (from `unknown`) is not a change anyone caused.
+    if (f.transitions === 0 || t.from === 'unknown' || (t.from !== 'down' && t.to !== 'down')) return false;
+    const st = this.node(t.node);
+    st.flips = [...st.flips.filter((x) => x > t.at - f.window), t.at];
+    if (st.flapping) {
+      st.flapping = { ...st.flapping, count: st.flapping.count + 1, lastAt: t.at };
+      return false;
+    }
+    if (st.flips.length <= f.transitions) return false;
+    st.flapping = { since: st.flips[0] ?? t.at, count: st.flips.length, lastAt: t.at };
+    return true;
+  }
+
+  /** An unannounced outage whose hold (maintenance, flapping) is over while the node is still down: tell people now, once. */
+  announceHeld(rt: NodeRuntime, endedWindow: string | null): void {
+    const o = this.node(rt.name).outage;
+    if (!o || o.announced || o.heldFor === null || o.heldFor === 'off' || rt.status !== 'down') return;
+    const { kind, primaryMaintenance } = this.downKind(rt, this.input.monitor.allDown);
+    const suppressed = this.suppression(rt.name, kind);
+    if (suppressed !== null) return;
+    const extra = o.heldFor === 'maintenance' ? { afterMaintenance: endedWindow ?? 'maintenance' } : {};
+    o.announced = true;
+    o.heldFor = null;
+    o.lastReminderAt = this.input.at;
+    this.emit(this.facts(kind, rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: this.input.at - o.since, primaryMaintenance, ...extra }), null, null, true);
+  }
+}
+
+function snapshot(n: NodeRuntime): NodeSnapshot {
+  return {
+    name: n.name,
+    priority: n.priority,
+    status: n.status,
+    since: n.since,
+    cause: n.status === 'up' ? null : n.statusReason,
+    detail: n.status === 'up' ? null : (n.lastError?.message ?? null),
+    lastOkAt: n.lastOkAt,
+    ttftMs: n.latency?.ttftMs ?? null,
+    totalMs: n.latency?.totalMs ?? null,
+  };
+}
+
+/**
+ * Alerts for one batch of core events (the result of one probe). A node going down in the same batch that
+ * makes every node down yields one ALL NODES DOWN alert, not a node alert plus an all-down alert.
+ */
+export function alertsForEvents(input: PolicyInput, events: ReadonlyArray<CoreEvent>): PolicyOutput {
+  const plan = new Plan(input);
+  const allDownEvent = events.some((e) => e.type === 'preferred:changed' && e.allDown);
+  let allDownSaid = false;
+  for (const e of events) {
+    if (e.type !== 'node:transition') continue;
+    const rt = input.monitor.nodes.find((n) => n.name === e.node);
+    if (!rt) continue;
+    const startsFlapping = plan.flip(e);
+    if (e.to === 'down') {
+      if (plan.down(rt, e.reason, e.detail ?? null, e.at, allDownEvent && !allDownSaid) === 'allDown') allDownSaid = true;
+    } else if (healthy(e.to)) {
+      plan.recovered(rt, e.at);
+    }
+    if (startsFlapping) {
+      const fl = plan.node(rt.name).flapping as Flapping;
+      const suppressed = plan.suppression(rt.name, 'flapping');
+      plan.emit(plan.facts('flapping', rt.name, { flaps: { count: fl.count, since: fl.since, windowMs: input.policy.flapping.window } }), suppressed, null);
+    }
+  }
+  return { state: plan.state, alerts: plan.alerts };
+}
+
+/**
+ * Alerts due to the passage of time (called on the daemon heartbeat, outside any transaction): maintenance
+ * windows that ended with the node still down, flapping that settled, reminders; and start-up repair (a node
+ * found down with no outage on record, an outage whose node is healthy or no longer configured).
+ */
+export function alertsForTick(input: PolicyInput): PolicyOutput {
+  const plan = new Plan(input);
+  const { at, policy, monitor, maintenance } = input;
+  for (const name of Object.keys(plan.state)) {
+    if (!monitor.nodes.some((n) => n.name === name)) delete plan.state[name];
+  }
+  for (const rt of monitor.nodes) {
+    const st = plan.node(rt.name);
+    const window = maintenance.get(rt.name);
+    const endedWindow = window ? null : st.maintenance;
+    st.maintenance = window?.reason ?? null;
+
+    if (rt.status === 'down' && !st.outage) {
+      plan.down(rt, rt.statusReason, rt.lastError?.message ?? null, rt.since, monitor.allDown);
+    } else if (healthy(rt.status) && st.outage) {
+      plan.recovered(rt, rt.since);
+    }
+
+    if (st.flapping && at - st.flapping.lastAt >= policy.flapping.settle) {
+      const fl = st.flapping;
+      st.flapping = null;
+      st.flips = [];
+      const o = st.outage;
+      const suppressed = plan.suppression(rt.name, 'flappingSettled');
+      const announces = rt.status === 'down' && o !== null && !o.announced && o.heldFor === 'flapping';
+      plan.emit(
+        plan.facts('flappingSettled', rt.name, {
+          cause: rt.status === 'up' ? null : rt.statusReason,
+          detail: rt.status === 'up' ? null : (rt.lastError?.message ?? null),
+          since: o?.since ?? null,
+          flaps: { count: fl.count, since: fl.since, windowMs: policy.flapping.window },
+        }),
+        suppressed,
+        null,
+        announces,
+      );
+      if (announces && suppressed === null && o) Object.assign(o, { announced: true, heldFor: null, lastReminderAt: at });
+      else if (announces && o && suppressed === 'maintenance') o.heldFor = 'maintenance';
+    }
+
+    if (!window && !st.flapping) plan.announceHeld(rt, endedWindow);
+
+    const o = st.outage;
+    if (o && o.announced && rt.status === 'down' && policy.reminderInterval > 0 && !window && !st.flapping) {
+      // Measured from the last reminder on the wall clock: after a long sleep one reminder goes out, not one per
+      // interval missed; a clock stepped back sends none until it has caught up.
+      const last = o.lastReminderAt ?? o.since;
+      if (at - last >= policy.reminderInterval) {
+        o.lastReminderAt = at;
+        const suppressed = plan.suppression(rt.name, 'reminder');
+        plan.emit(plan.facts('reminder', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since }), suppressed, o.announcedBy);
+      }
+    }
+  }
+  return { state: plan.state, alerts: plan.alerts };
+}
+
+/** The state once the alert announcing `node`'s outage has its id (the thread root for reminders and the recovery). */
+export function withAnnouncement(state: AlertPolicyState, node: string, alertId: number): AlertPolicyState {
+  const st = state[node];
+  if (!st?.outage) return state;
+  return { ...state, [node]: { ...st, outage: { ...st.outage, announcedBy: alertId } } };
+}
