@@ -110,13 +110,22 @@ function resolveSecret(src: SecretSource, where: string, env: NodeJS.ProcessEnv,
   const fromFile = (path: string, what: string): Secret | undefined => {
     const full = isAbsolute(path) ? path : resolve(baseDir, path);
     try {
-      return new Secret(io.readFile(full).replace(/\r?\n$/, ''));
+      const value = io.readFile(full).replace(/\r?\n$/, '');
+      // An empty credential (systemd's SetCredential= fallback for a missing file) would silently disable auth.
+      if (value === '') {
+        problems.push(`${where}: secret file ${full}${what} is empty`);
+        return undefined;
+      }
+      return new Secret(value);
     } catch (e) {
       problems.push(`${where}: cannot read secret file ${full}${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
       return undefined;
     }
   };
-  if (typeof src === 'string') return new Secret(src);
+  if (typeof src === 'string') {
+    if (src === '') problems.push(`${where}: must not be empty`);
+    return src === '' ? undefined : new Secret(src);
+  }
   if ('file' in src) return fromFile(src.file, '');
   const direct = env[src.env];
   if (direct !== undefined && direct !== '') return new Secret(direct);
