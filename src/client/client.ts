@@ -19,6 +19,12 @@ const DEFAULT_TTL_MS = 2_000;
 const DEFAULT_STATE_TIMEOUT_MS = 2_000;
 /** One report per node and reason per this long per client: a burst of failed requests is one signal. */
 const REPORT_EVERY_MS = 5_000;
+/**
+ * A node this client just saw fail is tried last for this long, even while the monitor still calls it up:
+ * between the failure and the monitor's verdict (a few seconds with a report) no second request should
+ * wait out the same timeout. A success clears it at once.
+ */
+const DEFAULT_FAILURE_HOLD_MS = 30_000;
 
 function envNodes(env: Record<string, string | undefined>): ClientNode[] {
   const out: ClientNode[] = [];
@@ -115,6 +121,12 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
     reporter = createReporter({ reportDir, reportUrl, token, fetch: fetchImpl, now, timeoutMs: DEFAULT_STATE_TIMEOUT_MS });
   }
   const lastReported = new Map<string, number>();
+  const failureHoldMs = options.failureHoldMs ?? DEFAULT_FAILURE_HOLD_MS;
+  const failedAt = new Map<string, number>();
+  const heldBack = (ep: Endpoint, t: number): boolean => {
+    const at = failedAt.get(ep.name);
+    return at !== undefined && t - at >= 0 && t - at < failureHoldMs;
+  };
 
   const currentPlan = async (): Promise<Plan> => {
     try {
@@ -162,7 +174,9 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
 
   const tryInOrder = async (build: (ep: Endpoint) => { url: string; init: RequestInit }, userSignal: AbortSignal | undefined): Promise<Response> => {
     if (userSignal?.aborted) throw userSignal.reason;
-    const { order } = await currentPlan();
+    const planned = (await currentPlan()).order;
+    const t = now();
+    const order = [...planned.filter((ep) => !heldBack(ep, t)), ...planned.filter((ep) => heldBack(ep, t))];
     const attempts: Attempt[] = [];
     for (const ep of order) {
       let req: { url: string; init: RequestInit };
@@ -173,8 +187,12 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
         continue;
       }
       const { response, failure } = await attempt(req.url, req.init, userSignal);
-      if (response) return response;
+      if (response) {
+        failedAt.delete(ep.name);
+        return response;
+      }
       const f = failure as Failure;
+      failedAt.set(ep.name, now());
       attempts.push({ node: ep.name, url: req.url, reason: f.reason, ...(f.status !== undefined ? { status: f.status } : {}), detail: f.detail });
       reportInBackground(ep, f);
     }

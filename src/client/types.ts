@@ -26,6 +26,8 @@ export interface SentinelClientOptions {
   staleAfterMs?: number;
   /** Per-attempt time to response headers; default 15000 like the code this replaces. */
   timeoutMs?: number;
+  /** A node this client saw fail is tried last for this long (default 30000), even if the monitor still says up. */
+  failureHoldMs?: number;
   /** Time limit for one GET /state; default 2000 (a hung monitor must not hold up requests for long). */
   stateTimeoutMs?: number;
   /** Where failure reports are POSTed; default: stateUrl's origin + /report. */
