@@ -9,6 +9,7 @@ const COMMANDS: Record<string, Command> = {
   run: { summary: 'run the monitor daemon', load: () => import('./cli/run') },
   check: { summary: 'probe every node once and print a table', load: () => import('./cli/check') },
   status: { summary: "print the published state: who is preferred, each node's status", load: () => import('./cli/status') },
+  report: { summary: 'uptime, coverage, incidents and latency over a window (--since 7d | --from/--to, --json)', load: () => import('./cli/report') },
   validate: { summary: 'validate a config file and exit (78 when invalid)', load: () => import('./cli/validate') },
   install: { summary: 'write (or print) the systemd unit or launchd daemon for this host', load: () => import('./cli/install') },
   simulate: { summary: 'run a simulated Ollama node (for demos and tests)', load: () => import('./cli/simulate') },

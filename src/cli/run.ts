@@ -2,7 +2,10 @@ import { loadConfig, type Config } from '../config';
 import { Daemon } from '../daemon/daemon';
 import { createSdNotify } from '../daemon/sdnotify';
 import { startServices, type Services } from '../daemon/services';
+import { createHistoryJob } from '../history/job';
+import { buildStatusModel, renderStatusPage } from '../http/status-page';
 import { createLogger, type Logger } from '../logging';
+import { createHistory } from '../storage/history';
 import { openStorage, StorageError } from '../storage';
 import { systemClock } from '../util/clock';
 import { packageVersion } from '../version';
@@ -56,14 +59,18 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   }
 
   const daemon = new Daemon({ config, storage, logger, clock, version: packageVersion() });
+  const history = createHistory(storage.db);
+  const statusPage = () => renderStatusPage(buildStatusModel(history, daemon.published?.state, clock.now()));
+  let historyJob = createHistoryJob({ storage, config, logger, clock });
   let services: Services;
   try {
     daemon.start();
-    services = await startServices({ daemon, config, logger, clock, notify });
+    historyJob.start();
+    services = await startServices({ daemon, config, logger, clock, notify, statusPage });
   } catch (e) {
     logger.fatal({ err: e }, `cannot start: ${(e as Error).message}`);
     io.stderr.write(`llm-sentinel run: cannot start: ${(e as Error).message}\n`);
-    await daemon.stop('start failed');
+    await Promise.allSettled([daemon.stop('start failed'), historyJob.stop()]);
     storage.close();
     await flush(logger);
     return EXIT_CANTCREAT;
@@ -85,7 +92,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         process.exit(1);
       }, STOP_DEADLINE_MS);
       force.unref();
-      Promise.allSettled([services.close(), daemon.stop(signal)])
+      Promise.allSettled([services.close(), daemon.stop(signal), historyJob.stop()])
         .then((results) => {
           for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'error while stopping');
         })
@@ -112,8 +119,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         .then(async () => {
           if (!sameServices(previous, daemon.config)) {
             await services.close();
-            services = await startServices({ daemon, config: daemon.config, logger, clock, notify });
+            services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage });
           }
+          await historyJob.stop();
+          historyJob = createHistoryJob({ storage, config: daemon.config, logger, clock });
+          historyJob.start();
           notify.status(`monitoring ${daemon.config.nodes.length} nodes (reloaded)`);
         })
         .catch((e: unknown) => logger.error({ err: e }, 'reload failed'));

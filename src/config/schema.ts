@@ -271,8 +271,6 @@ export const configSchema = z
         keepHourly: duration(0).prefault('400d'),
         keepDaily: duration(0).prefault('3650d'),
         schedule: z.string().refine((v) => cron.validate(v), 'not a cron expression (e.g. 17 * * * *)').prefault('17 * * * *'),
-        /** A canary whose server-reported load time exceeds this counts as a cold start. */
-        coldStart: duration(1).prefault('1s'),
       })
       .strict()
       .prefault({}),

@@ -187,7 +187,9 @@ export function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpSer
       if (!route?.open) {
         const denied = check(req.headers.authorization);
         if (denied) {
-          const challenge = denied === 'invalid' ? 'Bearer realm="llm-sentinel", error="invalid_token"' : 'Bearer realm="llm-sentinel"';
+          // The page asks a browser for Basic credentials (token as the password); the API asks for a bearer token.
+          const challenge =
+            path === '/' ? 'Basic realm="llm-sentinel", charset="UTF-8"' : denied === 'invalid' ? 'Bearer realm="llm-sentinel", error="invalid_token"' : 'Bearer realm="llm-sentinel"';
           sendJson(res, 401, { error: denied === 'invalid' ? 'wrong bearer token' : 'missing Authorization: Bearer <token>' }, { 'www-authenticate': challenge });
           return;
         }

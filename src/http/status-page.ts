@@ -7,7 +7,8 @@ export { buildStatusModel, type StatusModel } from '../report/status-model';
 /**
  * The status page: one self-contained HTML document (inline CSS, inline SVG, no script, no external URL of
  * any kind) so it works offline, behind a tunnel, and leaks nothing to a CDN. It refreshes itself with a meta
- * refresh. Every value from the database or the config goes through esc().
+ * refresh; the data: favicon stops browsers asking for /favicon.ico, which the token would refuse. Every value
+ * from the database or the config goes through esc(). Pure: the model in, a string out.
  */
 export function renderStatusPage(m: StatusModel): string {
   const title = `llm-sentinel${m.instance ? ` · ${m.instance}` : ''}`;
@@ -18,6 +19,7 @@ export function renderStatusPage(m: StatusModel): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="${Math.max(5, Math.round(m.refreshSeconds))}">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>${esc(title)}</title>
 <style>${CSS}</style>
 </head>
@@ -63,12 +65,15 @@ function banner(m: StatusModel): string {
       `<div class="banner bad">The monitor has not written its state for ${esc(formatDuration(m.stateAgeMs ?? 0))}: it may be dead. What follows is its last view.</div>`,
     );
   }
+  if (m.monitorOffline) rows.push('<div class="banner bad">The monitor\'s own network is down: node statuses are frozen, not judged.</div>');
   if (m.preferred === null) rows.push('<div class="banner warn">No preferred node yet: the monitor has not published a state.</div>');
   else if (m.allDown) rows.push(`<div class="banner bad">All nodes are down. Apps are told to stay on <b>${esc(m.preferred)}</b>.</div>`);
   else {
     const p = m.nodes.find((n) => n.name === m.preferred);
-    const cls = p?.status === 'up' ? 'ok' : 'warn';
-    rows.push(`<div class="banner ${cls}">Apps are using <b>${esc(m.preferred)}</b>${p ? ` (${esc(p.status)})` : ''}.</div>`);
+    const others = m.nodes.filter((n) => n.name !== m.preferred && (n.status === 'down' || n.status === 'degraded'));
+    const cls = p?.status === 'up' && others.length === 0 ? 'ok' : 'warn';
+    const note = others.map((n) => ` ${esc(n.name)} is ${esc(n.status)}.`).join('');
+    rows.push(`<div class="banner ${cls}">Apps are using <b>${esc(m.preferred)}</b>${p ? ` (${esc(p.status)})` : ''}.${note}</div>`);
   }
   return rows.join('\n');
 }
@@ -107,7 +112,11 @@ function dayBars(days: readonly DayBar[], node: string): string {
       d.uptime === null
         ? `${day}: not watched`
         : `${day}: uptime ${pct(d.uptime)}, watched ${pct(d.coverage)}${d.downMs > 0 ? `, down ${formatDuration(d.downMs)}` : ''}${d.degradedMs > 0 ? `, degraded ${formatDuration(d.degradedMs)}` : ''}`;
-    return `<rect class="bar" x="${i * (BAR_W + BAR_GAP)}" y="0" width="${BAR_W}" height="${BAR_H}" rx="1.5" fill="${barColour(d.uptime)}"><title>${esc(tip)}</title></rect>`;
+    const x = i * (BAR_W + BAR_GAP);
+    // The coloured part's height is the share of the day that was watched; the grey rest was not.
+    const h = d.uptime === null ? BAR_H : Math.max(4, Math.round((BAR_H * (d.coverage ?? 0)) / 100));
+    const backing = h < BAR_H ? `<rect class="bar-bg" x="${x}" y="0" width="${BAR_W}" height="${BAR_H}" rx="1.5" fill="${barColour(null)}"/>` : '';
+    return `${backing}<rect class="bar" x="${x}" y="${BAR_H - h}" width="${BAR_W}" height="${h}" rx="1.5" fill="${barColour(d.uptime)}"><title>${esc(tip)}</title></rect>`;
   });
   return `<svg class="bars" viewBox="0 0 ${width} ${BAR_H}" preserveAspectRatio="none" role="img" aria-label="${esc(`${node}: uptime per day, last ${days.length} days`)}">${rects.join('')}</svg>`;
 }

@@ -135,9 +135,17 @@ describe('bearer token', () => {
     const close = await fetch(`${h.url}/state`, { headers: { authorization: `Bearer ${TOKEN.slice(0, -1)}X` } });
     expect(close.status).toBe(401);
     await close.text();
+    // Basic with the token as the password is accepted (a browser opening the status page); a wrong one is not.
     const basic = await fetch(`${h.url}/state`, { headers: { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` } });
-    expect(basic.status).toBe(401);
+    expect(basic.status).toBe(200);
     await basic.text();
+    const badBasic = await fetch(`${h.url}/state`, { headers: { authorization: `Basic ${Buffer.from(`x:${TOKEN}X`).toString('base64')}` } });
+    expect(badBasic.status).toBe(401);
+    await badBasic.text();
+    const page = await fetch(`${h.url}/`);
+    expect(page.status).toBe(401);
+    expect(page.headers.get('www-authenticate')).toMatch(/^Basic realm="llm-sentinel"/);
+    await page.text();
 
     const auth = { authorization: `bearer ${TOKEN}` };
     expect((await fetch(`${h.url}/state`, { headers: auth })).status).toBe(200);

@@ -43,15 +43,18 @@ describe('observed time', () => {
       { kind: 'sleep', from: T0 + 15 * MIN, to: T0 + 45 * MIN },
       // A clock stepped back hides nothing.
       { kind: 'clock_back', from: T0 + 3 * H + 20 * MIN, to: T0 + 3 * H + 5 * MIN },
+      // The monitor's own network was down: nothing judged, so not watched either.
+      { kind: 'offline', from: T0 + 3 * H + 25 * MIN, to: T0 + 3 * H + 28 * MIN },
     ];
     const obs = observedIntervals(runs, gaps, T0, T0 + 4 * H);
     expect(obs).toEqual([
       { from: T0, to: T0 + 15 * MIN },
       { from: T0 + 45 * MIN, to: T0 + H },
       { from: T0 + 2 * H, to: T0 + 2 * H + 10 * MIN },
-      { from: T0 + 3 * H, to: T0 + 3 * H + 30 * MIN },
+      { from: T0 + 3 * H, to: T0 + 3 * H + 25 * MIN },
+      { from: T0 + 3 * H + 28 * MIN, to: T0 + 3 * H + 30 * MIN },
     ]);
-    expect(totalMs(obs)).toBe(30 * MIN + 10 * MIN + 30 * MIN);
+    expect(totalMs(obs)).toBe(30 * MIN + 10 * MIN + 27 * MIN);
   });
 });
 
