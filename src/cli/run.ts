@@ -1,3 +1,4 @@
+import { createAlerting } from '../alerts/alerting';
 import { loadConfig, type Config } from '../config';
 import { Daemon } from '../daemon/daemon';
 import { createSdNotify } from '../daemon/sdnotify';
@@ -44,21 +45,38 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     return reportError(e, io, 'run');
   }
 
+  // Signals that arrive while starting are held and acted on once started (else SIGTERM's default action
+  // would kill the process mid-start, before it could record a clean stop).
+  const early: NodeJS.Signals[] = [];
+  const holdSignal = (signal: NodeJS.Signals) => void early.push(signal);
+  const ignoreHup = () => undefined;
+  process.on('SIGTERM', holdSignal);
+  process.on('SIGINT', holdSignal);
+  process.on('SIGHUP', ignoreHup);
+  const releaseEarly = () => {
+    process.off('SIGTERM', holdSignal);
+    process.off('SIGINT', holdSignal);
+    process.off('SIGHUP', ignoreHup);
+  };
+
   const logger = createLogger({ level: config.log.level });
   const clock = systemClock;
   const notify = createSdNotify(io.env, { logger });
   let storage;
   try {
-    storage = openStorage(config.database, { logger });
+    // A short busy wait: the daemon retries failed writes from its queue rather than freeze every loop.
+    storage = openStorage(config.database, { logger, busyTimeoutMs: 250 });
   } catch (e) {
     const msg = e instanceof StorageError ? e.message : (e as Error).message;
     logger.fatal({ database: config.database, code: (e as StorageError).code }, msg);
     io.stderr.write(`llm-sentinel run: ${msg}\n`);
+    releaseEarly();
     await flush(logger);
     return EXIT_CANTCREAT;
   }
 
-  const daemon = new Daemon({ config, storage, logger, clock, version: packageVersion() });
+  const db = storage;
+  const daemon = new Daemon({ config, storage, logger, clock, version: packageVersion(), alerting: (c) => createAlerting({ config: c, storage: db, logger, clock }) });
   const history = createHistory(storage.db);
   const statusPage = () => renderStatusPage(buildStatusModel(history, daemon.published?.state, clock.now()));
   let historyJob = createHistoryJob({ storage, config, logger, clock });
@@ -72,6 +90,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     io.stderr.write(`llm-sentinel run: cannot start: ${(e as Error).message}\n`);
     await Promise.allSettled([daemon.stop('start failed'), historyJob.stop()]);
     storage.close();
+    releaseEarly();
     await flush(logger);
     return EXIT_CANTCREAT;
   }
@@ -131,6 +150,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
     process.on('SIGHUP', onHup);
+    releaseEarly();
+    const first = early[0];
+    if (first) onStop(first);
   });
 }
 

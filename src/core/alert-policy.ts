@@ -325,8 +325,11 @@ export function alertsForEvents(input: PolicyInput, events: ReadonlyArray<CoreEv
  * found down with no outage on record, an outage whose node is healthy or no longer configured).
  */
 export function alertsForTick(input: PolicyInput): PolicyOutput {
-  const plan = new Plan(input);
   const { at, policy, monitor, maintenance } = input;
+  // The monitor's own network is down: statuses are frozen, not judged, and nothing could be sent anyway.
+  // Time-driven alerts wait until it is back (a reminder then still goes out once).
+  if (monitor.monitorOffline) return { state: input.state, alerts: [] };
+  const plan = new Plan(input);
   for (const name of Object.keys(plan.state)) {
     if (!monitor.nodes.some((n) => n.name === name)) delete plan.state[name];
   }

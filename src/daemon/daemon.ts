@@ -13,12 +13,14 @@ import { buildPublishedState, type MonitorInfo } from '../state/build';
 import type { PublishedState } from '../state/types';
 import { parseState } from '../state/validate';
 import { writeFileAtomic } from '../state/writer';
+import type { Alerting } from '../alerts/alerting';
 import type { Storage } from '../storage';
 import type { Clock } from '../util/clock';
 import { DaemonEmitter } from './events';
 import { SelfChecks } from './selfcheck';
 import { ProbeLoop } from './loop';
 import { watchClock, type ClockJump } from './wake';
+import { WriteQueue } from './write-queue';
 
 export interface DaemonDeps {
   config: Config;
@@ -28,6 +30,8 @@ export interface DaemonDeps {
   version: string;
   /** For tests: deterministic jitter. */
   random?: () => number;
+  /** Builds the alerting for a config (again on reload); absent: no alerts. */
+  alerting?: (config: Config) => Alerting;
 }
 
 /** Failures of the path to a node (not of its model): a direct URL can tell the tunnel from Ollama. */
@@ -59,8 +63,9 @@ export class Daemon {
   #stopping = false;
   #lastCycleAt: number;
   #self: SelfChecks;
-  #storageError: string | undefined;
   #offlineSince: number | undefined;
+  #writes: WriteQueue;
+  #alerting: Alerting | undefined;
 
   constructor(private readonly deps: DaemonDeps) {
     this.#config = deps.config;
@@ -70,6 +75,8 @@ export class Daemon {
     this.#state = restoreState(deps.config.nodes, this.#readPreviousState(), at);
     this.#lastCycleAt = at.wall;
     this.#self = this.#selfChecks(deps.config);
+    this.#writes = new WriteQueue(deps.logger.child({ component: 'storage' }));
+    this.#alerting = deps.alerting?.(deps.config);
   }
 
   #selfChecks(config: Config): SelfChecks {
@@ -120,6 +127,7 @@ export class Daemon {
     this.#publish();
     this.#startLoops();
     this.#self.startExposureChecks();
+    this.#alerting?.start();
     const hb = setInterval(() => this.#heartbeat(), this.#config.state.heartbeat);
     this.#timers.push(() => clearInterval(hb));
     this.#timers.push(watchClock(this.deps.clock, (j) => this.#onClockJump(j)));
@@ -143,7 +151,7 @@ export class Daemon {
       next = { ...next, database: this.#config.database, stateFile: this.#config.stateFile };
     }
     await this.#stopLoops();
-    await this.#self.stop();
+    await Promise.all([this.#self.stop(), this.#alerting?.stop()]);
     const old = this.#agent;
     this.#agent = createProbeAgent(next.probes);
     void old.close();
@@ -151,6 +159,8 @@ export class Daemon {
     this.#info = { ...this.#info, instance: next.instance };
     this.#state = restoreState(next.nodes, this.#published?.state, this.#instant());
     this.#self = this.#selfChecks(next);
+    this.#alerting = this.deps.alerting?.(next);
+    this.#alerting?.start();
     this.#publish();
     this.#startLoops();
     this.#self.startExposureChecks();
@@ -164,14 +174,14 @@ export class Daemon {
     for (const t of this.#timers) t();
     this.#timers = [];
     await Promise.all([this.#stopLoops(), this.#self.stop()]);
+    await this.#alerting?.stop();
     this.#publish();
-    if (this.#runId !== undefined) {
-      try {
-        this.deps.storage.endRun(this.#runId, this.deps.clock.now(), reason);
-      } catch (e) {
-        this.deps.logger.error({ err: e }, 'could not record the clean stop');
-      }
+    const runId = this.#runId;
+    if (runId !== undefined) {
+      const at = this.deps.clock.now();
+      this.#writes.push({ what: 'clean stop', droppable: false, run: () => this.deps.storage.endRun(runId, at, reason) });
     }
+    if (this.#writes.length > 0) this.deps.logger.error({ queued: this.#writes.length }, 'stopping with database writes that could not be made');
     await this.#agent.close().catch(() => undefined);
   }
 
@@ -274,18 +284,12 @@ export class Daemon {
 
   /** What is wrong with the monitor itself, if anything (for the dead-man's switch /fail). */
   #trouble(): string | undefined {
-    const t = [this.#storageError && `database: ${this.#storageError}`, this.#lastWriteError && `state file: ${this.#lastWriteError}`].filter(Boolean);
+    const t = [this.#writes.failing && `database: ${this.#writes.failing}`, this.#lastWriteError && `state file: ${this.#lastWriteError}`].filter(Boolean);
     return t.length > 0 ? t.join('; ') : undefined;
   }
 
   #insertProbe(r: ProbeResult): void {
-    try {
-      this.deps.storage.insertProbe(r);
-      this.#storageError = undefined;
-    } catch (e) {
-      this.#storageError = (e as { code?: string }).code ?? (e as Error).message;
-      this.deps.logger.error({ node: r.node, err: e }, 'could not record probe result');
-    }
+    this.#writes.push({ what: `probe ${r.node}/${r.kind}`, droppable: true, run: () => this.deps.storage.insertProbe(r) });
   }
 
   /** Monitor offline: node statuses freeze (nothing is judged) and the time is recorded as not observed. */
@@ -301,13 +305,8 @@ export class Daemon {
       const since = this.#offlineSince ?? now;
       this.#offlineSince = undefined;
       logger.warn({ seconds: Math.round((now - since) / 1000) }, "the monitor's network is back");
-      if (this.#runId !== undefined) {
-        try {
-          storage.insertGap({ runId: this.#runId, kind: 'offline', from: since, to: now });
-        } catch (e) {
-          logger.error({ err: e }, 'could not record the offline gap');
-        }
-      }
+      const runId = this.#runId;
+      if (runId !== undefined) this.#writes.push({ what: 'offline gap', droppable: false, run: () => storage.insertGap({ runId, kind: 'offline', from: since, to: now }) });
     }
     this.events.emit('monitor:network', { offline, since: this.#offlineSince ?? now, at: now });
     this.#publish();
@@ -322,16 +321,22 @@ export class Daemon {
 
   #record(events: CoreEvent[]): void {
     const { storage, logger } = this.deps;
-    try {
-      storage.transaction(() => {
-        for (const e of events) {
-          if (e.type === 'node:transition') storage.insertTransition(e);
-          else storage.insertPreferredChange(e);
-        }
-      });
-    } catch (e) {
-      logger.error({ err: e }, 'could not record state changes');
-    }
+    const state = this.#state;
+    const at = this.#instant();
+    const alerting = this.#alerting;
+    // One transaction: the state change and the alert it causes are recorded together or not at all.
+    this.#writes.push({
+      what: 'state change',
+      droppable: false,
+      run: () =>
+        storage.transaction(() => {
+          for (const e of events) {
+            if (e.type === 'node:transition') storage.insertTransition(e);
+            else storage.insertPreferredChange(e);
+          }
+          alerting?.onEvents(events, state, at);
+        }),
+    });
     for (const e of events) {
       if (e.type === 'node:transition') {
         logger.warn({ node: e.node, from: e.from, to: e.to, reason: e.reason, detail: e.detail }, `node ${e.node} is now ${e.to}`);
@@ -346,25 +351,22 @@ export class Daemon {
   #heartbeat(): void {
     this.#apply(evaluatePreferred(this.#state, policyOf(this.#config), this.#instant()));
     this.#publish();
-    if (this.#runId !== undefined) {
-      try {
-        this.deps.storage.touchRun(this.#runId, this.deps.clock.now());
-      } catch (e) {
-        this.deps.logger.error({ err: e }, 'could not record heartbeat');
-      }
+    // Retry what failed; the run's heartbeat is not queued (the next one supersedes it).
+    if (!this.#writes.flush()) return;
+    const runId = this.#runId;
+    try {
+      if (runId !== undefined) this.deps.storage.touchRun(runId, this.deps.clock.now());
+      this.#alerting?.tick(this.#state, this.#instant());
+    } catch (e) {
+      this.deps.logger.error({ err: e }, 'could not record heartbeat');
     }
   }
 
   #onClockJump(j: ClockJump): void {
     const { logger, storage } = this.deps;
     logger.warn({ kind: j.kind, from: new Date(j.from).toISOString(), to: new Date(j.to).toISOString(), seconds: Math.round(j.deltaMs / 1000) }, j.kind === 'sleep' ? 'woke from sleep (or the clock jumped forward): probing every node now' : 'the wall clock went backwards');
-    if (this.#runId !== undefined) {
-      try {
-        storage.insertGap({ runId: this.#runId, kind: j.kind, from: j.from, to: j.to });
-      } catch (e) {
-        logger.error({ err: e }, 'could not record clock gap');
-      }
-    }
+    const runId = this.#runId;
+    if (runId !== undefined) this.#writes.push({ what: 'clock gap', droppable: false, run: () => storage.insertGap({ runId, kind: j.kind, from: j.from, to: j.to }) });
     this.events.emit('clock:jump', j);
     if (j.kind === 'sleep') for (const loop of this.#loops.values()) loop.trigger();
   }

@@ -1,5 +1,3 @@
-import Database from 'better-sqlite3';
-
 /**
  * Codes callers can branch on. Our own codes describe problems with the database as a whole; `SQLITE_*` is
  * SQLite's primary result code (SQLITE_BUSY, SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR, ...) so that
@@ -31,8 +29,19 @@ export class StorageError extends Error {
 
 /** Turns SQLite's errors into StorageErrors with a code; anything else (a caller's own error) passes through. */
 export function toStorageError(err: unknown, context?: string): unknown {
-  if (err instanceof StorageError || !(err instanceof Database.SqliteError)) return err;
+  if (err instanceof StorageError || !isSqliteError(err)) return err;
   const primary = (err.code.match(/^SQLITE_[A-Z]+/)?.[0] ?? 'SQLITE_ERROR') as StorageErrorCode;
   const message = context ? `${context}: ${err.message}` : err.message;
   return new StorageError(primary, message, { cause: err, sqliteCode: err.code });
+}
+
+/**
+ * Recognised by shape, not `instanceof`: the native addon keeps the SqliteError class of the first copy of
+ * the module loaded in the process, so errors from a second copy (Jest's per-file module registry and
+ * realm) fail instanceof.
+ */
+function isSqliteError(err: unknown): err is Error & { code: string } {
+  // Not even `instanceof Error`: that copy may come from another realm (each Jest test file has its own).
+  const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.name === 'SqliteError' && typeof e.code === 'string' && typeof e.message === 'string';
 }

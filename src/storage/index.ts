@@ -17,6 +17,11 @@ export interface OpenStorageOptions {
   /** Defaults to the package's migrations/ folder (two levels above both src/storage and dist/storage). */
   migrationsDir?: string;
   clock?: Clock;
+  /**
+   * How long a write waits for another process's lock (default 5000 ms). better-sqlite3 waits on the calling
+   * thread, so the daemon asks for a short wait and retries from its write queue instead.
+   */
+  busyTimeoutMs?: number;
 }
 
 /** Owner-only: probe details name hosts and models, and the runs table names the instance. */
@@ -45,7 +50,7 @@ export function openStorage(file: string, opts: OpenStorageOptions = {}): Storag
   let db: Database.Database | undefined;
   try {
     db = new Database(file);
-    applyPragmas(db, logger);
+    applyPragmas(db, logger, opts.busyTimeoutMs ?? BUSY_TIMEOUT_MS);
     migrate(db, migrations, { logger, clock });
     if (onDisk) tightenSidecars(file);
     return build(db, logger);
@@ -55,9 +60,9 @@ export function openStorage(file: string, opts: OpenStorageOptions = {}): Storag
   }
 }
 
-function applyPragmas(db: Database.Database, logger: Logger): void {
+function applyPragmas(db: Database.Database, logger: Logger, busyTimeoutMs: number): void {
   // Wait for a concurrent writer (a second CLI command, a backup) instead of failing at once with SQLITE_BUSY.
-  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  db.pragma(`busy_timeout = ${Math.max(0, Math.round(busyTimeoutMs))}`);
   const fresh = (db.prepare('SELECT count(*) AS n FROM sqlite_master').get() as { n: number }).n === 0;
   if (fresh) {
     // Lets retention give freed pages back to the disk (PRAGMA incremental_vacuum) without a full VACUUM.

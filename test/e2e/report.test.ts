@@ -66,7 +66,8 @@ describe('client failure reports (real daemon, real client library)', () => {
     await res.arrayBuffer();
     const flipped = await waitForState(stateFile, (s) => s.preferred.name === 'fallback', 10_000, 20);
     const elapsed = performance.now() - t0;
-    expect(statusOf(flipped, 'primary')).toBe('down');
+    // 500s on every route: whichever track (liveness → down, canary → degraded) reaches softFall first.
+    expect(['down', 'degraded']).toContain(statusOf(flipped, 'primary'));
     // Unaided, the next liveness probe would come ~30 s later; "about 2 s" with generous slack for CI.
     expect(elapsed).toBeLessThan(5_000);
     expect(daemon.output()).toMatch(/client reported a failure; re-probing now/);

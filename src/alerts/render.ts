@@ -1,0 +1,222 @@
+import type { AlertFacts, NodeSnapshot } from '../core/alert-policy';
+import { formatDuration } from '../util/duration';
+
+/** Pure rendering: an alert's stored facts → subject, plain text, HTML and threading headers. */
+
+export interface RenderInput {
+  id: number;
+  instance: string;
+  facts: AlertFacts;
+  /** The outage's first alert (recovery and reminder mails answer it). */
+  threadOf: number | null;
+}
+
+export interface RenderOptions {
+  statusPageUrl?: string;
+}
+
+export interface Rendered {
+  subject: string;
+  text: string;
+  html: string;
+  messageId: string;
+  inReplyTo?: string;
+  references?: string[];
+}
+
+/** Short words for each probe reason; the detail line says the rest. */
+const CAUSES: Readonly<Record<string, string>> = {
+  refused: 'connection refused',
+  dns: 'DNS lookup failed',
+  tls: 'TLS failed',
+  connect_timeout: 'no answer (connect timeout)',
+  timeout: 'timed out',
+  reset: 'connection reset',
+  cloudflare_tunnel_down: 'Cloudflare tunnel down',
+  cloudflare_origin_unreachable: 'Cloudflare cannot reach Ollama',
+  cloudflare_timeout: 'Cloudflare timeout',
+  auth_required: 'access denied (auth)',
+  not_ollama: 'not the Ollama API',
+  model_missing: 'model missing',
+  overloaded: 'overloaded',
+  server_error: 'server error',
+  stream_error: 'stream broke off',
+  bad_response: 'bad response',
+  too_large: 'response too large',
+  wrong_answer: 'canary answered wrongly',
+  empty_answer: 'canary answered nothing',
+  slow: 'slow',
+};
+
+/** `Cloudflare tunnel down (530/1033)`: the reason in words plus the HTTP status and Cloudflare code from the detail. */
+export function describeCause(reason: string | null, detail: string | null): string {
+  if (reason === null) return 'unknown cause';
+  const canary = /^canary_(.+)$/.exec(reason);
+  const words = canary ? `canary failing: ${CAUSES[canary[1] as string] ?? canary[1]}` : (CAUSES[reason] ?? reason.replace(/_/g, ' '));
+  const cf = detail ? /^(\d{3}) from Cloudflare(?: \(error (\d{4}))?/.exec(detail) : null;
+  if (cf) return `${words} (${cf[1]}${cf[2] ? `/${cf[2]}` : ''})`;
+  const status = detail ? /^(\d{3})\b/.exec(detail) : null;
+  if (status && (reason === 'server_error' || reason === 'overloaded' || reason === 'auth_required')) return `${words} (${status[1]})`;
+  return words;
+}
+
+/** Message-ID local parts allow only atext and dots; an instance name may hold anything. */
+const idSafe = (s: string) => s.replace(/[^A-Za-z0-9.-]+/g, '-').replace(/^[.-]+|[.-]+$/g, '') || 'instance';
+
+export function messageIdFor(id: number, instance: string): string {
+  return `<alert-${id}.${idSafe(instance)}@llm-sentinel>`;
+}
+
+const time = (ms: number | null) => (ms === null ? '-' : `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+
+function traffic(f: AlertFacts): string {
+  return f.allDown ? `no healthy node (apps stay on ${f.preferred})` : `apps on ${f.preferred}`;
+}
+
+function headline(f: AlertFacts): string {
+  const cause = describeCause(f.cause, f.detail);
+  const flaps = f.flaps ? `${f.flaps.count} changes in ${formatDuration(f.flaps.windowMs)}` : '';
+  const now = f.nodes.find((n) => n.name === f.node)?.status.toUpperCase() ?? '?';
+  switch (f.kind) {
+    case 'primaryDown':
+    case 'fallbackDown':
+    case 'fallbackDownPrimaryOut': {
+      const what = f.afterMaintenance
+        ? 'still DOWN after maintenance'
+        : f.kind === 'fallbackDown'
+          ? 'DOWN (safety net gone)'
+          : f.kind === 'fallbackDownPrimaryOut'
+            ? `DOWN while ${f.primary} is ${f.primaryMaintenance ? 'in maintenance' : (f.nodes[0]?.status ?? 'out')}`
+            : 'DOWN';
+      return `${f.node} ${what} — ${cause}; ${traffic(f)}`;
+    }
+    case 'allDown':
+      return `ALL NODES DOWN — ${f.nodes.map((n) => `${n.name}: ${describeCause(n.cause, n.detail)}`).join(', ')}; apps have no working node`;
+    case 'recovered':
+      return `${f.node} RECOVERED after ${formatDuration(f.durationMs ?? 0)} (was: ${cause}); ${traffic(f)}`;
+    case 'reminder':
+      return `${f.node} still DOWN after ${formatDuration(f.durationMs ?? 0)} — ${cause}; ${traffic(f)}`;
+    case 'flapping':
+      return `${f.node} FLAPPING — ${flaps}, now ${now}; alerts held until it is stable`;
+    case 'flappingSettled':
+      return now === 'DOWN' ? `${f.node} stopped flapping but is DOWN — ${describeCause(f.cause, f.detail)}; ${traffic(f)}` : `${f.node} stable again, ${now} (${f.flaps?.count ?? 0} changes while flapping)`;
+  }
+}
+
+export function subjectFor(instance: string, f: AlertFacts): string {
+  return `[llm-sentinel ${instance}] ${headline(f)}`;
+}
+
+function explanation(f: AlertFacts): string[] {
+  const cause = describeCause(f.cause, f.detail);
+  switch (f.kind) {
+    case 'primaryDown':
+      return [`${f.node}, the primary node, was confirmed down at ${time(f.since)}: ${cause}.`];
+    case 'fallbackDown':
+      return [`${f.node}, a fallback node, was confirmed down at ${time(f.since)}: ${cause}.`, `${f.primary} still serves, but if it fails now there is nothing behind it.`];
+    case 'fallbackDownPrimaryOut':
+      return [
+        `${f.node}, a fallback node, was confirmed down at ${time(f.since)}: ${cause}.`,
+        f.primaryMaintenance ? `The primary ${f.primary} is in maintenance (${f.primaryMaintenance}).` : `The primary ${f.primary} is not healthy either.`,
+      ];
+    case 'allDown':
+      return ['Every node is down: apps have no working endpoint.'];
+    case 'recovered':
+      return [`${f.node} is ${f.nodes.find((n) => n.name === f.node)?.status ?? 'up'} again after ${formatDuration(f.durationMs ?? 0)} down (since ${time(f.since)}).`, `The outage's cause: ${cause}.`];
+    case 'reminder':
+      return [`${f.node} has been down since ${time(f.since)} (${formatDuration(f.durationMs ?? 0)}): ${cause}.`];
+    case 'flapping':
+      return [
+        `${f.node} changed between down and healthy ${f.flaps?.count ?? 0} times since ${time(f.flaps?.since ?? null)}.`,
+        'Further alerts for this node are held until it has been stable for a while; a summary follows then.',
+      ];
+    case 'flappingSettled':
+      return [`${f.node} has stopped flapping after ${f.flaps?.count ?? 0} changes since ${time(f.flaps?.since ?? null)}.`];
+  }
+}
+
+const latency = (n: NodeSnapshot) => (n.ttftMs !== null ? `ttft ${Math.round(n.ttftMs)}ms` : n.totalMs !== null ? `${Math.round(n.totalMs)}ms` : '-');
+
+function rows(f: AlertFacts): string[][] {
+  return f.nodes.map((n) => [`${n.name}${n.name === f.preferred ? ' *' : ''}`, n.status.toUpperCase(), time(n.since), n.status === 'up' ? '-' : describeCause(n.cause, n.detail), latency(n)]);
+}
+
+const HEADER = ['Node', 'Status', 'Since', 'Cause', 'Last latency'];
+
+function textTable(cells: string[][]): string {
+  const all = [HEADER, ...cells];
+  const widths = HEADER.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+export function renderAlert(a: RenderInput, opts: RenderOptions = {}): Rendered {
+  const f = a.facts;
+  const subject = subjectFor(a.instance, f);
+  const lines = explanation(f);
+  if (f.afterMaintenance) lines.push(`Its alerts were held during maintenance (${f.afterMaintenance}); the window has ended and it is still down.`);
+  const detail = f.detail && f.kind !== 'allDown' && f.kind !== 'flapping' ? f.detail : null;
+  const where = f.allDown ? `No node is healthy; apps are told to stay on ${f.preferred}.` : `Apps should use ${f.preferred} (* in the table).`;
+  const footer = `llm-sentinel instance ${a.instance} · alert #${a.id} · ${f.kind} · ${f.severity} · ${time(f.at)}`;
+
+  const text = [
+    `${f.severity.toUpperCase()}: ${headline(f)}`,
+    '',
+    ...lines,
+    ...(detail ? [`Detail: ${detail}`] : []),
+    where,
+    '',
+    textTable(rows(f)),
+    '',
+    ...(opts.statusPageUrl ? [`Status page: ${opts.statusPageUrl}`, ''] : []),
+    `-- ${footer}`,
+    '',
+  ].join('\n');
+
+  const e = escapeHtml;
+  const td = 'style="padding:2px 10px 2px 0;text-align:left"';
+  const html = [
+    '<!doctype html><html><body style="font-family:sans-serif">',
+    `<p><strong>${e(f.severity.toUpperCase())}: ${e(headline(f))}</strong></p>`,
+    ...lines.map((l) => `<p>${e(l)}</p>`),
+    ...(detail ? [`<p>Detail: <code>${e(detail)}</code></p>`] : []),
+    `<p>${e(where)}</p>`,
+    '<table style="border-collapse:collapse">',
+    `<tr>${HEADER.map((h) => `<th ${td}>${e(h)}</th>`).join('')}</tr>`,
+    ...rows(f).map((r) => `<tr>${r.map((c) => `<td ${td}>${e(c)}</td>`).join('')}</tr>`),
+    '</table>',
+    ...(opts.statusPageUrl ? [`<p><a href="${e(opts.statusPageUrl)}">Status page</a></p>`] : []),
+    `<p style="color:#777;font-size:smaller">${e(footer)}</p>`,
+    '</body></html>',
+    '',
+  ].join('\n');
+
+  const rendered: Rendered = { subject, text, html, messageId: messageIdFor(a.id, a.instance) };
+  if (a.threadOf !== null) {
+    const root = messageIdFor(a.threadOf, a.instance);
+    rendered.inReplyTo = root;
+    rendered.references = [root];
+  }
+  return rendered;
+}
+
+/** The message `llm-sentinel alert test` sends. */
+export function renderTest(instance: string, at: number, channels: string[], opts: RenderOptions = {}): Rendered {
+  const subject = `[llm-sentinel ${instance}] test alert`;
+  const lines = [
+    `This is a test alert from llm-sentinel instance ${instance}, sent at ${time(at)} through: ${channels.join(', ')}.`,
+    'If you can read it, real alerts (node down, recovered, reminders, flapping) will reach you the same way.',
+  ];
+  const text = [...lines, ...(opts.statusPageUrl ? ['', `Status page: ${opts.statusPageUrl}`] : []), ''].join('\n');
+  const html = [
+    '<!doctype html><html><body style="font-family:sans-serif">',
+    ...lines.map((l) => `<p>${escapeHtml(l)}</p>`),
+    ...(opts.statusPageUrl ? [`<p><a href="${escapeHtml(opts.statusPageUrl)}">Status page</a></p>`] : []),
+    '</body></html>',
+    '',
+  ].join('\n');
+  return { subject, text, html, messageId: `<test-${at}.${idSafe(instance)}@llm-sentinel>` };
+}

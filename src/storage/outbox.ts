@@ -1,0 +1,343 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { emptyNodeState, type AlertFacts, type AlertPolicyState, type NodeAlertState, type Severity, type SuppressReason } from '../core/alert-policy';
+import { toStorageError } from './errors';
+
+/**
+ * The alert outbox (0002_alerts.sql): alert rows, their per-channel deliveries and every attempt, the alert
+ * policy's memory, and one-off maintenance windows. Functions that write several rows use a transaction of
+ * their own, which becomes a savepoint when the caller already holds one (the daemon's transition write).
+ */
+
+export type AlertStatus = 'pending' | 'sent' | 'partial' | 'failed' | 'suppressed';
+export type DeliveryStatus = 'pending' | 'sent' | 'failed';
+export type AttemptOutcome = 'sent' | 'transient' | 'permanent';
+
+export interface NewAlert {
+  instance: string;
+  node: string;
+  kind: string;
+  severity: Severity;
+  createdAt: number;
+  subject: string;
+  facts: AlertFacts;
+  threadOf: number | null;
+  /** Set: recorded only, no deliveries. */
+  suppressed: SuppressReason | null;
+  /** Channels to deliver through (ignored when suppressed). */
+  channels: string[];
+}
+
+export interface StoredAlert {
+  id: number;
+  instance: string;
+  node: string;
+  kind: string;
+  severity: Severity;
+  createdAt: number;
+  subject: string;
+  facts: AlertFacts;
+  threadOf: number | null;
+  status: AlertStatus;
+  suppressed: SuppressReason | null;
+}
+
+export interface Delivery {
+  alertId: number;
+  channel: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number;
+  deliveredAt: number | null;
+  lastError: string | null;
+  response: string | null;
+}
+
+/** A pending delivery with what ordering needs: deliveries of one node and channel go out in alert order. */
+export interface PendingDelivery extends Delivery {
+  node: string;
+  createdAt: number;
+}
+
+export interface AttemptInput {
+  alertId: number;
+  channel: string;
+  at: number;
+  outcome: AttemptOutcome;
+  durationMs: number;
+  error?: string;
+  response?: string;
+  /** For a transient failure: when to try again; absent means give up (the delivery fails). */
+  retryAt?: number;
+}
+
+export interface StoredAttempt {
+  id: number;
+  alertId: number;
+  channel: string;
+  at: number;
+  outcome: AttemptOutcome;
+  durationMs: number;
+  error: string | null;
+  response: string | null;
+}
+
+export interface AlertWithDeliveries extends StoredAlert {
+  deliveries: Delivery[];
+}
+
+export interface Outbox {
+  /** Writes the alert and one pending delivery per channel; returns its id. */
+  insertAlert(a: NewAlert): number;
+  getAlert(id: number): StoredAlert | undefined;
+  /** Every pending delivery, oldest alert first. */
+  pendingDeliveries(): PendingDelivery[];
+  /** Records one attempt and moves the delivery (sent, retry later, failed) and its alert's status along. */
+  recordAttempt(a: AttemptInput): void;
+  /** Newest first; default 50, at most 10 000. */
+  recentAlerts(limit?: number): AlertWithDeliveries[];
+  attempts(alertId: number): StoredAttempt[];
+  loadPolicyState(): AlertPolicyState;
+  /** Stores the whole policy state: nodes absent from it are forgotten. */
+  savePolicyState(state: AlertPolicyState, at: number): void;
+}
+
+export interface MaintenanceWindow {
+  id: number;
+  node: string;
+  startsAt: number;
+  endsAt: number;
+  reason: string;
+  createdAt: number;
+  endedAt: number | null;
+}
+
+export interface MaintenanceStore {
+  insertWindow(w: { node: string; startsAt: number; endsAt: number; reason: string; createdAt: number }): number;
+  /** Ends the windows active at `at` (of one node, or all); returns how many. */
+  endWindows(at: number, node?: string): number;
+  /** Windows covering `at`. */
+  activeAt(at: number): MaintenanceWindow[];
+  /** Windows that have not ended by `at` (active or future), soonest first. */
+  currentAndFuture(at: number): MaintenanceWindow[];
+}
+
+interface AlertRow {
+  id: number;
+  instance: string;
+  node: string;
+  kind: string;
+  severity: string;
+  created_at: number;
+  subject: string;
+  facts: string;
+  thread_of: number | null;
+  status: string;
+  suppressed: string | null;
+}
+
+interface DeliveryRow {
+  alert_id: number;
+  channel: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: number;
+  delivered_at: number | null;
+  last_error: string | null;
+  response: string | null;
+}
+
+interface WindowRow {
+  id: number;
+  node: string;
+  starts_at: number;
+  ends_at: number;
+  reason: string;
+  created_at: number;
+  ended_at: number | null;
+}
+
+const TEXT_MAX = 1000;
+const clipText = (s: string | undefined) => (s === undefined ? null : s.length <= TEXT_MAX ? s : `${s.slice(0, TEXT_MAX - 1)}…`);
+
+/** Every function: SQLite errors become StorageErrors with a code, like the rest of src/storage. */
+function guarded<T extends object>(fns: T): T {
+  const out = {} as Record<string, unknown>;
+  for (const [k, fn] of Object.entries(fns)) {
+    out[k] = (...args: unknown[]) => {
+      try {
+        return (fn as (...a: unknown[]) => unknown)(...args);
+      } catch (err) {
+        throw toStorageError(err);
+      }
+    };
+  }
+  return out as T;
+}
+
+const toAlert = (r: AlertRow): StoredAlert => ({
+  id: r.id,
+  instance: r.instance,
+  node: r.node,
+  kind: r.kind,
+  severity: r.severity as Severity,
+  createdAt: r.created_at,
+  subject: r.subject,
+  facts: JSON.parse(r.facts) as AlertFacts,
+  threadOf: r.thread_of,
+  status: r.status as AlertStatus,
+  suppressed: r.suppressed as SuppressReason | null,
+});
+
+const toDelivery = (r: DeliveryRow): Delivery => ({
+  alertId: r.alert_id,
+  channel: r.channel,
+  status: r.status as DeliveryStatus,
+  attempts: r.attempts,
+  nextAttemptAt: r.next_attempt_at,
+  deliveredAt: r.delivered_at,
+  lastError: r.last_error,
+  response: r.response,
+});
+
+const toWindow = (r: WindowRow): MaintenanceWindow => ({
+  id: r.id,
+  node: r.node,
+  startsAt: r.starts_at,
+  endsAt: r.ends_at,
+  reason: r.reason,
+  createdAt: r.created_at,
+  endedAt: r.ended_at,
+});
+
+/** A stored node state; anything unreadable starts afresh rather than stopping alerting. */
+function parseNodeState(json: string): NodeAlertState {
+  try {
+    const v = JSON.parse(json) as Partial<NodeAlertState>;
+    return {
+      outage: v.outage ?? null,
+      flips: Array.isArray(v.flips) ? v.flips.filter((x) => typeof x === 'number') : [],
+      flapping: v.flapping ?? null,
+      maintenance: typeof v.maintenance === 'string' ? v.maintenance : null,
+    };
+  } catch {
+    return emptyNodeState();
+  }
+}
+
+export function createOutbox(db: BetterSqlite3.Database): Outbox {
+  const s = {
+    insertAlert: db.prepare(`INSERT INTO alerts (instance, node, kind, severity, created_at, subject, facts, thread_of, status, suppressed)
+      VALUES (@instance, @node, @kind, @severity, @createdAt, @subject, @facts, @threadOf, @status, @suppressed)`),
+    insertDelivery: db.prepare<[number, string, number]>(`INSERT INTO alert_deliveries (alert_id, channel, status, next_attempt_at)
+      VALUES (?, ?, 'pending', ?)`),
+    getAlert: db.prepare<[number], AlertRow>('SELECT * FROM alerts WHERE id = ?'),
+    pending: db.prepare<[], DeliveryRow & { node: string; created_at: number }>(`SELECT d.*, a.node, a.created_at
+      FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
+      WHERE d.status = 'pending' ORDER BY d.alert_id, d.channel`),
+    insertAttempt: db.prepare(`INSERT INTO alert_attempts (alert_id, channel, at, outcome, duration_ms, error, response)
+      VALUES (@alertId, @channel, @at, @outcome, @durationMs, @error, @response)`),
+    sent: db.prepare(`UPDATE alert_deliveries SET status = 'sent', attempts = attempts + 1, delivered_at = @at,
+      last_error = NULL, response = @response WHERE alert_id = @alertId AND channel = @channel`),
+    retry: db.prepare(`UPDATE alert_deliveries SET attempts = attempts + 1, next_attempt_at = @retryAt,
+      last_error = @error, response = @response WHERE alert_id = @alertId AND channel = @channel`),
+    failed: db.prepare(`UPDATE alert_deliveries SET status = 'failed', attempts = attempts + 1,
+      last_error = @error, response = @response WHERE alert_id = @alertId AND channel = @channel`),
+    deliveryStatuses: db.prepare<[number], { status: string }>('SELECT status FROM alert_deliveries WHERE alert_id = ?'),
+    setStatus: db.prepare<[string, number]>('UPDATE alerts SET status = ? WHERE id = ?'),
+    recent: db.prepare<[number], AlertRow>('SELECT * FROM alerts ORDER BY id DESC LIMIT ?'),
+    deliveriesOf: db.prepare<[number], DeliveryRow>('SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY channel'),
+    attempts: db.prepare<[number], { id: number; alert_id: number; channel: string; at: number; outcome: string; duration_ms: number; error: string | null; response: string | null }>(
+      'SELECT * FROM alert_attempts WHERE alert_id = ? ORDER BY id',
+    ),
+    loadState: db.prepare<[], { node: string; state: string }>('SELECT node, state FROM alert_node_state'),
+    upsertState: db.prepare<[string, string, number]>(`INSERT INTO alert_node_state (node, state, updated_at) VALUES (?, ?, ?)
+      ON CONFLICT (node) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at WHERE state IS NOT excluded.state`),
+    deleteState: db.prepare<[string]>('DELETE FROM alert_node_state WHERE node = ?'),
+  };
+
+  const insertAlert = db.transaction((a: NewAlert): number => {
+    const deliver = a.suppressed === null && a.channels.length > 0;
+    const info = s.insertAlert.run({
+      instance: a.instance,
+      node: a.node,
+      kind: a.kind,
+      severity: a.severity,
+      createdAt: Math.round(a.createdAt),
+      subject: a.subject,
+      facts: JSON.stringify(a.facts),
+      threadOf: a.threadOf,
+      status: deliver ? 'pending' : 'suppressed',
+      suppressed: deliver ? null : (a.suppressed ?? 'no_channel'),
+    });
+    const id = Number(info.lastInsertRowid);
+    if (deliver) for (const c of a.channels) s.insertDelivery.run(id, c, Math.round(a.createdAt));
+    return id;
+  });
+
+  const recordAttempt = db.transaction((a: AttemptInput): void => {
+    const row = { alertId: a.alertId, channel: a.channel, at: Math.round(a.at), error: clipText(a.error), response: clipText(a.response) };
+    s.insertAttempt.run({ ...row, outcome: a.outcome, durationMs: a.durationMs });
+    if (a.outcome === 'sent') s.sent.run({ alertId: row.alertId, channel: row.channel, at: row.at, response: row.response });
+    else if (a.outcome === 'transient' && a.retryAt !== undefined) s.retry.run({ alertId: row.alertId, channel: row.channel, retryAt: Math.round(a.retryAt), error: row.error, response: row.response });
+    else s.failed.run({ alertId: row.alertId, channel: row.channel, error: row.error, response: row.response });
+    const statuses = s.deliveryStatuses.all(a.alertId).map((d) => d.status);
+    const status: AlertStatus = statuses.includes('pending')
+      ? 'pending'
+      : statuses.every((x) => x === 'sent')
+        ? 'sent'
+        : statuses.every((x) => x === 'failed')
+          ? 'failed'
+          : 'partial';
+    s.setStatus.run(status, a.alertId);
+  });
+
+  const savePolicyState = db.transaction((state: AlertPolicyState, at: number): void => {
+    for (const [node, st] of Object.entries(state)) s.upsertState.run(node, JSON.stringify(st), Math.round(at));
+    for (const { node } of s.loadState.all()) if (!(node in state)) s.deleteState.run(node);
+  });
+
+  return guarded<Outbox>({
+    insertAlert: (a) => insertAlert(a),
+    getAlert: (id) => {
+      const r = s.getAlert.get(id);
+      return r ? toAlert(r) : undefined;
+    },
+    pendingDeliveries: () => s.pending.all().map((r) => ({ ...toDelivery(r), node: r.node, createdAt: r.created_at })),
+    recordAttempt: (a) => recordAttempt(a),
+    recentAlerts: (limit = 50) =>
+      s.recent.all(Math.min(Math.max(1, Math.floor(limit)), 10_000)).map((r) => ({ ...toAlert(r), deliveries: s.deliveriesOf.all(r.id).map(toDelivery) })),
+    attempts: (alertId) =>
+      s.attempts.all(alertId).map((r) => ({
+        id: r.id,
+        alertId: r.alert_id,
+        channel: r.channel,
+        at: r.at,
+        outcome: r.outcome as AttemptOutcome,
+        durationMs: r.duration_ms,
+        error: r.error,
+        response: r.response,
+      })),
+    loadPolicyState: () => Object.fromEntries(s.loadState.all().map((r) => [r.node, parseNodeState(r.state)])),
+    savePolicyState: (state, at) => savePolicyState(state, at),
+  });
+}
+
+export function createMaintenanceStore(db: BetterSqlite3.Database): MaintenanceStore {
+  const s = {
+    insert: db.prepare(`INSERT INTO maintenance_windows (node, starts_at, ends_at, reason, created_at)
+      VALUES (@node, @startsAt, @endsAt, @reason, @createdAt)`),
+    end: db.prepare<{ at: number; node: string | null }>(`UPDATE maintenance_windows SET ended_at = @at
+      WHERE ended_at IS NULL AND starts_at <= @at AND ends_at > @at AND (@node IS NULL OR node = @node)`),
+    active: db.prepare<[number, number], WindowRow>(`SELECT * FROM maintenance_windows
+      WHERE ended_at IS NULL AND starts_at <= ? AND ends_at > ? ORDER BY id`),
+    open: db.prepare<[number], WindowRow>(`SELECT * FROM maintenance_windows
+      WHERE ended_at IS NULL AND ends_at > ? ORDER BY starts_at, id`),
+  };
+  return guarded<MaintenanceStore>({
+    insertWindow: (w) =>
+      Number(s.insert.run({ node: w.node, startsAt: Math.round(w.startsAt), endsAt: Math.round(w.endsAt), reason: w.reason, createdAt: Math.round(w.createdAt) }).lastInsertRowid),
+    endWindows: (at, node) => s.end.run({ at: Math.round(at), node: node ?? null }).changes,
+    activeAt: (at) => s.active.all(at, at).map(toWindow),
+    currentAndFuture: (at) => s.open.all(at).map(toWindow),
+  });
+}

@@ -1,0 +1,118 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
+import { startSimulator, type Simulator } from '../../src/simulator';
+import { writeFastConfig } from '../helpers/daemon-config';
+import { freePort, startSmtp, type SmtpFixture } from '../integration/alert-fixtures';
+
+jest.setTimeout(90_000);
+
+const PASSWORD = 'smtp-Pa55-z9q!distinctive';
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Email alerts through the real daemon, a real SMTP server with AUTH, and SIGKILL at the worst moment. */
+describe('email alerts (real daemon, real SMTP)', () => {
+  let dir: string;
+  let primary: Simulator;
+  let fallback: Simulator;
+  let daemon: DaemonProcess | undefined;
+  let smtp: SmtpFixture | undefined;
+  let smtpPort: number;
+  let config: string;
+  let stateFile: string;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sentinel-alerts-'));
+    primary = await startSimulator();
+    fallback = await startSimulator();
+    smtpPort = await freePort();
+    stateFile = join(dir, 'state.json');
+    config = writeFastConfig(
+      dir,
+      primary.url,
+      fallback.url,
+      `alerts:
+  retry: { initial: 200ms, max: 1s }
+  email:
+    host: 127.0.0.1
+    port: ${smtpPort}
+    secure: false
+    user: sentinel
+    password: "${PASSWORD}"
+    from: "llm-sentinel <sentinel@example.com>"
+    to: [ops@example.com]
+    timeout: 2s
+`,
+    );
+  });
+  afterEach(async () => {
+    await daemon?.kill9();
+    daemon = undefined;
+    await smtp?.close();
+    smtp = undefined;
+    await primary.close();
+    await fallback.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const ready = (s: Parameters<typeof statusOf>[0]) => s.preferred.name === 'primary' && statusOf(s, 'primary') === 'up' && statusOf(s, 'fallback') === 'up';
+
+  test('one outage → exactly one DOWN mail and, on recovery, one RECOVERED mail threaded under it', async () => {
+    smtp = await startSmtp({ user: 'sentinel', password: PASSWORD, port: smtpPort });
+    daemon = spawnDaemon(['run', '--config', config]);
+    await waitForState(stateFile, ready, 15_000);
+    await primary.setFault('cf_tunnel_down');
+    await until(() => (smtp?.mails.length ?? 0) >= 1, 15_000, 'the DOWN mail');
+    const down = smtp.mails[0];
+    expect(down?.subject).toMatch(/^\[llm-sentinel e2e\] primary DOWN — Cloudflare tunnel down \(530\/1033\); apps on fallback$/);
+    await primary.setFault('none');
+    await until(() => (smtp?.mails.length ?? 0) >= 2, 20_000, 'the RECOVERED mail');
+    const recovered = smtp.mails[1];
+    expect(recovered?.subject).toMatch(/primary RECOVERED after \S+ \(was: Cloudflare tunnel down/);
+    expect(recovered?.inReplyTo).toBe(down?.messageId);
+    // Nothing more: no duplicate of either.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(smtp.mails.map((m) => m.subject.split(' ')[3])).toEqual(['DOWN', 'RECOVERED']);
+    // The password is in no mail, no log line, and not in the database.
+    await daemon.stop();
+    expect(smtp.mails.some((m) => m.raw.includes(PASSWORD))).toBe(false);
+    expect(daemon.output()).not.toContain(PASSWORD);
+    for (const f of readdirSync(dir).filter((n) => n.startsWith('sentinel.db'))) expect(readFileSync(join(dir, f)).includes(PASSWORD)).toBe(false);
+  });
+
+  test('SMTP down for the whole outage and SIGKILL after the alert was queued → delivered once after restart, in order', async () => {
+    daemon = spawnDaemon(['run', '--config', config]);
+    await waitForState(stateFile, ready, 15_000);
+    await primary.setFault('refuse');
+    const dbFile = join(dir, 'sentinel.db');
+    await until(() => {
+      try {
+        const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+        try {
+          return (db.prepare("SELECT count(*) AS n FROM alerts WHERE kind = 'primaryDown'").get() as { n: number }).n === 1;
+        } finally {
+          db.close();
+        }
+      } catch {
+        return false;
+      }
+    }, 15_000, 'the DOWN alert row');
+    // Written to the outbox, never sent (SMTP is down): the worst moment to die.
+    await daemon.kill9();
+    await primary.setFault('none');
+    smtp = await startSmtp({ user: 'sentinel', password: PASSWORD, port: smtpPort });
+    daemon = spawnDaemon(['run', '--config', config]);
+    await until(() => (smtp?.mails.length ?? 0) >= 2, 30_000, 'both mails after the restart');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(smtp.mails.map((m) => m.subject.split(' ')[3])).toEqual(['DOWN', 'RECOVERED']);
+  });
+});
