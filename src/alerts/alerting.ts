@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config';
-import { alertsForEvents, alertsForTick, withAnnouncement, type AlertPolicy, type PolicyInput, type PolicyOutput } from '../core/alert-policy';
+import { alertsForEvents, alertsForMonitorEvent, alertsForTick, withAnnouncement, type AlertPolicy, type MonitorEvent, type PolicyInput, type PolicyOutput } from '../core/alert-policy';
 import type { CoreEvent, Instant, MonitorState } from '../core/decide';
 import type { Logger } from '../logging';
 import type { Storage } from '../storage';
@@ -18,6 +18,8 @@ export interface Alerting {
   onEvents(events: CoreEvent[], state: MonitorState, at: Instant): void;
   /** Called on the daemon heartbeat (outside any tx): reminders, maintenance window ends, flapping settles. */
   tick(state: MonitorState, at: Instant): void;
+  /** The monitor's network came back, or a node answered an anonymous request. */
+  onMonitorEvent(e: MonitorEvent, state: MonitorState): void;
   /** Starts the background sender (delivers pending rows, incl. those left by a previous run). */
   start(): void;
   /** Stops the sender; resolves when an in-flight send finished or was abandoned (bounded, ≤ 2 s). */
@@ -159,6 +161,9 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     onEvents(evts: CoreEvent[], state: MonitorState, at: Instant): void {
       if (evts.length === 0) return;
       step('events', at.wall, (input) => alertsForEvents(input, evts), state);
+    },
+    onMonitorEvent(e: MonitorEvent, state: MonitorState): void {
+      step(e.type, e.at, (input) => alertsForMonitorEvent(input, e), state);
     },
     tick(state: MonitorState, at: Instant): void {
       step('tick', at.wall, (input) => alertsForTick(input), state);

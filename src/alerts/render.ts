@@ -98,6 +98,10 @@ function headline(f: AlertFacts): string {
       return `${f.node} still DOWN after ${formatDuration(f.durationMs ?? 0)} — ${cause}; ${traffic(f)}`;
     case 'flapping':
       return `${f.node} FLAPPING — ${flaps}, now ${now}; alerts held until it is stable`;
+    case 'monitorNetwork':
+      return `monitor lost its own network for ${formatDuration(f.durationMs ?? 0)} (node statuses were frozen, not judged); back now, ${traffic(f)}`;
+    case 'exposed':
+      return `${f.node} is OPEN TO THE INTERNET without authentication — an anonymous request got Ollama's API to answer`;
     case 'flappingSettled':
       return now === 'DOWN' ? `${f.node} stopped flapping but is DOWN — ${describeCause(f.cause, f.detail)}; ${traffic(f)}` : `${f.node} stable again, ${now} (${f.flaps?.count ?? 0} changes while flapping)`;
   }
@@ -129,6 +133,16 @@ function explanation(f: AlertFacts): string[] {
       return [
         `${f.node} changed between down and healthy ${f.flaps?.count ?? 0} times since ${time(f.flaps?.since ?? null)}.`,
         'Further alerts for this node are held until it has been stable for a while; a summary follows then.',
+      ];
+    case 'monitorNetwork':
+      return [
+        `From ${time(f.since)} for ${formatDuration(f.durationMs ?? 0)}, every node and every witness was unreachable from this monitor: its own network was down.`,
+        'Nothing was judged meanwhile and the time counts as not observed; no node alerts were sent for it.',
+      ];
+    case 'exposed':
+      return [
+        `A request to ${f.node}'s public URL WITHOUT the configured auth headers was answered by Ollama: ${f.detail ?? ''}.`,
+        'Anyone who knows the URL can use the model. Check the Cloudflare Access application and its policies (Service Auth), or the reverse proxy in front of Ollama.',
       ];
     case 'flappingSettled':
       return [`${f.node} has stopped flapping after ${f.flaps?.count ?? 0} changes since ${time(f.flaps?.since ?? null)}.`];

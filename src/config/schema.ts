@@ -154,6 +154,8 @@ const alertsSchema = z
         reminder: eventRule('warning'),
         flapping: eventRule('warning'),
         flappingSettled: eventRule('info'),
+        monitorNetwork: eventRule('warning'),
+        exposed: eventRule('critical'),
       })
       .strict()
       .prefault({}),

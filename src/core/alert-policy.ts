@@ -16,6 +16,8 @@ export const ALERT_KINDS = [
   'reminder',
   'flapping',
   'flappingSettled',
+  'monitorNetwork',
+  'exposed',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 export type Severity = 'critical' | 'warning' | 'info';
@@ -324,6 +326,30 @@ export function alertsForEvents(input: PolicyInput, events: ReadonlyArray<CoreEv
  * windows that ended with the node still down, flapping that settled, reminders; and start-up repair (a node
  * found down with no outage on record, an outage whose node is healthy or no longer configured).
  */
+/** What the monitor found about itself or a node's exposure, rather than a node's health. */
+export type MonitorEvent =
+  | { type: 'monitor:network-back'; since: number; at: number }
+  | { type: 'node:exposed'; node: string; detail: string; at: number };
+
+/**
+ * Alerts for monitor events: one "monitor lost network" alert when the network is back (nothing could be
+ * sent while it was gone, and node statuses were frozen meanwhile), and one "open to the internet" alert
+ * each time an exposure check finds a node answering anonymous requests after it had not.
+ */
+export function alertsForMonitorEvent(input: PolicyInput, e: MonitorEvent): PolicyOutput {
+  const plan = new Plan(input);
+  if (e.type === 'monitor:network-back') {
+    const kind: AlertKind = 'monitorNetwork';
+    const facts = plan.facts(kind, input.monitor.nodes[0]?.name ?? '', { since: e.since, durationMs: e.at - e.since, cause: 'monitor_offline' });
+    plan.emit(facts, input.policy.quiet ?? (input.policy.events[kind].send ? null : 'event_off'), null);
+  } else {
+    const kind: AlertKind = 'exposed';
+    const facts = plan.facts(kind, e.node, { cause: 'exposed', detail: e.detail, since: e.at });
+    plan.emit(facts, input.policy.quiet ?? (input.policy.events[kind].send ? null : 'event_off'), null);
+  }
+  return { state: plan.state, alerts: plan.alerts };
+}
+
 export function alertsForTick(input: PolicyInput): PolicyOutput {
   const { at, policy, monitor, maintenance } = input;
   // The monitor's own network is down: statuses are frozen, not judged, and nothing could be sent anyway.

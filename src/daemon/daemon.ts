@@ -88,7 +88,13 @@ export class Daemon {
       onExposure: (r, changed) => {
         if (r.exposed) this.deps.logger.error({ node: r.node, detail: r.detail }, `${r.node} is open to the internet without authentication`);
         else if (changed) this.deps.logger.info({ node: r.node }, `${r.node} refuses unauthenticated requests again`);
-        this.events.emit('node:exposure', { node: r.node, exposed: r.exposed, changed, detail: r.detail, at: this.deps.clock.now() });
+        const at = this.deps.clock.now();
+        this.events.emit('node:exposure', { node: r.node, exposed: r.exposed, changed, detail: r.detail, at });
+        if (r.exposed && changed) {
+          const alerting = this.#alerting;
+          const state = this.#state;
+          if (alerting) this.#writes.push({ what: 'exposure alert', droppable: false, run: () => alerting.onMonitorEvent({ type: 'node:exposed', node: r.node, detail: r.detail, at }, state) });
+        }
       },
     });
   }
@@ -307,6 +313,9 @@ export class Daemon {
       logger.warn({ seconds: Math.round((now - since) / 1000) }, "the monitor's network is back");
       const runId = this.#runId;
       if (runId !== undefined) this.#writes.push({ what: 'offline gap', droppable: false, run: () => storage.insertGap({ runId, kind: 'offline', from: since, to: now }) });
+      const alerting = this.#alerting;
+      const state = this.#state;
+      if (alerting) this.#writes.push({ what: 'network alert', droppable: false, run: () => alerting.onMonitorEvent({ type: 'monitor:network-back', since, at: now }, state) });
     }
     this.events.emit('monitor:network', { offline, since: this.#offlineSince ?? now, at: now });
     this.#publish();

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
@@ -11,6 +12,20 @@ jest.setTimeout(60_000);
 
 const listen = (s: Server | TcpServer, port = 0) => new Promise<number>((resolve) => s.listen(port, '127.0.0.1', () => resolve((s.address() as { port: number }).port)));
 const close = (s: Server | TcpServer) => new Promise<void>((resolve) => s.close(() => resolve()));
+
+/** Kinds of the alerts recorded so far (no channel is configured here: they are recorded, not sent). */
+function alertKinds(dir: string): string[] {
+  try {
+    const db = new Database(join(dir, 'sentinel.db'), { readonly: true, fileMustExist: true });
+    try {
+      return (db.prepare('SELECT kind FROM alerts ORDER BY id').all() as Array<{ kind: string }>).map((r) => r.kind);
+    } finally {
+      db.close();
+    }
+  } catch {
+    return [];
+  }
+}
 
 async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const end = performance.now() + timeoutMs;
@@ -70,6 +85,9 @@ describe('the monitor checking itself (real daemon)', () => {
     const judged = await waitForState(stateFile, (s) => s.monitorOffline === false && statusOf(s, 'primary') === 'down', 15_000);
     expect(judged.preferred.name).toBe('fallback');
     expect(daemon.output()).toMatch(/network is back/);
+    // One "monitor lost network" alert, after it came back; none while it was gone.
+    await until(() => alertKinds(dir).includes('monitorNetwork'), 5_000, 'the monitorNetwork alert row');
+    expect(alertKinds(dir).filter((k) => k === 'monitorNetwork')).toHaveLength(1);
   });
 
   test('public path 530 while the direct path answers → cause "tunnel"; both failing → "ollama_or_host"', async () => {
@@ -99,8 +117,10 @@ describe('the monitor checking itself (real daemon)', () => {
     daemon = spawnDaemon(['run', '--config', config]);
     await until(() => /is open to the internet without authentication/.test(daemon?.output() ?? ''), 10_000, 'the exposure log line');
     expect(daemon.output()).not.toContain('super-secret-value');
-    // The anonymous request really carried no secret header.
-    expect(primary.requestsTo('/api/version')).toBeGreaterThan(0);
+    await until(() => alertKinds(dir).includes('exposed'), 5_000, 'the exposure alert row');
+    // Checked every second, but alerted once: only when the verdict changes.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(alertKinds(dir).filter((k) => k === 'exposed')).toHaveLength(1);
   });
 
   test("dead-man's switch: pinged after probe cycles; /fail while the state file cannot be written", async () => {

@@ -1,5 +1,6 @@
 import {
   alertsForEvents,
+  alertsForMonitorEvent,
   alertsForTick,
   withAnnouncement,
   type AlertKind,
@@ -9,6 +10,7 @@ import {
   type MaintenanceView,
   type PlannedAlert,
 } from '../../src/core/alert-policy';
+import { subjectFor } from '../../src/alerts/render';
 import { initialState, type CoreEvent, type MonitorState } from '../../src/core/decide';
 import type { NodeStatus } from '../../src/core/status';
 
@@ -26,6 +28,8 @@ const rules = (over: Partial<Record<AlertKind, Partial<EventRule>>> = {}): Recor
     reminder: { send: true, severity: 'warning' },
     flapping: { send: true, severity: 'warning' },
     flappingSettled: { send: true, severity: 'info' },
+    monitorNetwork: { send: true, severity: 'warning' },
+    exposed: { send: true, severity: 'critical' },
   };
   for (const [k, v] of Object.entries(over)) base[k as AlertKind] = { ...base[k as AlertKind], ...v };
   return base;
@@ -299,5 +303,28 @@ describe('alert policy: tick repairs', () => {
     const d = new Driver();
     d.events(monitor({ primary: 'down', fallback: 'up' }, 'fallback'), T0, tr('primary', 'up', 'down', T0));
     expect(kinds(d.tick(monitor({ primary: 'up', fallback: 'up' }, 'primary', T0 + HOUR), T0 + HOUR))).toEqual(['recovered']);
+  });
+});
+
+describe('alert policy: monitor events', () => {
+  test('network back → one monitorNetwork alert with the offline duration; exposure → one critical alert', () => {
+    const m = monitor({ primary: 'up', fallback: 'up' }, 'primary');
+    const base = { state: {}, monitor: m, maintenance: new Map(), policy: POLICY };
+    const net = alertsForMonitorEvent({ ...base, at: T0 + 10 * MIN }, { type: 'monitor:network-back', since: T0, at: T0 + 10 * MIN });
+    expect(kinds(net.alerts)).toEqual(['monitorNetwork']);
+    expect(net.alerts[0]?.facts).toMatchObject({ durationMs: 10 * MIN, since: T0, severity: 'warning' });
+    const exp = alertsForMonitorEvent({ ...base, at: T0 }, { type: 'node:exposed', node: 'primary', detail: 'answered', at: T0 });
+    expect(kinds(exp.alerts)).toEqual(['exposed']);
+    expect(exp.alerts[0]?.facts).toMatchObject({ node: 'primary', severity: 'critical', detail: 'answered' });
+    expect(subjectFor('oracle-1', exp.alerts[0]!.facts)).toBe("[llm-sentinel oracle-1] primary is OPEN TO THE INTERNET without authentication — an anonymous request got Ollama's API to answer");
+    expect(subjectFor('oracle-1', net.alerts[0]!.facts)).toMatch(/^\[llm-sentinel oracle-1\] monitor lost its own network for 10m00s/);
+  });
+
+  test('switched off or quiet: recorded as suppressed, not sent', () => {
+    const m = monitor({ primary: 'up', fallback: 'up' }, 'primary');
+    const off = alertsForMonitorEvent({ state: {}, monitor: m, maintenance: new Map(), policy: { ...POLICY, events: rules({ exposed: { send: false } }) }, at: T0 }, { type: 'node:exposed', node: 'primary', detail: 'x', at: T0 });
+    expect(kinds(off.alerts)).toEqual(['exposed(event_off)']);
+    const quiet = alertsForMonitorEvent({ state: {}, monitor: m, maintenance: new Map(), policy: { ...POLICY, quiet: 'alerts_disabled' }, at: T0 }, { type: 'monitor:network-back', since: T0 - 1, at: T0 });
+    expect(kinds(quiet.alerts)).toEqual(['monitorNetwork(alerts_disabled)']);
   });
 });
