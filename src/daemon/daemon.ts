@@ -75,7 +75,7 @@ export class Daemon {
     this.#state = restoreState(deps.config.nodes, this.#readPreviousState(), at);
     this.#lastCycleAt = at.wall;
     this.#self = this.#selfChecks(deps.config);
-    this.#writes = new WriteQueue(deps.logger.child({ component: 'storage' }));
+    this.#writes = new WriteQueue(deps.logger.child({ component: 'storage' }), () => deps.clock.mono());
     this.#alerting = deps.alerting?.(deps.config);
   }
 

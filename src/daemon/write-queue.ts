@@ -18,10 +18,18 @@ export class WriteQueue {
   #queue: QueuedWrite[] = [];
   #failing: string | undefined;
   #dropped = 0;
+  #retryAt = 0;
 
+  /**
+   * @param retryEveryMs while writes fail, new writes only queue up and a retry is made at most this often
+   *   (each try may wait out the busy timeout on the main thread: retrying on every probe result would
+   *   keep the thread blocked and make in-flight probes miss their deadlines).
+   */
   constructor(
     private readonly logger: Logger,
+    private readonly mono: () => number,
     private readonly max = 10_000,
+    private readonly retryEveryMs = 1_000,
   ) {}
 
   /** The current failure (error code) while writes are failing, else undefined. */
@@ -41,7 +49,7 @@ export class WriteQueue {
         this.#dropped++;
       }
     }
-    this.flush();
+    if (this.#failing === undefined || this.mono() >= this.#retryAt) this.flush();
   }
 
   /** Runs queued writes in order until one fails; returns true when the queue is empty. */
@@ -56,6 +64,7 @@ export class WriteQueue {
           this.logger.error({ err: e, what: w.what, queued: this.#queue.length }, 'database write failed; it stays queued and is retried');
         }
         this.#failing = code;
+        this.#retryAt = this.mono() + this.retryEveryMs;
         return false;
       }
       this.#queue.shift();

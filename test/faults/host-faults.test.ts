@@ -274,7 +274,7 @@ describe('database locked by another process', () => {
     }
   }
 
-  test('a 3 s and a 7 s exclusive lock: probing and publishing carry on, failed writes are logged, rows resume', async () => {
+  test('a 3 s and a 7 s exclusive lock: probing and publishing carry on, failed writes are queued and land after it', async () => {
     stack = await startStack('sentinel-faults-dblock-');
     const daemon = await stack.startHealthy();
     const watcher = new Watcher(stack.stateFile, daemon.child.pid as number, 20);
@@ -311,12 +311,13 @@ describe('database locked by another process', () => {
         );
 
         expect(daemon.child.exitCode).toBeNull();
-        // A lock shorter than busy_timeout (5 s) is waited out: no write fails. A longer one fails the
-        // write that waited the full 5 s (a probe row, a heartbeat, whichever came first), and it is logged.
-        if (holdMs < 5000) expect(failedWrites).toBe(0);
-        else expect(failedWrites).toBeGreaterThan(0);
-        // Publication is held up at most for the lock (better-sqlite3 waits on the main thread), never longer.
-        expect(stall).toBeLessThanOrEqual(holdMs + 1500);
+        // The daemon waits at most 250 ms for a lock (busy_timeout), then queues the write and retries it:
+        // a held lock is logged (once per episode) and nothing written meanwhile is lost.
+        expect(failedWrites).toBeGreaterThan(0);
+        const duringLock = rows.filter((r) => r.started_at >= lock.from + 500 && r.started_at <= lock.to - 500);
+        expect(duringLock.length).toBeGreaterThan(0);
+        // Publication goes on during the lock: the main thread never waits more than one short busy timeout.
+        expect(stall).toBeLessThanOrEqual(normalStall + 1500);
         // A probe in flight when the main thread blocks has its deadline fire before its (already arrived)
         // answer is read, so it may be failed as `timeout` (reported above; docs/faults.md). One such
         // failure must never flip a healthy node: no transition is recorded for the lock's period.
