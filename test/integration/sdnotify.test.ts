@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/logging';
 import { createSdNotify, watchdogInterval } from '../../src/daemon/sdnotify';
+import { spawnDaemon } from '../../src/demo/harness';
+import { startSimulator } from '../../src/simulator';
+import { writeFastConfig } from '../helpers/daemon-config';
 
 /**
  * Stands in for systemd's notify socket: an AF_UNIX datagram socket (what PID 1 listens on) that prints
@@ -185,3 +188,36 @@ describe('watchdogInterval', () => {
     expect(watchdogInterval({ WATCHDOG_USEC: 'soon' }, 1234)).toBeUndefined();
   });
 });
+
+describe('the real daemon under a stand-in systemd', () => {
+  test('READY=1 once started, WATCHDOG=1 while probing is current, STOPPING=1 on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sentinel-notify-daemon-'));
+    const primary = await startSimulator();
+    const fallback = await startSimulator();
+    const server = await startNotifyServer(join(dir, 'notify.sock'));
+    const config = writeFastConfig(dir, primary.url, fallback.url);
+    // WATCHDOG_USEC=2 s: the daemon pings every 1 s. No WATCHDOG_PID, so the daemon takes it as its own.
+    const daemon = spawnDaemon(['run', '--config', config], { NOTIFY_SOCKET: join(dir, 'notify.sock'), WATCHDOG_USEC: '2000000' });
+    try {
+      const has = (prefix: string) => server.datagrams.some((d) => d.split('\n').some((l) => l.startsWith(prefix)));
+      await waitUntil(() => has('READY=1'), 15_000, 'READY=1');
+      await waitUntil(() => server.datagrams.filter((d) => d.includes('WATCHDOG=1')).length >= 2, 10_000, 'two WATCHDOG=1 pings');
+      expect(await daemon.stop()).toBe(0);
+      await waitUntil(() => has('STOPPING=1'), 5_000, 'STOPPING=1');
+    } finally {
+      await daemon.kill9();
+      await stop(server.child);
+      await primary.close();
+      await fallback.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,96 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cliPath } from '../../src/demo/harness';
+import { startSimulator, type Simulator } from '../../src/simulator';
+
+jest.setTimeout(60_000);
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath(), ...args], { env: { PATH: process.env.PATH, ...env } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
+describe('llm-sentinel check and status (the real CLI)', () => {
+  let dir: string;
+  let primary: Simulator;
+  let fallback: Simulator;
+  let env: NodeJS.ProcessEnv;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sentinel-check-'));
+    primary = await startSimulator();
+    fallback = await startSimulator({ models: ['qwen3:1.7b'] });
+    env = { OLLAMA_PRIMARY_URL: primary.url, OLLAMA_FALLBACK_URL: fallback.url, STATE_DIRECTORY: dir };
+  });
+  afterEach(async () => {
+    await primary.close();
+    await fallback.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('check: a table of verdicts and reasons (here no node is healthy: exit 1)', async () => {
+    await primary.setFault('cf_tunnel_down');
+    const r = await cli(['check'], env);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^NODE\s+VERDICT\s+REASON\s+TTFT\s+TOK\/S\s+LOAD\s+DETAIL/m);
+    expect(r.out).toMatch(/^primary\s+down\s+cloudflare_tunnel_down\s/m);
+    // The fallback lacks llama3.2 (the default model): liveness says model_missing, the canary 404s.
+    expect(r.out).toMatch(/^fallback\s+down\s+model_missing\s/m);
+  });
+
+  test('check --json: exit 0 with a healthy node, 1 with none', async () => {
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, 'probes: { liveness: { timeout: 500ms }, canary: { timeout: 1s } }\n');
+    const ok = await cli(['check', '--json', '--config', config], { ...env, OLLAMA_MODEL: 'qwen3:1.7b' });
+    expect(ok.code).toBe(0);
+    const fine = JSON.parse(ok.out) as Array<{ name: string; status: string; canary: { ok: boolean; ttftMs: number } }>;
+    expect(fine.find((n) => n.name === 'fallback')).toMatchObject({ status: 'up', canary: { ok: true } });
+    await primary.setFault('refuse');
+    await fallback.setFault('hang');
+    const r = await cli(['check', '--json', '--config', config], { ...env, OLLAMA_MODEL: 'qwen3:1.7b' });
+    expect(r.code).toBe(1);
+    const nodes = JSON.parse(r.out) as Array<{ name: string; status: string; reason: string }>;
+    expect(nodes.map((n) => [n.name, n.status, n.reason])).toEqual([
+      ['primary', 'down', 'refused'],
+      ['fallback', 'down', 'timeout'],
+    ]);
+  });
+
+  test('status: says plainly when the monitor looks dead; exit 1 when stale or missing', async () => {
+    const missing = await cli(['status'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/no state file at .*state\.json \(ENOENT\): is the monitor running\?/);
+
+    const old = new Date(Date.now() - 10 * 60_000).toISOString();
+    const node = (name: string, priority: number, status: string) => ({
+      name, url: `http://127.0.0.1:${11434 + priority}`, model: 'm', api: 'ollama', priority, status, since: old, statusReason: status === 'down' ? 'refused' : 'ok',
+      lastCheckAt: old, lastOkAt: old, consecutiveFailures: 0, consecutiveSuccesses: 3,
+      lastError: status === 'down' ? { reason: 'refused', message: 'connection refused', at: old } : null,
+      latency: { ttftMs: 180, totalMs: 420, tokensPerSec: 38.5, loadMs: 0 },
+    });
+    writeFileSync(
+      join(dir, 'state.json'),
+      JSON.stringify({
+        schemaVersion: 1, updatedAt: old, staleAfterMs: 30000,
+        monitor: { instance: 'oracle-1', version: '0.1.0', pid: 1, startedAt: old },
+        preferred: { name: 'fallback', url: 'http://127.0.0.1:11435', model: 'm', api: 'ollama' }, allDown: false,
+        nodes: [node('primary', 0, 'down'), node('fallback', 1, 'up')],
+      }),
+    );
+    const stale = await cli(['status'], env);
+    expect(stale.code).toBe(1);
+    expect(stale.out).toMatch(/WARNING: the monitor looks dead: the state was last written 10m00s ago \(stale after \d/);
+    expect(stale.out).toMatch(/^Preferred: fallback/m);
+    expect(stale.out).toMatch(/^primary\s+DOWN\s+10m00s ago/m);
+    expect(stale.out).toMatch(/refused 10m00s ago: connection refused/);
+    const json = await cli(['status', '--json'], env);
+    expect(JSON.parse(json.out)).toMatchObject({ stale: true, state: { preferred: { name: 'fallback' } } });
+  });
+});
