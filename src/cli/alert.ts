@@ -1,20 +1,26 @@
 import { createChannels } from '../alerts/channels';
 import { toChannelError, type AlertMessage } from '../alerts/channel';
+import { createDigestJob } from '../alerts/digest';
 import { renderTest } from '../alerts/render';
 import { loadConfig, type Config } from '../config';
 import { openStorage } from '../storage';
 import { createOutbox, type AlertWithDeliveries, type Delivery } from '../storage/outbox';
+import { silentLogger } from '../logging';
+import { systemClock } from '../util/clock';
 import { formatDuration } from '../util/duration';
 import { parseFlags, reportError, UsageError, type CliIo } from './io';
 import { table } from './table';
 
 const HELP = `Usage: llm-sentinel alert test [--config FILE] [--channel NAME]
        llm-sentinel alert list [--config FILE] [--json] [--limit N]
+       llm-sentinel alert digest [--config FILE]
 
 test   Sends a test alert through every configured channel (or just --channel NAME) and prints each
        server's answer. Exit 0 when all accepted it, 1 when any failed (authentication refused,
        recipient rejected, server unreachable: the message says which), 78 on bad config.
 list   Shows recent alerts, newest first, with their delivery status per channel (default 20).
+digest Sends the weekly digest (the report for the last 7 days) now, through every configured channel.
+       The daemon sends it on alerts.digest.schedule when alerts.digest.enabled is true.
 `;
 
 const LIST_DEFAULT = 20;
@@ -37,7 +43,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     const [sub, ...extra] = positionals;
-    if (sub !== 'test' && sub !== 'list') throw new UsageError(sub === undefined ? 'say which: alert test or alert list' : `unknown subcommand '${sub}' (test, list)`);
+    if (sub !== 'test' && sub !== 'list' && sub !== 'digest') {
+      throw new UsageError(sub === undefined ? 'say which: alert test, alert list or alert digest' : `unknown subcommand '${sub}' (test, list, digest)`);
+    }
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
     let limit = LIST_DEFAULT;
     if (values.limit !== undefined) {
@@ -45,6 +53,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError(`--limit must be a whole number from 1 to 10000, got '${values.limit}'`);
     }
     const config = loadConfig(values.config ?? io.env.LLM_SENTINEL_CONFIG, io.env);
+    if (sub === 'digest') return await sendDigest(config, io);
     return sub === 'test' ? await sendTest(config, values.channel, io) : list(config, limit, values.json === true, io);
   } catch (e) {
     return reportError(e, io, 'alert');
@@ -83,6 +92,21 @@ async function sendTest(config: Config, only: string | undefined, io: CliIo): Pr
     return failed === 0 ? 0 : 1;
   } finally {
     await Promise.all(all.map((c) => c.close?.().catch(() => undefined)));
+  }
+}
+
+async function sendDigest(config: Config, io: CliIo): Promise<number> {
+  const storage = openStorage(config.database);
+  try {
+    const results = await createDigestJob({ config, storage, logger: silentLogger(), clock: systemClock }).sendNow();
+    if (results.length === 0) {
+      io.stderr.write('llm-sentinel alert digest: no alert channel configured: add alerts.email or alerts.webhooks to the config\n');
+      return 1;
+    }
+    for (const r of results) io.stdout.write(r.error ? `${r.channel}: FAILED — ${r.error}\n` : `${r.channel}: sent — ${r.result?.response ?? ''}\n`);
+    return results.some((r) => r.error) ? 1 : 0;
+  } finally {
+    storage.close();
   }
 }
 

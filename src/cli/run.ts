@@ -1,4 +1,5 @@
 import { createAlerting } from '../alerts/alerting';
+import { createDigestJob } from '../alerts/digest';
 import { loadConfig, type Config } from '../config';
 import { Daemon } from '../daemon/daemon';
 import { createSdNotify } from '../daemon/sdnotify';
@@ -80,15 +81,17 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const history = createHistory(storage.db);
   const statusPage = () => renderStatusPage(buildStatusModel(history, daemon.published?.state, clock.now()));
   let historyJob = createHistoryJob({ storage, config, logger, clock });
+  let digest = createDigestJob({ config, storage, logger, clock });
   let services: Services;
   try {
     daemon.start();
     historyJob.start();
+    digest.start();
     services = await startServices({ daemon, config, logger, clock, notify, statusPage });
   } catch (e) {
     logger.fatal({ err: e }, `cannot start: ${(e as Error).message}`);
     io.stderr.write(`llm-sentinel run: cannot start: ${(e as Error).message}\n`);
-    await Promise.allSettled([daemon.stop('start failed'), historyJob.stop()]);
+    await Promise.allSettled([daemon.stop('start failed'), historyJob.stop(), digest.stop()]);
     storage.close();
     releaseEarly();
     await flush(logger);
@@ -111,7 +114,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         process.exit(1);
       }, STOP_DEADLINE_MS);
       force.unref();
-      Promise.allSettled([services.close(), daemon.stop(signal), historyJob.stop()])
+      Promise.allSettled([services.close(), daemon.stop(signal), historyJob.stop(), digest.stop()])
         .then((results) => {
           for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'error while stopping');
         })
@@ -143,6 +146,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           await historyJob.stop();
           historyJob = createHistoryJob({ storage, config: daemon.config, logger, clock });
           historyJob.start();
+          await digest.stop();
+          digest = createDigestJob({ config: daemon.config, storage, logger, clock });
+          digest.start();
           notify.status(`monitoring ${daemon.config.nodes.length} nodes (reloaded)`);
         })
         .catch((e: unknown) => logger.error({ err: e }, 'reload failed'));

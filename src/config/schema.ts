@@ -123,6 +123,14 @@ const alertsSchema = z
     /** false: alerts are still decided and recorded (as suppressed) but nothing is sent. */
     enabled: z.boolean().prefault(true),
     statusPageUrl: httpUrl.optional(),
+    /** The report for the last 7 days, mailed on a schedule (node-cron, local time; default Monday 09:00). */
+    digest: z
+      .object({
+        enabled: z.boolean().prefault(false),
+        schedule: z.string().refine((v) => cron.validate(v), 'a cron expression such as "0 9 * * 1" (Monday 09:00)').prefault('0 9 * * 1'),
+      })
+      .strict()
+      .prefault({}),
     /** While a node stays down, repeat its alert this often; 0 = never. */
     reminderInterval: duration(0).prefault('6h'),
     flapping: z
