@@ -6,18 +6,12 @@ import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../s
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
 import { freePort, startSmtp, type SmtpFixture } from '../integration/alert-fixtures';
+import { until } from '../helpers/wait';
 
 jest.setTimeout(90_000);
 
 const PASSWORD = 'smtp-Pa55-z9q!distinctive';
 
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Email alerts through the real daemon, a real SMTP server with AUTH, and SIGKILL at the worst moment. */
 describe('email alerts (real daemon, real SMTP)', () => {

@@ -6,6 +6,7 @@ import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../s
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
 import { freePort, startSmtp, type SmtpFixture } from '../integration/alert-fixtures';
+import { until } from '../helpers/wait';
 
 jest.setTimeout(90_000);
 
@@ -16,13 +17,6 @@ const SECRETS = {
   ping: 'pingUuid-Kd57-distinct',
 };
 
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Every place a secret could leak to, after a whole outage and recovery: none of them holds one. */
 describe('secrets never leave the config', () => {

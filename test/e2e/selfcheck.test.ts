@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
+import { until } from '../helpers/wait';
 
 jest.setTimeout(60_000);
 
@@ -27,13 +28,6 @@ function alertKinds(dir: string): string[] {
   }
 }
 
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('the monitor checking itself (real daemon)', () => {
   let dir: string;

@@ -7,6 +7,7 @@ import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../s
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
 import { freePort, parseMail, type ReceivedMail } from '../integration/alert-fixtures';
+import { until } from '../helpers/wait';
 
 jest.setTimeout(120_000);
 
@@ -83,13 +84,6 @@ async function silentServer(port: number): Promise<{ close(): Promise<void>; con
   };
 }
 
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** SMTP misbehaving in every way while a node goes down and comes back: nothing lost, nothing duplicated. */
 describe('SMTP faults (real daemon)', () => {

@@ -7,6 +7,7 @@ import { createSdNotify, watchdogInterval } from '../../src/daemon/sdnotify';
 import { spawnDaemon } from '../../src/demo/harness';
 import { startSimulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
+import { until as waitUntil } from '../helpers/wait';
 
 /**
  * Stands in for systemd's notify socket: an AF_UNIX datagram socket (what PID 1 listens on) that prints
@@ -214,10 +215,3 @@ describe('the real daemon under a stand-in systemd', () => {
   }, 60_000);
 });
 
-async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
