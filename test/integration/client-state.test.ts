@@ -65,6 +65,8 @@ describe('state file source', () => {
         reads++;
         if (p.stale || p.reason) throw new Error(`read ${reads} was not a clean document: ${p.reason}`);
         seen.add(p.name);
+        // A cached read resolves without I/O (microtasks only): give the worker's message a turn.
+        if (reads % 64 === 0) await new Promise((r) => setImmediate(r));
       }
     } finally {
       await finished;
