@@ -44,7 +44,7 @@ export async function lookupCost(calls = 20_000): Promise<{ cachedUs: number; un
  * monitor (helped by the first request's report) moves traffic, and its own failure memory keeps later
  * requests off the hung node meanwhile.
  */
-export async function outageLatency(opts: { requestEveryS: number; scale?: number; outageS?: number }): Promise<{ requests: number; seedS: number; libraryS: number }> {
+export async function outageLatency(opts: { requestEveryS: number; scale?: number; outageS?: number; hedgeAfterMs?: number }): Promise<{ requests: number; seedS: number; libraryS: number }> {
   const scale = opts.scale ?? 10;
   const outageS = opts.outageS ?? 600;
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-bench-outage-'));
@@ -83,6 +83,7 @@ log: { level: warn }
       env: {},
       timeoutMs: ms(15_000),
       failureHoldMs: ms(30_000),
+      ...(opts.hedgeAfterMs !== undefined ? { hedgeAfterMs: ms(opts.hedgeAfterMs) } : {}),
     });
     const body = { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: false };
     // Baseline: what one request costs with no outage (subtracted: "extra" latency only).

@@ -93,6 +93,8 @@ function target(ep: Endpoint, pathAndQuery: string, keepPrefix: boolean): { url:
 interface Outcome {
   response?: Response;
   failure?: Failure;
+  /** Abandoned by the client itself (the other leg of a hedged pair won): not a node failure. */
+  cancelled?: boolean;
 }
 
 export function createSentinelClient(options: SentinelClientOptions = {}): SentinelClient {
@@ -123,6 +125,7 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
   const lastReported = new Map<string, number>();
   const failureHoldMs = options.failureHoldMs ?? DEFAULT_FAILURE_HOLD_MS;
   const failedAt = new Map<string, number>();
+  const hedgeAfterMs = options.hedgeAfterMs;
   const heldBack = (ep: Endpoint, t: number): boolean => {
     const at = failedAt.get(ep.name);
     return at !== undefined && t - at >= 0 && t - at < failureHoldMs;
@@ -149,7 +152,7 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
   };
 
   /** One try on one node: a deadline on the response headers only, so a long stream is never cut. */
-  const attempt = async (url: string, init: RequestInit, userSignal: AbortSignal | undefined): Promise<Outcome> => {
+  const attempt = async (url: string, init: RequestInit, userSignal: AbortSignal | undefined, cancel?: AbortSignal): Promise<Outcome> => {
     const ctl = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -157,7 +160,8 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
       ctl.abort(new DOMException(`no response headers within ${timeoutMs}ms`, 'TimeoutError'));
     }, timeoutMs);
     try {
-      const signal = userSignal ? AbortSignal.any([ctl.signal, userSignal]) : ctl.signal;
+      const signals = [ctl.signal, ...(userSignal ? [userSignal] : []), ...(cancel ? [cancel] : [])];
+      const signal = signals.length === 1 ? ctl.signal : AbortSignal.any(signals);
       const res = await fetchImpl(url, { ...init, signal, redirect: init.redirect ?? 'manual' });
       const failure = classifyResponse(res);
       if (!failure) return { response: res };
@@ -166,6 +170,7 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
     } catch (e) {
       // The caller cancelling is not a node failure: stop here, try nothing else, report nothing.
       if (userSignal?.aborted) throw userSignal.reason ?? e;
+      if (cancel?.aborted) return { cancelled: true };
       return { failure: classifyError(e, timedOut, timeoutMs) };
     } finally {
       clearTimeout(timer);
@@ -178,23 +183,75 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
     const t = now();
     const order = [...planned.filter((ep) => !heldBack(ep, t)), ...planned.filter((ep) => heldBack(ep, t))];
     const attempts: Attempt[] = [];
-    for (const ep of order) {
+
+    type Leg = Outcome & { ep: Endpoint; url: string };
+    const runLeg = async (ep: Endpoint, cancel?: AbortSignal): Promise<Leg> => {
       let req: { url: string; init: RequestInit };
       try {
         req = build(ep);
       } catch (e) {
-        attempts.push({ node: ep.name, url: ep.url, reason: 'bad_response', detail: `cannot build the request: ${(e as Error)?.message}` });
+        return { ep, url: ep.url, failure: { reason: 'bad_response', detail: `cannot build the request: ${(e as Error)?.message}` } };
+      }
+      return { ep, url: req.url, ...(await attempt(req.url, req.init, userSignal, cancel)) };
+    };
+    /** Books a leg's outcome; returns its response when it has one. */
+    const book = (leg: Leg): Response | undefined => {
+      if (leg.response) {
+        failedAt.delete(leg.ep.name);
+        return leg.response;
+      }
+      if (leg.cancelled || !leg.failure) return undefined;
+      const f = leg.failure;
+      failedAt.set(leg.ep.name, now());
+      attempts.push({ node: leg.ep.name, url: leg.url, reason: f.reason, ...(f.status !== undefined ? { status: f.status } : {}), detail: f.detail });
+      reportInBackground(leg.ep, f);
+      return undefined;
+    };
+
+    for (let i = 0; i < order.length; i++) {
+      const ep = order[i] as Endpoint;
+      const next = order[i + 1];
+      if (hedgeAfterMs === undefined || next === undefined) {
+        const res = book(await runLeg(ep));
+        if (res) return res;
         continue;
       }
-      const { response, failure } = await attempt(req.url, req.init, userSignal);
-      if (response) {
-        failedAt.delete(ep.name);
-        return response;
+      // Hedged: if `ep` has not answered within hedgeAfterMs, ask `next` too; the first response wins and
+      // the other leg is abandoned (Ollama stops generating when the client goes away).
+      const cancelFirst = new AbortController();
+      const first = runLeg(ep, cancelFirst.signal);
+      let timer: NodeJS.Timeout | undefined;
+      const hedge = new Promise<'hedge'>((resolve) => (timer = setTimeout(() => resolve('hedge'), hedgeAfterMs)));
+      const early = await Promise.race([first, hedge]);
+      clearTimeout(timer);
+      if (early !== 'hedge') {
+        const res = book(early);
+        if (res) return res;
+        continue;
       }
-      const f = failure as Failure;
-      failedAt.set(ep.name, now());
-      attempts.push({ node: ep.name, url: req.url, reason: f.reason, ...(f.status !== undefined ? { status: f.status } : {}), detail: f.detail });
-      reportInBackground(ep, f);
+      i++;
+      const cancelNext = new AbortController();
+      const winner = await new Promise<Response | undefined>((resolve, reject) => {
+        let pending = 2;
+        let won = false;
+        const settle = (leg: Leg, other: AbortController) => {
+          if (leg.response && won) void leg.response.body?.cancel().catch(() => undefined);
+          else if (leg.response) {
+            won = true;
+            other.abort();
+            resolve(book(leg));
+          } else book(leg);
+          if (--pending === 0 && !won) resolve(undefined);
+        };
+        first.then((leg) => settle(leg, cancelNext), reject);
+        runLeg(next, cancelNext.signal).then((leg) => {
+          // The hedge answered while `ep` was still silent: that silence is a failure worth remembering
+          // (the failure hold) and reporting, even though the abandoned request itself ends as cancelled.
+          if (leg.response && !won) book({ ep, url: ep.url, failure: { reason: 'timeout', detail: `no response headers within ${hedgeAfterMs}ms; ${leg.ep.name} answered first` } });
+          settle(leg, cancelFirst);
+        }, reject);
+      });
+      if (winner) return winner;
     }
     throw new AllEndpointsFailedError(attempts);
   };

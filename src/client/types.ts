@@ -28,6 +28,14 @@ export interface SentinelClientOptions {
   timeoutMs?: number;
   /** A node this client saw fail is tried last for this long (default 30000), even if the monitor still says up. */
   failureHoldMs?: number;
+  /**
+   * Off by default. When set, a node that has not sent response headers within this many ms gets company:
+   * the next node is asked too, the first response wins and the other request is abandoned. Caps what a
+   * hung node costs the first request of an outage, at the price of a duplicate generation now and then
+   * (a long prompt or a cold model can be slower than this). A few times the node's usual time to first
+   * token, e.g. 3000.
+   */
+  hedgeAfterMs?: number;
   /** Time limit for one GET /state; default 2000 (a hung monitor must not hold up requests for long). */
   stateTimeoutMs?: number;
   /** Where failure reports are POSTed; default: stateUrl's origin + /report. */

@@ -1,4 +1,4 @@
-import { createSentinelClient } from '../../src/client';
+import { AllEndpointsFailedError, createSentinelClient } from '../../src/client';
 import { startSimulator, type Simulator } from '../../src/simulator';
 
 /**
@@ -52,5 +52,63 @@ describe('client: a node that just failed is tried last for a while', () => {
     const back = await client.fetchWithFallback('/api/chat', body);
     expect(back.url.startsWith(primary.url)).toBe(true);
     await back.arrayBuffer();
+  });
+});
+
+describe('client: hedged requests (hedgeAfterMs)', () => {
+  let primary: Simulator;
+  let fallback: Simulator;
+  beforeEach(async () => {
+    primary = await startSimulator();
+    fallback = await startSimulator();
+  });
+  afterEach(async () => {
+    await primary.close();
+    await fallback.close();
+  });
+  const body = { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: false };
+  const nodes = () => [
+    { name: 'primary', url: primary.url },
+    { name: 'fallback', url: fallback.url },
+  ];
+
+  test('a silent primary costs hedgeAfterMs, not the timeout; the fallback answers and the primary is held back', async () => {
+    const client = createSentinelClient({ nodes: nodes(), env: {}, reports: false, timeoutMs: 10_000, hedgeAfterMs: 200 });
+    await primary.setFault('hang');
+    const t0 = performance.now();
+    const r = await client.fetchWithFallback('/api/chat', body);
+    const took = performance.now() - t0;
+    expect(r.url.startsWith(fallback.url)).toBe(true);
+    expect(r.status).toBe(200);
+    await r.arrayBuffer();
+    // Far below the 10 s timeout: the hedge answered (generous bound for a loaded machine).
+    expect(took).toBeLessThan(5_000);
+    // The silent primary is remembered: the next request goes to the fallback alone.
+    const again = await client.fetchWithFallback('/api/chat', body);
+    expect(again.url.startsWith(fallback.url)).toBe(true);
+    await again.arrayBuffer();
+    expect(primary.requestsTo('/api/chat')).toBe(1);
+  });
+
+  test('a healthy primary answering before hedgeAfterMs: the fallback is never asked', async () => {
+    const client = createSentinelClient({ nodes: nodes(), env: {}, reports: false, hedgeAfterMs: 5_000 });
+    for (let i = 0; i < 3; i++) {
+      const r = await client.fetchWithFallback('/api/chat', body);
+      expect(r.url.startsWith(primary.url)).toBe(true);
+      await r.arrayBuffer();
+    }
+    expect(fallback.requestsTo('/api/chat')).toBe(0);
+  });
+
+  test('both legs failing: the error lists both nodes with their reasons', async () => {
+    const client = createSentinelClient({ nodes: nodes(), env: {}, reports: false, hedgeAfterMs: 100, timeoutMs: 600 });
+    await primary.setFault('hang');
+    await fallback.setFault('server_error');
+    const err = (await client.fetchWithFallback('/api/chat', body).catch((e: unknown) => e)) as AllEndpointsFailedError;
+    expect(err).toBeInstanceOf(AllEndpointsFailedError);
+    expect(err.attempts.map((a) => [a.node, a.reason]).sort()).toEqual([
+      ['fallback', 'server_error'],
+      ['primary', 'timeout'],
+    ]);
   });
 });
