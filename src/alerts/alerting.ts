@@ -140,7 +140,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
   }
 
   /** Runs one policy step and stores it in a (nested) transaction: a failure here rolls back only our rows. */
-  function step(what: string, at: number, run: (input: PolicyInput) => PolicyOutput, state: MonitorState): void {
+  function step(what: string, at: number, run: (input: PolicyInput) => PolicyOutput, state: MonitorState, rethrow = false): void {
     let queued: AlertQueued[] = [];
     try {
       queued = storage.transaction(() => {
@@ -149,6 +149,8 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
       });
     } catch (e) {
       // Never let alerting break the transition write around us; the next tick repairs what it can see.
+      // Outside the daemon's transaction (monitor events) the caller's write queue retries: let it know.
+      if (rethrow) throw e;
       logger.error({ err: e }, `could not record alerts (${what})`);
       return;
     }
@@ -163,7 +165,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
       step('events', at.wall, (input) => alertsForEvents(input, evts), state);
     },
     onMonitorEvent(e: MonitorEvent, state: MonitorState): void {
-      step(e.type, e.at, (input) => alertsForMonitorEvent(input, e), state);
+      step(e.type, e.at, (input) => alertsForMonitorEvent(input, e), state, true);
     },
     tick(state: MonitorState, at: Instant): void {
       step('tick', at.wall, (input) => alertsForTick(input), state);

@@ -157,6 +157,12 @@ export function httpStateSource(opts: HttpSourceOptions): StateSource {
       const age = opts.now() - checkedAt;
       // A clock that went backwards (negative age) revalidates rather than trusting the cache forever.
       if (age >= 0 && age < opts.ttlMs) return Promise.resolve(view());
+      // With a document in hand, revalidate in the background: a slow or unreachable monitor must not add
+      // its timeout to app requests (the document's own updatedAt still says when it is too old to use).
+      if (good) {
+        void once();
+        return Promise.resolve(view());
+      }
       return once();
     },
   };

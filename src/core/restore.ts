@@ -1,6 +1,7 @@
 import type { Reason } from '../probes/types';
 import type { PublishedState } from '../state/types';
 import { initialState, type Instant, type MonitorState, type NodeRuntime } from './decide';
+import { publicUrl } from '../util/url';
 import { newTrack, type Track } from './hysteresis';
 import type { NodeStatus } from './status';
 
@@ -33,7 +34,8 @@ export function restoreState(
   const restored = fresh.nodes.map((n): NodeRuntime => {
     const cfg = nodes.find((c) => c.name === n.name);
     const old = previous.nodes.find((p) => p.name === n.name);
-    if (!old || !cfg || old.url !== cfg.url) return n;
+    // The document holds the published form of the URL (no userinfo, normalised): compare like with like.
+    if (!old || !cfg || old.url !== publicUrl(cfg.url)) return n;
     const since = Math.min(Date.parse(old.since), at.wall);
     return {
       ...n,
@@ -43,6 +45,8 @@ export function restoreState(
       // Monotonic time does not survive a restart: place `since` as far back as the wall clock says.
       sinceMono: at.mono - (at.wall - since),
       statusReason: old.statusReason,
+      // Not `unknown`: a node that came back shortly before the restart still serves out its failback hold.
+      previousStatus: old.status === 'up' ? 'down' : 'unknown',
       lastCheckAt: old.lastCheckAt ? Date.parse(old.lastCheckAt) : null,
       lastOkAt: old.lastOkAt ? Date.parse(old.lastOkAt) : null,
       lastError: old.lastError ? { reason: old.lastError.reason as Reason, message: old.lastError.message, at: Date.parse(old.lastError.at), ...(old.lastError.cause ? { cause: old.lastError.cause } : {}) } : null,

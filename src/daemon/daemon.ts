@@ -64,6 +64,7 @@ export class Daemon {
   #lastCycleAt: number;
   #self: SelfChecks;
   #offlineSince: number | undefined;
+  #reloading: Promise<void> = Promise.resolve();
   #writes: WriteQueue;
   #alerting: Alerting | undefined;
 
@@ -79,8 +80,9 @@ export class Daemon {
     this.#alerting = deps.alerting?.(deps.config);
   }
 
-  #selfChecks(config: Config): SelfChecks {
+  #selfChecks(config: Config, previous?: SelfChecks): SelfChecks {
     return new SelfChecks({
+      exposed: previous?.exposedNodes,
       config,
       logger: this.deps.logger,
       clock: this.deps.clock,
@@ -112,7 +114,10 @@ export class Daemon {
   /** Monotonic-free health: probing is current when a probe finished within the stale window. */
   health(): { ok: boolean; detail: string } {
     const age = this.deps.clock.now() - this.#lastCycleAt;
-    const ok = !this.#stopping && age <= this.#config.state.staleAfter;
+    const l = this.#config.probes.liveness;
+    // Stuck = no probe finished for staleAfter, or for a whole liveness cycle when that is longer.
+    const limit = Math.max(this.#config.state.staleAfter, l.interval * (1 + this.#config.probes.jitter) + l.timeout + 5_000);
+    const ok = !this.#stopping && age <= limit;
     return { ok, detail: ok ? `last probe ${Math.round(age / 1000)}s ago` : this.#stopping ? 'stopping' : `no probe finished for ${Math.round(age / 1000)}s` };
   }
 
@@ -150,7 +155,14 @@ export class Daemon {
   }
 
   /** SIGHUP: take a new, already validated config. Nodes kept by name and URL keep their status. */
-  async reload(next: Config): Promise<void> {
+  /** Reloads run one after another, never after stop(). */
+  reload(next: Config): Promise<void> {
+    const run = this.#reloading.then(() => (this.#stopping ? undefined : this.#reload(next)));
+    this.#reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reload(next: Config): Promise<void> {
     const { logger } = this.deps;
     if (next.database !== this.#config.database || next.stateFile !== this.#config.stateFile) {
       logger.warn('database and stateFile changes take effect at the next restart');
@@ -158,13 +170,15 @@ export class Daemon {
     }
     await this.#stopLoops();
     await Promise.all([this.#self.stop(), this.#alerting?.stop()]);
+    if (this.#stopping) return;
     const old = this.#agent;
     this.#agent = createProbeAgent(next.probes);
     void old.close();
     this.#config = next;
     this.#info = { ...this.#info, instance: next.instance };
-    this.#state = restoreState(next.nodes, this.#published?.state, this.#instant());
-    this.#self = this.#selfChecks(next);
+    const offline = this.#state.monitorOffline;
+    this.#state = { ...restoreState(next.nodes, this.#published?.state, this.#instant()), monitorOffline: offline };
+    this.#self = this.#selfChecks(next, this.#self);
     this.#alerting = this.deps.alerting?.(next);
     this.#alerting?.start();
     this.#publish();
@@ -177,6 +191,7 @@ export class Daemon {
   async stop(reason = 'signal'): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    await this.#reloading;
     for (const t of this.#timers) t();
     this.#timers = [];
     await Promise.all([this.#stopLoops(), this.#self.stop()]);
@@ -187,6 +202,7 @@ export class Daemon {
       const at = this.deps.clock.now();
       this.#writes.push({ what: 'clean stop', droppable: false, run: () => this.deps.storage.endRun(runId, at, reason) });
     }
+    this.#writes.flush();
     if (this.#writes.length > 0) this.deps.logger.error({ queued: this.#writes.length }, 'stopping with database writes that could not be made');
     await this.#agent.close().catch(() => undefined);
   }
@@ -221,6 +237,7 @@ export class Daemon {
           random: this.deps.random,
           nextDelay: () => this.#nextDelay(node.name, kind),
           run: (signal) => this.#probe(node, kind, signal),
+          onError: (e) => this.deps.logger.error({ err: e, node: node.name, kind }, 'internal error in a probe run; probing goes on'),
         });
         this.#loops.set(`${node.name}/${kind}`, loop);
         // Liveness first; the canary shortly after so both do not start in the same millisecond.
@@ -250,21 +267,23 @@ export class Daemon {
   async #probe(node: NodeConfig, kind: ProbeKind, signal: AbortSignal): Promise<void> {
     const ctx = { signal, clock: this.deps.clock, dispatcher: this.#agent };
     let result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx);
+    // Taken before any direct-path probe, whose own duration must not look like a sleep.
+    const endedAt = this.deps.clock.now();
     if (!result.ok && PATH_REASONS.has(result.reason) && node.directUrl) {
       // Same server, second path: tells a broken tunnel from a broken Ollama.
       const direct = await probeLiveness({ ...node, url: node.directUrl, headers: {} }, this.#config.probes, ctx);
       const cause = direct.reason === 'aborted' ? undefined : rootCause(result, direct);
       if (cause) result = { ...result, cause, detail: `${result.detail ?? result.reason}; ${describeCause(cause)}`.slice(0, 300) };
     }
-    await this.#onResult(result);
+    await this.#onResult(result, endedAt);
   }
 
-  async #onResult(r: ProbeResult): Promise<void> {
+  async #onResult(r: ProbeResult, endedAt: number): Promise<void> {
     if (this.#stopping || r.reason === 'aborted') return;
     const { logger, clock } = this.deps;
     const log = logger.child({ node: r.node });
     let note: string | undefined;
-    const straddled = clock.now() - r.startedAt - r.durationMs > STRADDLE_MS;
+    const straddled = endedAt - r.startedAt - r.durationMs > STRADDLE_MS;
     const suspect = !straddled && this.#self.record(r);
     if (!straddled && !suspect && this.#self.shouldCrossCheck(r)) {
       // No answer at all from this node: if the monitor's own network is gone, the others fail the same way.

@@ -15,6 +15,7 @@ export interface Deadman {
 export function createDeadman(url: Secret, opts: { logger: Logger; timeoutMs?: number; dispatcher?: Dispatcher }): Deadman {
   const log = opts.logger.child({ component: 'deadman' });
   let inFlight: Promise<void> | undefined;
+  const closing = new AbortController();
   let lastError: string | undefined;
   const base = url.reveal().replace(/\/+$/, '');
   return {
@@ -25,7 +26,7 @@ export function createDeadman(url: Secret, opts: { logger: Logger; timeoutMs?: n
         method: 'POST',
         body: detail.slice(0, 1000),
         headers: { 'content-type': 'text/plain' },
-        signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+        signal: AbortSignal.any([AbortSignal.timeout(opts.timeoutMs ?? 10_000), closing.signal]),
         dispatcher: opts.dispatcher,
       })
         .then(async (res) => {
@@ -45,6 +46,8 @@ export function createDeadman(url: Secret, opts: { logger: Logger; timeoutMs?: n
         });
     },
     async close() {
+      // A slow or blackholed endpoint must not hold up the daemon's stop.
+      closing.abort();
       await inFlight;
     },
   };

@@ -14,6 +14,8 @@ export interface LoopOptions {
   run(signal: AbortSignal): Promise<void>;
   mono(): number;
   random?: () => number;
+  /** A run that throws is a bug in the daemon, never a node failure: it is reported here, and the loop goes on. */
+  onError?(err: unknown): void;
 }
 
 export class ProbeLoop {
@@ -65,7 +67,7 @@ export class ProbeLoop {
     if (this.#stopped || this.#running) return;
     const started = this.opts.mono();
     this.#abort = new AbortController();
-    this.#running = this.opts.run(this.#abort.signal).catch(() => undefined);
+    this.#running = this.opts.run(this.#abort.signal).catch((e: unknown) => this.opts.onError?.(e));
     await this.#running;
     this.#running = undefined;
     this.#abort = undefined;

@@ -30,8 +30,11 @@ export class SelfChecks {
       clock: Clock;
       dispatcher: () => Dispatcher;
       onExposure(r: ExposureResult, changed: boolean): void;
+      /** Nodes found exposed before a reload: an exposure still there is not news. */
+      exposed?: ReadonlySet<string>;
     },
   ) {
+    this.#exposed = new Set(deps.exposed ?? []);
     const url = deps.config.selfCheck.pingUrl;
     if (url) this.#deadman = createDeadman(url, { logger: deps.logger });
   }
@@ -91,6 +94,10 @@ export class SelfChecks {
       const every = setInterval(() => void check(), config.probes.exposureInterval);
       this.#exposureTimers.push(first, every);
     }
+  }
+
+  get exposedNodes(): ReadonlySet<string> {
+    return this.#exposed;
   }
 
   async stop(): Promise<void> {

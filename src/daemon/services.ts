@@ -22,7 +22,7 @@ export interface Services {
 export async function startServices(deps: { daemon: Daemon; config: Config; logger: Logger; clock: Clock; notify: SdNotify; statusPage?: () => string | Promise<string> }): Promise<Services> {
   const { daemon, config, logger, clock, notify } = deps;
   const metrics = createMetrics(config.nodes, config.instance);
-  bindMetrics(daemon, metrics, clock);
+  const unbind = bindMetrics(daemon, metrics, clock);
 
   const nodeNames = config.nodes.map((n) => n.name);
   const onReport = (r: { node: string; reason: string; source: string }) => {
@@ -76,19 +76,31 @@ export async function startServices(deps: { daemon: Daemon; config: Config; logg
     http,
     async close() {
       if (watchdog) clearInterval(watchdog);
+      unbind();
       await Promise.allSettled([drop?.close(), http?.close()]);
     },
   };
 }
 
-function bindMetrics(daemon: Daemon, metrics: Metrics, clock: Clock): void {
+/** Feeds metrics from the daemon's events; returns the function that stops it (services are rebuilt on reload). */
+function bindMetrics(daemon: Daemon, metrics: Metrics, clock: Clock): () => void {
   for (const n of daemon.state.nodes) metrics.setNodeStatus(n.name, n.status);
   metrics.setPreferred(daemon.state.preferred);
-  daemon.events.on('probe:done', (r) => metrics.observeProbe(r));
-  daemon.events.on('node:transition', (e) => {
+  const onProbe = (r: Parameters<Metrics['observeProbe']>[0]) => metrics.observeProbe(r);
+  const onTransition = (e: { node: string; from: string; to: 'up' | 'degraded' | 'down' | 'unknown' }) => {
     metrics.countTransition(e.node, e.from, e.to);
     metrics.setNodeStatus(e.node, e.to);
-  });
-  daemon.events.on('preferred:changed', (e) => metrics.setPreferred(e.to));
-  daemon.events.on('state:written', () => metrics.heartbeat(clock.now()));
+  };
+  const onPreferred = (e: { to: string }) => metrics.setPreferred(e.to);
+  const onWritten = () => metrics.heartbeat(clock.now());
+  daemon.events.on('probe:done', onProbe);
+  daemon.events.on('node:transition', onTransition);
+  daemon.events.on('preferred:changed', onPreferred);
+  daemon.events.on('state:written', onWritten);
+  return () => {
+    daemon.events.off('probe:done', onProbe);
+    daemon.events.off('node:transition', onTransition);
+    daemon.events.off('preferred:changed', onPreferred);
+    daemon.events.off('state:written', onWritten);
+  };
 }

@@ -133,6 +133,21 @@ describe('llm-sentinel run (the real CLI against simulated nodes)', () => {
     expect(statusOf(s, 'primary')).toBe('up');
   });
 
+  test('two SIGHUPs and a SIGTERM in quick succession: one set of loops, a clean exit', async () => {
+    daemon = spawnDaemon(['run', '--config', config]);
+    await waitForState(stateFile, bothUp, 15_000);
+    daemon.child.kill('SIGHUP');
+    daemon.child.kill('SIGHUP');
+    await new Promise((r) => setTimeout(r, 30));
+    const t0 = performance.now();
+    expect(await daemon.stop('SIGTERM')).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    const before = primary.requestCount;
+    await new Promise((r) => setTimeout(r, 700));
+    // Nothing keeps probing after the exit (a reload finishing after stop would have restarted loops).
+    expect(primary.requestCount).toBe(before);
+  });
+
   test('bad config → exit 78, one line per problem, nothing started', async () => {
     writeFileSync(config, 'nodes:\n  - { name: a, url: "nope" }\ndecision: { fall: 0 }\n');
     daemon = spawnDaemon(['run', '--config', config]);

@@ -97,6 +97,14 @@ describe('the monitor checking itself (real daemon)', () => {
       await direct.setFault('refuse');
       const both = await waitForState(stateFile, (s) => s.nodes[0]?.lastError?.cause === 'ollama_or_host', 10_000);
       expect(both.nodes[0]?.lastError?.message).toMatch(/Ollama or its host is down/);
+      // A direct path that hangs (its probe takes the whole timeout) must not make the failures look like a
+      // sleep: the primary recovers, breaks again, and is judged down again.
+      await direct.setFault('hang');
+      await primary.setFault('none');
+      await waitForState(stateFile, (s) => statusOf(s, 'primary') === 'up', 10_000);
+      await primary.setFault('cf_tunnel_down');
+      const again = await waitForState(stateFile, (s) => statusOf(s, 'primary') === 'down', 15_000);
+      expect(again.nodes[0]?.lastError?.cause).toBe('ollama_or_host');
     } finally {
       await direct.close();
     }

@@ -285,6 +285,32 @@ describe('decision core', () => {
     expect(moved.nodes[0]?.status).toBe('unknown');
   });
 
+  test('restore matches URLs in their published form and keeps a recovering node\'s failback hold', () => {
+    const at = { wall: 100_000, mono: 50_000 };
+    const doc = (primarySince: number) => ({
+      schemaVersion: 1 as const,
+      updatedAt: new Date(at.wall).toISOString(),
+      staleAfterMs: 30000,
+      monitor: { instance: 'x', version: '0', pid: 1, startedAt: new Date(0).toISOString() },
+      preferred: { name: 'fallback', url: 'http://f', model: 'm', api: 'ollama' as const },
+      allDown: false,
+      nodes: [
+        { name: 'primary', url: 'https://llm.example.com', priority: 0, status: 'up' as const, since: new Date(primarySince).toISOString() },
+        { name: 'fallback', url: 'http://f', priority: 1, status: 'up' as const, since: new Date(0).toISOString() },
+      ].map((n) => ({ ...n, model: 'm', api: 'ollama' as const, statusReason: 'ok', lastCheckAt: null, lastOkAt: null, consecutiveFailures: 0, consecutiveSuccesses: 2, lastError: null, latency: null })),
+    });
+    // Configured with userinfo and an explicit default port; published without them.
+    const cfg = [
+      { name: 'primary', priority: 0, url: 'https://user:pw@LLM.example.com:443/' },
+      { name: 'fallback', priority: 1, url: 'http://f' },
+    ];
+    const s = restoreState(cfg, doc(at.wall - 10_000), at);
+    expect(s.nodes[0]?.status).toBe('up');
+    // The primary came back 10 s before the restart: traffic stays on the fallback until the 60 s hold ends.
+    expect(evaluatePreferred(s, policy, at).next.preferred).toBe('fallback');
+    expect(evaluatePreferred(s, policy, { wall: at.wall + 50_000, mono: at.mono + 50_000 }).next.preferred).toBe('primary');
+  });
+
   test('0 false failovers when 5 % of probes fail at random over 10,000 probes', () => {
     // Deterministic pseudo-random sequence (LCG) so the test is repeatable.
     let seed = 42;
