@@ -81,13 +81,14 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
   const channels = deps.channels ?? createChannels(config.alerts);
   const channelNames = channels.map((c) => c.name);
   const outbox: Outbox = createOutbox(storage.db);
+  const databaseToken = outbox.databaseToken();
   const calendar = new MaintenanceCalendar(createMaintenanceStore(storage.db), config.maintenance.recurring);
   const policy = policyFromConfig(config.alerts, channels.length);
   const events = new EventEmitter<AlertingEvents>();
   const instance = config.instance;
 
   const render = (a: StoredAlert): AlertMessage => {
-    const r = renderAlert({ id: a.id, instance: a.instance, facts: a.facts, threadOf: a.threadOf }, { statusPageUrl: config.alerts.statusPageUrl });
+    const r = renderAlert({ id: a.id, instance: a.instance, facts: a.facts, threadOf: a.threadOf }, { statusPageUrl: config.alerts.statusPageUrl, databaseToken });
     return { ...r, id: a.id, instance: a.instance, kind: a.facts.kind, severity: a.severity, node: a.node, at: a.createdAt, facts: a.facts };
   };
 

@@ -13,6 +13,8 @@ export interface RenderInput {
 
 export interface RenderOptions {
   statusPageUrl?: string;
+  /** Tells this database's alert ids from those of an earlier one (a deleted or moved database restarts ids at 1). */
+  databaseToken?: string;
 }
 
 export interface Rendered {
@@ -63,8 +65,8 @@ export function describeCause(reason: string | null, detail: string | null): str
 /** Message-ID local parts allow only atext and dots; an instance name may hold anything. */
 const idSafe = (s: string) => s.replace(/[^A-Za-z0-9.-]+/g, '-').replace(/^[.-]+|[.-]+$/g, '') || 'instance';
 
-export function messageIdFor(id: number, instance: string): string {
-  return `<alert-${id}.${idSafe(instance)}@llm-sentinel>`;
+export function messageIdFor(id: number, instance: string, databaseToken?: string): string {
+  return `<alert-${id}${databaseToken ? `.${idSafe(databaseToken)}` : ''}.${idSafe(instance)}@llm-sentinel>`;
 }
 
 const time = (ms: number | null) => (ms === null ? '-' : `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
@@ -208,9 +210,9 @@ export function renderAlert(a: RenderInput, opts: RenderOptions = {}): Rendered 
     '',
   ].join('\n');
 
-  const rendered: Rendered = { subject, text, html, messageId: messageIdFor(a.id, a.instance) };
+  const rendered: Rendered = { subject, text, html, messageId: messageIdFor(a.id, a.instance, opts.databaseToken) };
   if (a.threadOf !== null) {
-    const root = messageIdFor(a.threadOf, a.instance);
+    const root = messageIdFor(a.threadOf, a.instance, opts.databaseToken);
     rendered.inReplyTo = root;
     rendered.references = [root];
   }

@@ -86,6 +86,11 @@ export interface AlertWithDeliveries extends StoredAlert {
 }
 
 export interface Outbox {
+  /**
+   * Stable for this database file, different for a new one (when its first migration was applied, base 36):
+   * keeps Message-IDs unique when a recreated database starts alert ids at 1 again.
+   */
+  databaseToken(): string;
   /** Writes the alert and one pending delivery per channel; returns its id. */
   insertAlert(a: NewAlert): number;
   getAlert(id: number): StoredAlert | undefined;
@@ -225,6 +230,7 @@ function parseNodeState(json: string): NodeAlertState {
 }
 
 export function createOutbox(db: BetterSqlite3.Database): Outbox {
+  const firstMigration = db.prepare<[], { at: number }>('SELECT applied_at AS at FROM schema_migrations ORDER BY version LIMIT 1');
   const s = {
     insertAlert: db.prepare(`INSERT INTO alerts (instance, node, kind, severity, created_at, subject, facts, thread_of, status, suppressed)
       VALUES (@instance, @node, @kind, @severity, @createdAt, @subject, @facts, @threadOf, @status, @suppressed)`),
@@ -297,6 +303,7 @@ export function createOutbox(db: BetterSqlite3.Database): Outbox {
   });
 
   return guarded<Outbox>({
+    databaseToken: () => (firstMigration.get()?.at ?? 0).toString(36),
     insertAlert: (a) => insertAlert(a),
     getAlert: (id) => {
       const r = s.getAlert.get(id);

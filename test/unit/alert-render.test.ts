@@ -70,6 +70,9 @@ describe('alert rendering', () => {
   test('stable Message-IDs; recovery and reminder mails answer the outage mail', () => {
     expect(messageIdFor(7, 'oracle-1')).toBe('<alert-7.oracle-1@llm-sentinel>');
     expect(messageIdFor(7, 'Mac mini (home)')).toBe('<alert-7.Mac-mini-home@llm-sentinel>');
+    // With the database's token, a recreated database (ids from 1 again) cannot reuse an old Message-ID.
+    expect(messageIdFor(7, 'oracle-1', 'mif3k2x1')).toBe('<alert-7.mif3k2x1.oracle-1@llm-sentinel>');
+    expect(messageIdFor(7, 'oracle-1', 'mif3k2x1')).not.toBe(messageIdFor(7, 'oracle-1', 'mif3k9q0'));
     const r = renderAlert({ id: 9, instance: 'oracle-1', facts: facts({ kind: 'recovered', durationMs: 60_000 }), threadOf: 7 });
     expect(r.messageId).toBe('<alert-9.oracle-1@llm-sentinel>');
     expect(r.inReplyTo).toBe('<alert-7.oracle-1@llm-sentinel>');
