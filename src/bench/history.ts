@@ -15,6 +15,7 @@ import { renderReportText } from '../report/text';
 import { openStorage, type Storage } from '../storage';
 import { createHistory } from '../storage/history';
 import { FakeClock } from '../util/clock';
+import { mulberry32 } from '../util/random';
 
 export interface BenchHistoryOptions {
   /** Days to synthesise (365). */
@@ -29,16 +30,7 @@ const CANARY_MS = 60_000;
 /** The synthetic year ends here; fixed so two runs produce the same database. */
 const END = Date.UTC(2026, 0, 1);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 interface Outage {
   node: string;

@@ -7,6 +7,7 @@ import { readState, waitForState } from '../../src/demo/harness';
 import { parseState } from '../../src/state/validate';
 import { DbView, logLines, sleep, waitFor, Watcher, startStateReader, type LogLine } from './support';
 import { startStack, type Stack } from './stack';
+import { mulberry32 } from '../../src/util/random';
 
 /*
  * Host faults around the real daemon: kill -9 at random moments, a state folder that stops accepting
@@ -42,17 +43,7 @@ function integrity(dbFile: string): string {
   }
 }
 
-/** mulberry32: reproducible "random" moments; the seed is printed so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 /** Error lines about a database write that gave up waiting for another process's lock. */
 const busyErrors = (output: string): LogLine[] => logLines(output).filter((l) => l.level >= 50 && JSON.stringify(l).includes('SQLITE_BUSY'));

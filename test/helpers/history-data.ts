@@ -1,17 +1,9 @@
 import type { ProbeResult, Reason } from '../../src/probes/types';
 import type { Storage } from '../../src/storage';
+import { mulberry32 } from '../../src/util/random';
 
-/** Deterministic PRNG (mulberry32) so a failing test reproduces. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Reproducible pseudo-random numbers (re-exported for the history tests). */
+export const rng = mulberry32;
 
 const FAILURES: Reason[] = ['refused', 'timeout', 'cloudflare_tunnel_down'];
 

@@ -12,6 +12,7 @@ import {
   quantile,
   type Histogram,
 } from '../../src/history/histogram';
+import { mulberry32 } from '../../src/util/random';
 
 /** Nearest-rank percentile of exact values: the definition the histogram approximates. */
 function exact(values: number[], q: number): number {
@@ -19,17 +20,7 @@ function exact(values: number[], q: number): number {
   return s[Math.min(s.length, Math.max(1, Math.ceil(q * s.length))) - 1] as number;
 }
 
-/** A small deterministic PRNG so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 describe('histogram buckets', () => {
   test('every value falls inside the bounds of its bucket', () => {
