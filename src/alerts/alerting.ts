@@ -7,7 +7,7 @@ import type { Storage } from '../storage';
 import { createMaintenanceStore, createOutbox, type Outbox, type StoredAlert } from '../storage/outbox';
 import type { Clock } from '../util/clock';
 import type { AlertMessage, Channel } from './channel';
-import { createChannels } from './channels';
+import { createChannels } from './registry';
 import { MaintenanceCalendar } from './maintenance';
 import { renderAlert, subjectFor } from './render';
 import { OutboxSender, type DeliveryReport } from './sender';

@@ -1,13 +1,13 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config';
 import type { Logger } from '../logging';
-import { buildReport } from '../report/model';
-import { renderReportText } from '../report/text';
+import { buildReport } from '../uptime/model';
+import { renderReportText } from '../uptime/text';
 import type { Storage } from '../storage';
 import { createHistory } from '../storage/history';
 import type { Clock } from '../util/clock';
 import type { AlertMessage, Channel, SendResult } from './channel';
-import { createChannels } from './channels';
+import { createChannels } from './registry';
 import { escapeHtml } from './render';
 
 const WEEK_MS = 7 * 24 * 3_600_000;

@@ -1,4 +1,4 @@
-import { createChannels } from '../alerts/channels';
+import { createChannels } from '../alerts/registry';
 import { toChannelError, type AlertMessage } from '../alerts/channel';
 import { createDigestJob } from '../alerts/digest';
 import { renderTest } from '../alerts/render';
@@ -9,7 +9,7 @@ import { silentLogger } from '../logging';
 import { systemClock } from '../util/clock';
 import { formatDuration } from '../util/duration';
 import { parseFlags, reportError, UsageError, type CliIo } from './io';
-import { table } from './table';
+import { table } from '../util/table';
 
 const HELP = `Usage: llm-sentinel alert test [--config FILE] [--channel NAME]
        llm-sentinel alert list [--config FILE] [--json] [--limit N]

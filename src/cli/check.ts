@@ -4,7 +4,7 @@ import { oneShotVerdict } from '../core/verdict';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { publicUrl } from '../util/url';
 import { parseFlags, reportError, type CliIo } from './io';
-import { ms, num, table } from './table';
+import { ms, num, table } from '../util/table';
 
 const HELP = `Usage: llm-sentinel check [--config FILE] [--json]
 

@@ -5,7 +5,7 @@ import { openStorage } from '../storage';
 import { createMaintenanceStore } from '../storage/outbox';
 import { formatDuration, parseDuration } from '../util/duration';
 import { parseFlags, reportError, UsageError, type CliIo } from './io';
-import { table } from './table';
+import { table } from '../util/table';
 
 const HELP = `Usage: llm-sentinel maintenance start --node NAME [--node NAME ...] --for DURATION [--reason TEXT]
        llm-sentinel maintenance end [--node NAME]

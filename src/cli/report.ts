@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config';
-import { buildReport } from '../report/model';
-import { reportJson } from '../report/json';
-import { renderReportText } from '../report/text';
+import { buildReport } from '../uptime/model';
+import { reportJson } from '../uptime/json';
+import { renderReportText } from '../uptime/text';
 import { openStorage } from '../storage';
 import { createHistory } from '../storage/history';
 import { parseDuration } from '../util/duration';

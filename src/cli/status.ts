@@ -4,7 +4,7 @@ import { isStale, parseState } from '../state/validate';
 import type { PublishedState } from '../state/types';
 import { formatDuration } from '../util/duration';
 import { parseFlags, reportError, UsageError, type CliIo } from './io';
-import { ms, num, table } from './table';
+import { ms, num, table } from '../util/table';
 
 const HELP = `Usage: llm-sentinel status [--config FILE | --state FILE] [--json]
 

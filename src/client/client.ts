@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import { classifyError, classifyResponse, type Failure } from './classify';
 import { plan, type Plan } from './plan';
-import { createReporter, type Reporter } from './report';
+import { createReporter, type Reporter } from './failure-report';
 import { fileStateSource, httpStateSource, type StateSource } from './state-source';
 import {
   AllEndpointsFailedError,

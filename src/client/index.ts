@@ -7,7 +7,7 @@ import { createSentinelClient } from './client';
 import type { FetchLike, PreferredEndpoint, SentinelClient, SentinelClientOptions } from './types';
 
 export { createSentinelClient } from './client';
-export { writeReportFile } from './report';
+export { writeReportFile } from './failure-report';
 export * from './types';
 
 /*

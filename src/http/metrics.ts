@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProbeResult } from '../probes/types';
-import type { ReportSource } from '../reports/intake';
+import type { ReportSource } from '../intake/intake';
 import { packageVersion } from '../version';
 
 export type MetricStatus = 'up' | 'degraded' | 'down' | 'unknown';

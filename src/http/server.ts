@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MAX_REPORT_BYTES } from '../client/report';
+import { MAX_REPORT_BYTES } from '../client/failure-report';
 import type { Logger } from '../logging';
-import { createReportIntake, type AcceptedReport } from '../reports/intake';
-import { createRateLimiter, type RateLimiter } from '../reports/rate-limit';
+import { createReportIntake, type AcceptedReport } from '../intake/intake';
+import { createRateLimiter, type RateLimiter } from '../intake/rate-limit';
 import { systemClock, type Clock } from '../util/clock';
 import type { Secret } from '../util/secret';
 import { bearerCheck } from './auth';

@@ -1,8 +1,8 @@
 import { incidentDuration } from '../history/incidents';
-import type { DayBar, StatusModel, StatusNode } from '../report/status-model';
+import type { DayBar, StatusModel, StatusNode } from '../uptime/status-model';
 import { formatDuration } from '../util/duration';
 
-export { buildStatusModel, type StatusModel } from '../report/status-model';
+export { buildStatusModel, type StatusModel } from '../uptime/status-model';
 
 /**
  * The status page: one self-contained HTML document (inline CSS, inline SVG, no script, no external URL of

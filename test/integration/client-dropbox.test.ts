@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createSentinelClient, writeReportFile } from '../../src/client';
-import { DEFAULT_DROP_MODE, watchReportDir, type ReportDirWatcher } from '../../src/reports/dropbox';
-import type { AcceptedReport } from '../../src/reports/intake';
+import { DEFAULT_DROP_MODE, watchReportDir, type ReportDirWatcher } from '../../src/intake/dropbox';
+import type { AcceptedReport } from '../../src/intake/intake';
 import { captureLogger, tempDir, waitFor } from './client-fixtures';
 
 const nodeNames = ['primary', 'fallback'];

@@ -4,8 +4,8 @@ import { AllEndpointsFailedError, createSentinelClient, fetchWithFallback, senti
 import { createMetrics } from '../../src/http/metrics';
 import { startHttpServer, type RunningHttpServer } from '../../src/http/server';
 import { silentLogger } from '../../src/logging';
-import { watchReportDir } from '../../src/reports/dropbox';
-import type { AcceptedReport } from '../../src/reports/intake';
+import { watchReportDir } from '../../src/intake/dropbox';
+import type { AcceptedReport } from '../../src/intake/intake';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFileAtomic } from '../../src/state/writer';
 import { makeState, tempDir, waitFor, type NodeSpec } from './client-fixtures';

@@ -8,7 +8,7 @@ import type { CliIo } from '../../src/cli/io';
 import { watchClock, type ClockJump } from '../../src/daemon/wake';
 import { HOUR_MS } from '../../src/history/intervals';
 import { silentLogger } from '../../src/logging';
-import { buildReport } from '../../src/report/model';
+import { buildReport } from '../../src/uptime/model';
 import { openStorage, type Storage } from '../../src/storage';
 import { createHistory } from '../../src/storage/history';
 import { loadMigrations, migrate } from '../../src/storage/migrate';

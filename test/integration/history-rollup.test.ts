@@ -7,7 +7,7 @@ import { HIST_RELATIVE_ERROR, quantile } from '../../src/history/histogram';
 import { DAY_MS, HOUR_MS } from '../../src/history/intervals';
 import { createHistoryJob, PRUNE_BATCH } from '../../src/history/job';
 import { silentLogger } from '../../src/logging';
-import { loadProbeStats } from '../../src/report/stats';
+import { loadProbeStats } from '../../src/uptime/stats';
 import { openStorage, type Storage } from '../../src/storage';
 import { createHistory } from '../../src/storage/history';
 import { FakeClock } from '../../src/util/clock';

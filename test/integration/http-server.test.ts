@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { createMetrics } from '../../src/http/metrics';
 import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../../src/http/server';
 import { silentLogger } from '../../src/logging';
-import type { AcceptedReport } from '../../src/reports/intake';
+import type { AcceptedReport } from '../../src/intake/intake';
 import { FakeClock } from '../../src/util/clock';
 import { Secret } from '../../src/util/secret';
 import { captureLogger, makeState } from './client-fixtures';

@@ -1,4 +1,4 @@
-import { ms, num, table } from '../cli/table';
+import { ms, num, table } from '../util/table';
 import { incidentDuration } from '../history/incidents';
 import { formatDuration } from '../util/duration';
 import type { Report } from './model';

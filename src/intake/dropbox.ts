@@ -1,6 +1,6 @@
 import { chmodSync, constants as fsConstants, lstatSync, mkdirSync, promises as fsp, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_REPORT_BYTES, REPORT_FILE_PATTERN } from '../client/report';
+import { MAX_REPORT_BYTES, REPORT_FILE_PATTERN } from '../client/failure-report';
 import type { Logger } from '../logging';
 import { systemClock, type Clock } from '../util/clock';
 import { createReportIntake, type AcceptedReport, type ReportCounter } from './intake';

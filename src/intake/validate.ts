@@ -1,4 +1,4 @@
-import { MAX_DETAIL_CHARS, MAX_REASON_CHARS, REASON_PATTERN } from '../client/report';
+import { MAX_DETAIL_CHARS, MAX_REASON_CHARS, REASON_PATTERN } from '../client/failure-report';
 
 /** A failure report from an app, as the daemon receives it (POST /report or the drop folder). */
 export interface ClientReport {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ClientReport, FetchLike, ReportOutcome } from './types';
 
 /*
- * The report wire contract, shared by the client (writer) and the daemon (src/reports, reader). It lives here
+ * The report wire contract, shared by the client (writer) and the daemon (src/intake, reader). It lives here
  * because the client may import nothing heavy, while the daemon may import this light file.
  */
 
