@@ -47,6 +47,7 @@ const CAUSES: Readonly<Record<string, string>> = {
   too_large: 'response too large',
   wrong_answer: 'canary answered wrongly',
   empty_answer: 'canary answered nothing',
+  thinking_budget: 'canary cut off while the model was thinking',
   slow: 'slow',
 };
 

@@ -1,4 +1,8 @@
-import { loadConfig } from '../config';
+import { EXIT_CONFIG, loadConfig } from '../config';
+import { describePlan } from '../core/flavor';
+import { ServerKnowledge } from '../daemon/knowledge';
+import { canaryPlan } from '../probes/canary';
+import { setupWarnings } from './warnings';
 import { policyOf } from '../daemon/daemon';
 import { oneShotVerdict } from '../core/verdict';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
@@ -9,7 +13,9 @@ import { ms, num, table } from '../util/table';
 const HELP = `Usage: llm-sentinel check [--config FILE] [--json]
 
 Probes every node once (liveness, then a canary generation) and prints a table.
-Exit 0 when at least one node is healthy (up or degraded), 1 when none is, 78 on bad config.
+Shows what each server is (SERVER), the model used (found: discovered, none configured) and how the canary
+keeps a thinking model from spending its tokens (THINKING). Exit 0 when at least one node is healthy (up or
+degraded), 1 when none is, 78 on bad config or when a node's model cannot be chosen.
 `;
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
@@ -23,17 +29,29 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const agent = createProbeAgent(config.probes);
     try {
       const rows = await Promise.all(
-        config.nodes.map(async (node) => {
-          const liveness = await probeLiveness(node, config.probes, { dispatcher: agent });
-          const canary = config.probes.canary.enabled ? await probeCanary(node, config.probes, { dispatcher: agent }) : undefined;
-          return { node, liveness, canary, verdict: oneShotVerdict(liveness, canary, policyOf(config)) };
+        config.nodes.map(async (configured) => {
+          const known = new ServerKnowledge();
+          const liveness = await probeLiveness(configured, config.probes, { dispatcher: agent });
+          known.learn(liveness);
+          const node = known.resolve(configured);
+          const view = known.view(node.name);
+          const canary = config.probes.canary.enabled && node.model !== undefined ? await probeCanary(node, config.probes, { dispatcher: agent }, view) : undefined;
+          if (canary) known.learn(canary);
+          const plan = canaryPlan(node, config.probes, known.view(node.name));
+          const undiscovered = configured.model === undefined && node.model === undefined && liveness.reason === 'model_missing';
+          return { node, liveness, canary, server: known.get(node.name), plan, undiscovered, verdict: oneShotVerdict(liveness, canary, policyOf(config)) };
         }),
       );
+      // Said once, on stderr, so --json output stays clean.
+      for (const w of setupWarnings(config, rows)) io.stderr.write(`warning: ${w}\n`);
       if (values.json) {
         const out = rows.map(({ node, liveness, canary, verdict }) => ({
           name: node.name,
           url: publicUrl(node.url),
-          model: node.model,
+          model: node.model ?? null,
+          modelDiscovered: node.model !== undefined && rows.find((r) => r.node === node)?.liveness.model !== undefined,
+          server: rows.find((r) => r.node === node)?.server.flavor ?? 'unknown',
+          thinking: describePlan(rows.find((r) => r.node === node)?.plan ?? canaryPlan(node, config.probes)),
           status: verdict.status,
           reason: verdict.reason,
           liveness: { ok: liveness.ok, reason: liveness.reason, httpStatus: liveness.httpStatus ?? null, durationMs: Math.round(liveness.durationMs), detail: liveness.detail ?? null },
@@ -45,11 +63,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       } else {
         io.stdout.write(
           table(
-            ['NODE', 'VERDICT', 'REASON', 'TTFT', 'TOK/S', 'LOAD', 'DETAIL'],
-            rows.map(({ node, liveness, canary, verdict }) => [
+            ['NODE', 'VERDICT', 'REASON', 'SERVER', 'MODEL', 'THINKING', 'TTFT', 'TOK/S', 'LOAD', 'DETAIL'],
+            rows.map(({ node, liveness, canary, verdict, server, plan }) => [
               node.name,
               verdict.status,
               verdict.reason,
+              server.version ? `${server.flavor} ${server.version}` : server.flavor,
+              `${node.model ?? '?'}${liveness.model ? ' (found)' : ''}`,
+              describePlan(plan),
               ms(canary?.ttftMs),
               num(canary?.tokensPerSec),
               ms(canary?.loadMs),
@@ -57,6 +78,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
             ]),
           ),
         );
+      }
+      const undiscovered = rows.filter((r) => r.undiscovered);
+      if (undiscovered.length > 0) {
+        for (const r of undiscovered) io.stderr.write(`llm-sentinel check: nodes[${r.node.priority}] ${r.node.name}: ${r.liveness.detail ?? 'no model'}\n`);
+        return EXIT_CONFIG;
       }
       return rows.some((r) => r.verdict.status === 'up' || r.verdict.status === 'degraded') ? 0 : 1;
     } finally {

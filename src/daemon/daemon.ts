@@ -17,6 +17,7 @@ import type { Alerting } from '../alerts/alerting';
 import type { Storage } from '../storage';
 import type { Clock } from '../util/clock';
 import { DaemonEmitter } from './events';
+import { ServerKnowledge } from './knowledge';
 import { SelfChecks } from './selfcheck';
 import { ProbeLoop } from './loop';
 import { watchClock, type ClockJump } from './wake';
@@ -67,6 +68,7 @@ export class Daemon {
   #reloading: Promise<void> = Promise.resolve();
   #writes: WriteQueue;
   #alerting: Alerting | undefined;
+  #known = new ServerKnowledge();
 
   constructor(private readonly deps: DaemonDeps) {
     this.#config = deps.config;
@@ -175,6 +177,7 @@ export class Daemon {
     this.#agent = createProbeAgent(next.probes);
     void old.close();
     this.#config = next;
+    this.#known = new ServerKnowledge();
     this.#info = { ...this.#info, instance: next.instance };
     const offline = this.#state.monitorOffline;
     this.#state = { ...restoreState(next.nodes, this.#published?.state, this.#instant()), monitorOffline: offline };
@@ -264,9 +267,13 @@ export class Daemon {
     return fast ? Math.min(c.decision.fastInterval, normal) : normal;
   }
 
-  async #probe(node: NodeConfig, kind: ProbeKind, signal: AbortSignal): Promise<void> {
+  async #probe(configured: NodeConfig, kind: ProbeKind, signal: AbortSignal): Promise<void> {
     const ctx = { signal, clock: this.deps.clock, dispatcher: this.#agent };
-    let result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx);
+    const node = this.#known.resolve(configured);
+    // No model yet (none configured, liveness has not found one): nothing to generate with.
+    if (kind === 'canary' && node.model === undefined) return;
+    let result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx, this.#known.view(node.name));
+    if (this.#known.learn(result)) this.#onLearnt(node.name, result);
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
     if (!result.ok && PATH_REASONS.has(result.reason) && node.directUrl) {
@@ -276,6 +283,15 @@ export class Daemon {
       if (cause) result = { ...result, cause, detail: `${result.detail ?? result.reason}; ${describeCause(cause)}`.slice(0, 300) };
     }
     await this.#onResult(result, endedAt);
+  }
+
+  #onLearnt(name: string, r: ProbeResult): void {
+    const k = this.#known.get(name);
+    const log = this.deps.logger.child({ node: name });
+    if (r.model) log.info({ model: r.model }, `no model configured: using ${r.model} (${r.detail ?? 'discovered'})`);
+    if (r.thinking?.knobRejected) log.warn({ knob: r.thinking.knob }, 'the server refused the thinking knob (400); canaries go without it from now on');
+    if (r.server) log.info({ flavor: k.flavor, version: k.version }, `server is ${k.flavor}${k.version ? ` ${k.version}` : ''}`);
+    this.events.emit('node:server', { node: name, ...k });
   }
 
   async #onResult(r: ProbeResult, endedAt: number): Promise<void> {
@@ -401,7 +417,8 @@ export class Daemon {
 
   #publish(): void {
     const c = this.#config;
-    const doc = buildPublishedState(this.#state, c.nodes, this.#info, this.deps.clock.now(), c.state.staleAfter);
+    const nodes = c.nodes.map((n) => this.#known.resolve(n)).map((n) => ({ ...n, model: n.model ?? '' }));
+    const doc = buildPublishedState(this.#state, nodes, this.#info, this.deps.clock.now(), c.state.staleAfter);
     const json = `${JSON.stringify(doc, null, 2)}\n`;
     this.#published = { json, etag: `"${createHash('sha1').update(json).digest('base64url')}"`, state: doc };
     try {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { CoreEvent } from '../core/decide';
 import type { ProbeResult } from '../probes/types';
+import type { NodeKnowledge } from './knowledge';
 import type { ClockJump } from './wake';
 
 /** Typed daemon events; tests await them instead of sleeping. */
@@ -15,6 +16,8 @@ export interface DaemonEvents {
   'monitor:network': [event: { offline: boolean; since: number; at: number }];
   /** An exposure check's verdict; `changed` when it differs from the previous one. */
   'node:exposure': [event: { node: string; exposed: boolean; changed: boolean; detail: string; at: number }];
+  /** Something learnt about a node's server: flavor, a discovered model, a refused thinking knob. */
+  'node:server': [event: { node: string } & NodeKnowledge];
 }
 
 export class DaemonEmitter extends EventEmitter<DaemonEvents> {}

@@ -1,3 +1,5 @@
+import type { Flavor, ThinkingKnob } from '../core/flavor';
+
 /**
  * The fixed set of probe outcomes. Each failure names what went wrong; docs/reasons.md explains how each one
  * is recognised. `aborted` means the monitor itself cancelled the probe (shutdown) and is never judged.
@@ -23,6 +25,7 @@ export const REASONS = [
   'too_large',
   'wrong_answer',
   'empty_answer',
+  'thinking_budget',
   'aborted',
 ] as const;
 export type Reason = (typeof REASONS)[number];
@@ -63,4 +66,12 @@ export interface ProbeResult {
    * answers: cloudflared, DNS or Cloudflare) or `ollama_or_host` (both fail).
    */
   cause?: 'tunnel' | 'ollama_or_host';
+  /** Liveness: what the server said it is (docs/reasons.md "Server flavours"). */
+  server?: { flavor: Flavor; version?: string };
+  /** Liveness on a node without a configured model: the model found (loaded, else the only one installed). */
+  model?: string;
+  /** Liveness: the models the node has installed (for a clear error when discovery cannot choose). */
+  installed?: string[];
+  /** Canary: how thinking was switched off, and whether the server refused the knob (then retried without it). */
+  thinking?: { knob: ThinkingKnob; knobRejected: boolean; thought: boolean };
 }

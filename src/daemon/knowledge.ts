@@ -1,0 +1,52 @@
+import type { NodeConfig } from '../config';
+import type { Flavor } from '../core/flavor';
+import type { ServerView } from '../probes/canary';
+import type { ProbeResult } from '../probes/types';
+
+/**
+ * What the monitor has learnt about each node's server from its probes: which server it is (liveness), the
+ * model found when none was configured (liveness), and whether it refused the thinking knob (canary). Only
+ * facts move here; the choices they feed are made in src/core/flavor.ts and src/core/model-choice.ts.
+ */
+export interface NodeKnowledge {
+  flavor: Flavor;
+  version?: string;
+  /** The model discovered for a node configured without one. */
+  model?: string;
+  knobRejected: boolean;
+}
+
+export class ServerKnowledge {
+  readonly #nodes = new Map<string, NodeKnowledge>();
+
+  get(name: string): NodeKnowledge {
+    return this.#nodes.get(name) ?? { flavor: 'unknown', knobRejected: false };
+  }
+
+  /** Learns from a probe result; returns true when something changed. */
+  learn(r: ProbeResult): boolean {
+    const before = this.get(r.node);
+    const next: NodeKnowledge = { ...before };
+    if (r.server) {
+      next.flavor = r.server.flavor;
+      next.version = r.server.version;
+    }
+    if (r.model) next.model = r.model;
+    // Sticky: a server that refused the knob once keeps refusing it until the monitor restarts or reloads.
+    if (r.thinking?.knobRejected) next.knobRejected = true;
+    const changed = JSON.stringify(before) !== JSON.stringify(next);
+    if (changed) this.#nodes.set(r.node, next);
+    return changed;
+  }
+
+  /** The node as probes should see it: the discovered model filled in, and the app models defaulting to it. */
+  resolve(node: NodeConfig): NodeConfig {
+    const model = node.model ?? this.get(node.name).model;
+    return { ...node, model, models: node.models.length > 0 ? node.models : model !== undefined ? [model] : [] };
+  }
+
+  view(name: string): ServerView {
+    const k = this.get(name);
+    return { flavor: k.flavor, knobRejected: k.knobRejected };
+  }
+}
