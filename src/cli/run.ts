@@ -1,6 +1,6 @@
 import { createAlerting } from '../alerts/alerting';
 import { createDigestJob } from '../alerts/digest';
-import { loadConfig, type Config } from '../config';
+import { ConfigError, loadConfig, type Config } from '../config';
 import { Daemon } from '../daemon/daemon';
 import { createSdNotify } from '../daemon/sdnotify';
 import { startServices, type Services } from '../daemon/services';
@@ -11,7 +11,9 @@ import { createHistory } from '../storage/history';
 import { openStorage, StorageError } from '../storage';
 import { systemClock } from '../util/clock';
 import { packageVersion } from '../version';
+import { discoverModels } from './discover';
 import { parseFlags, reportError, type CliIo } from './io';
+import { setupWarnings } from './warnings';
 
 const HELP = `Usage: llm-sentinel run [--config FILE]
 
@@ -42,6 +44,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     }
     configPath = values.config ?? io.env.LLM_SENTINEL_CONFIG;
     config = loadConfig(configPath, io.env);
+    // A node that answers but leaves no model to choose is a config error now, not a node "down" later.
+    const found = await discoverModels(config);
+    if (found.problems.length > 0) throw new ConfigError(found.problems);
   } catch (e) {
     return reportError(e, io, 'run');
   }
@@ -61,6 +66,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   };
 
   const logger = createLogger({ level: config.log.level });
+  for (const w of setupWarnings(config, config.nodes.map((node) => ({ node })))) logger.warn(w);
   const clock = systemClock;
   const notify = createSdNotify(io.env, { logger });
   let storage;
