@@ -162,6 +162,8 @@ const alertsSchema = z
     events: z
       .object({
         primaryDown: eventRule('critical'),
+        /** Apps moved off the primary because it is degraded (wrong/empty answers, slow, …), not down. */
+        primaryDegraded: eventRule('warning'),
         fallbackDown: eventRule('warning'),
         fallbackDownPrimaryOut: eventRule('critical'),
         allDown: eventRule('critical'),
