@@ -11,7 +11,8 @@ export interface SimSettings {
   /** Bookkeeping for tests: load requests and generations served. */
   readonly record: { load(model: string, keepAlive: unknown, options: unknown): void; generation(): void };
   readonly registry: ModelRegistry;
-  readonly tokenDelayMs: number;
+  /** Changed at run time by setTokenDelay (a node that becomes slow without failing). */
+  tokenDelayMs: number;
   readonly version: string;
   answer(): string;
 }

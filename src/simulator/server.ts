@@ -157,6 +157,10 @@ class SimulatorServer implements Simulator {
     return this.settings.registry.running(Date.now()).map((r) => r.model.name);
   }
 
+  setTokenDelay(ms: number): void {
+    this.settings.tokenDelayMs = Math.max(0, ms);
+  }
+
   setAnswer(text: string): void {
     this.answerText = text;
   }

@@ -113,6 +113,8 @@ export interface Simulator {
   /** Resolves once in effect (e.g. socket closed for 'refuse', re-listening for anything else). */
   setFault(fault: Fault, opts?: FaultOptions): Promise<void>;
   setAnswer(text: string): void;
+  /** Changes the pace of generation from now on: a node that turns slow (first token and every token) without failing. */
+  setTokenDelay(ms: number): void;
   /** Total requests received (connections reset or refused before a request arrived are not counted). */
   readonly requestCount: number;
   /** Requests received for a path (without query string). */
