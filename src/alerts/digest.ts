@@ -1,3 +1,4 @@
+import { createColdEvents } from '../storage/cold-events';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config';
 import type { Logger } from '../logging';
@@ -55,7 +56,7 @@ export function createDigestJob(deps: { config: Config; storage: Pick<Storage, '
 
   const sendNow: DigestJob['sendNow'] = async () => {
     const now = clock.now();
-    const report = buildReport(createHistory(deps.storage.db), { from: now - WEEK_MS, to: now, now, nodes: config.nodes.map((n) => n.name), coldStartMs: config.probes.canary.coldStart });
+    const report = buildReport(createHistory(deps.storage.db), { from: now - WEEK_MS, to: now, now, nodes: config.nodes.map((n) => n.name), coldStartMs: config.probes.canary.coldStart , coldEvents: createColdEvents(deps.storage.db).countsBetween(now - WEEK_MS, now) });
     const msg = renderDigest(config.instance, renderReportText(report), now, config.alerts.statusPageUrl);
     const own = deps.channels === undefined;
     const channels = deps.channels ?? createChannels(config.alerts);

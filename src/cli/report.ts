@@ -1,3 +1,4 @@
+import { createColdEvents } from '../storage/cold-events';
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config';
 import { buildReport } from '../uptime/model';
@@ -57,7 +58,7 @@ export async function run(argv: string[], io: CliIo, now: () => number = Date.no
     }
     const storage = openStorage(file);
     try {
-      const report = buildReport(createHistory(storage.db), { ...window, now: t, nodes: names, coldStartMs: config?.probes.canary.coldStart });
+      const report = buildReport(createHistory(storage.db), { ...window, now: t, nodes: names, coldStartMs: config?.probes.canary.coldStart , coldEvents: createColdEvents(storage.db).countsBetween(window.from, window.to) });
       io.stdout.write(values.json ? `${JSON.stringify(reportJson(report), null, 2)}\n` : renderReportText(report));
     } finally {
       storage.close();

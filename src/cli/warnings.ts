@@ -1,4 +1,5 @@
 import type { Config, NodeConfig } from '../config';
+import { sameModel } from '../core/keep-warm';
 import type { NodeKnowledge } from '../daemon/knowledge';
 
 /**
@@ -24,5 +25,5 @@ export function setupWarnings(config: Config, nodes: ReadonlyArray<{ node: NodeC
   return out;
 }
 
-const full = (m: string) => (m.slice(m.lastIndexOf('/') + 1).includes(':') ? m.toLowerCase() : `${m.toLowerCase()}:latest`);
-export const sameModel = (a: string, b: string) => full(a) === full(b);
+
+

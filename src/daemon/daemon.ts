@@ -17,7 +17,9 @@ import type { Alerting } from '../alerts/alerting';
 import type { Storage } from '../storage';
 import type { Clock } from '../util/clock';
 import { DaemonEmitter } from './events';
+import { Warmth } from './keep-warm';
 import { ServerKnowledge } from './knowledge';
+import { createColdEvents } from '../storage/cold-events';
 import { SelfChecks } from './selfcheck';
 import { ProbeLoop } from './loop';
 import { watchClock, type ClockJump } from './wake';
@@ -69,6 +71,7 @@ export class Daemon {
   #writes: WriteQueue;
   #alerting: Alerting | undefined;
   #known = new ServerKnowledge();
+  #warmth: Warmth;
 
   constructor(private readonly deps: DaemonDeps) {
     this.#config = deps.config;
@@ -80,6 +83,15 @@ export class Daemon {
     this.#self = this.#selfChecks(deps.config);
     this.#writes = new WriteQueue(deps.logger.child({ component: 'storage' }), () => deps.clock.mono());
     this.#alerting = deps.alerting?.(deps.config);
+    const cold = createColdEvents(deps.storage.db);
+    this.#warmth = new Warmth({
+      config: () => this.#config,
+      clock: deps.clock,
+      logger: deps.logger,
+      dispatcher: () => this.#agent,
+      record: (node, l, at) => this.#writes.push({ what: `cold event ${node}`, droppable: true, run: () => cold.insert({ node, model: l.model, at, why: l.why, ok: l.ok, loadMs: l.loadMs, detail: l.detail }) }),
+      onLoad: (node, l) => this.events.emit('keepwarm:load', { node, ...l }),
+    });
   }
 
   #selfChecks(config: Config, previous?: SelfChecks): SelfChecks {
@@ -283,6 +295,8 @@ export class Daemon {
       if (cause) result = { ...result, cause, detail: `${result.detail ?? result.reason}; ${describeCause(cause)}`.slice(0, 300) };
     }
     await this.#onResult(result, endedAt);
+    // Every liveness cycle: the apps' models stay loaded (a load request, never a generation).
+    if (kind === 'liveness' && result.ok && !this.#stopping && (await this.#warmth.run(this.#known.resolve(configured), this.#known.get(node.name), signal))) this.#publish();
   }
 
   #onLearnt(name: string, r: ProbeResult): void {
@@ -417,7 +431,7 @@ export class Daemon {
 
   #publish(): void {
     const c = this.#config;
-    const nodes = c.nodes.map((n) => this.#known.resolve(n)).map((n) => ({ ...n, model: n.model ?? '' }));
+    const nodes = c.nodes.map((n) => this.#known.resolve(n)).map((n) => ({ ...n, model: n.model ?? '', warmth: this.#warmth.get(n.name) }));
     const doc = buildPublishedState(this.#state, nodes, this.#info, this.deps.clock.now(), c.state.staleAfter);
     const json = `${JSON.stringify(doc, null, 2)}\n`;
     this.#published = { json, etag: `"${createHash('sha1').update(json).digest('base64url')}"`, state: doc };
