@@ -75,3 +75,25 @@ describe('chooseModel: loaded, else the only installed, else refuse listing them
     expect(chooseModel({ loaded: [], installed: ['a:1', 'b:2'] })).toMatchObject({ ok: false, installed: ['a:1', 'b:2'], problem: expect.stringMatching(/\(a:1, b:2\)/) });
   });
 });
+
+describe('decide: a canary cut off while thinking does not move traffic', () => {
+  test('many thinking_budget canaries on an up node: still up and preferred; the reason is its last error', async () => {
+    const { decide, initialState } = await import('../../src/core/decide');
+    const policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000 };
+    let s = initialState([{ name: 'primary', priority: 0 }, { name: 'fallback', priority: 1 }], { wall: 0, mono: 0 });
+    const at = (i: number) => ({ wall: i * 1000, mono: i * 1000 });
+    for (const node of ['primary', 'fallback']) {
+      for (let i = 0; i < 2; i++) {
+        s = decide(s, { node, kind: 'liveness', ok: true, reason: 'ok', startedAt: i, durationMs: 1 }, policy, at(i)).next;
+        s = decide(s, { node, kind: 'canary', ok: true, reason: 'ok', startedAt: i, durationMs: 1, ttftMs: 50, totalMs: 80 }, policy, at(i)).next;
+      }
+    }
+    for (let i = 10; i < 20; i++) {
+      const d = decide(s, { node: 'primary', kind: 'canary', ok: false, reason: 'thinking_budget', detail: 'still thinking', startedAt: i * 1000, durationMs: 1 }, policy, at(i));
+      expect(d.events).toEqual([]);
+      s = d.next;
+    }
+    expect(s.nodes[0]).toMatchObject({ status: 'up', lastError: { reason: 'thinking_budget' } });
+    expect(s.preferred).toBe('primary');
+  });
+});
