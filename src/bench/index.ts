@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { failoverWithReport, lookupCost, outageLatency, soak } from './client';
 import { DEFAULT_CADENCE, FAST_CADENCE, falseFailovers, issueBound, measureDetection, seedClientPenalty, theoreticalBound, type Cadence } from './detection';
+import { canaryCost } from './canary-cost';
 import { benchHistory } from './history';
 
 /** One row of the printed table and of bench-results/latest.json. */
@@ -84,6 +85,13 @@ async function main(): Promise<void> {
     process.stderr.write('  one year of probes: rollup, retention, report…\n');
     const h = await benchHistory();
     for (const [k, v] of Object.entries(h)) rows.push({ measure: `history: ${k}`, value: String(v), target: /size/i.test(k) ? '≤ 100 MB' : /report/i.test(k) && /ms/i.test(k) ? '≤ 200 ms' : '-', note: '' });
+  }
+  if (want('canary-cost')) {
+    process.stderr.write('  canary cost of a thinking model per server flavour…\n');
+    for (const r of await canaryCost()) {
+      const limit = /\/no_think/.test(r.thinking) ? 64 : 8;
+      rows.push({ measure: `canary tokens, ${r.model} on ${r.server} (api ${r.api})`, value: `max ${r.tokensMax}, mean ${r.tokensMean.toFixed(1)}`, target: `≤ ${limit}`, note: `${r.thinking}${r.allOk ? '' : '; NOT all ok'} (simulator, 10 canaries)` });
+    }
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
   const widths = [0, 1, 2, 3].map((i) => Math.max(...[['measure', 'value', 'target', 'note'], ...rows.map((r) => [r.measure, r.value, r.target, r.note])].map((r) => (r[i] ?? '').length)));

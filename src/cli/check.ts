@@ -1,5 +1,6 @@
 import { EXIT_CONFIG, loadConfig } from '../config';
 import { describePlan } from '../core/flavor';
+import { Warmth } from '../daemon/keep-warm';
 import { ServerKnowledge } from '../daemon/knowledge';
 import { canaryPlan } from '../probes/canary';
 import { setupWarnings } from './warnings';
@@ -45,13 +46,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       // Said once, on stderr, so --json output stays clean.
       for (const w of setupWarnings(config, rows)) io.stderr.write(`warning: ${w}\n`);
       if (values.json) {
-        const out = rows.map(({ node, liveness, canary, verdict }) => ({
+        const out = rows.map(({ node, liveness, canary, verdict, server, plan }) => ({
           name: node.name,
           url: publicUrl(node.url),
           model: node.model ?? null,
-          modelDiscovered: node.model !== undefined && rows.find((r) => r.node === node)?.liveness.model !== undefined,
-          server: rows.find((r) => r.node === node)?.server.flavor ?? 'unknown',
-          thinking: describePlan(rows.find((r) => r.node === node)?.plan ?? canaryPlan(node, config.probes)),
+          modelDiscovered: liveness.model !== undefined,
+          server: { flavor: server.flavor, version: server.version ?? null },
+          thinking: { knob: plan.knob, knobRejected: plan.knobRejected, maxTokens: plan.maxTokens, noThink: plan.prompt.endsWith('/no_think'), text: describePlan(plan) },
+          keepWarm: node.models.length > 0 && Warmth.applies(node, server) ? node.models : null,
           status: verdict.status,
           reason: verdict.reason,
           liveness: { ok: liveness.ok, reason: liveness.reason, httpStatus: liveness.httpStatus ?? null, durationMs: Math.round(liveness.durationMs), detail: liveness.detail ?? null },

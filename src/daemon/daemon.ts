@@ -18,7 +18,7 @@ import type { Storage } from '../storage';
 import type { Clock } from '../util/clock';
 import { DaemonEmitter } from './events';
 import { Warmth } from './keep-warm';
-import { ServerKnowledge } from './knowledge';
+import { logLearnt, ServerKnowledge } from './knowledge';
 import { createColdEvents } from '../storage/cold-events';
 import { SelfChecks } from './selfcheck';
 import { ProbeLoop } from './loop';
@@ -285,7 +285,10 @@ export class Daemon {
     // No model yet (none configured, liveness has not found one): nothing to generate with.
     if (kind === 'canary' && node.model === undefined) return;
     let result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx, this.#known.view(node.name));
-    if (this.#known.learn(result)) this.#onLearnt(node.name, result);
+    if (this.#known.learn(result)) {
+      logLearnt(this.deps.logger.child({ node: node.name }), result, this.#known.get(node.name));
+      this.events.emit('node:server', { node: node.name, ...this.#known.get(node.name) });
+    }
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
     if (!result.ok && PATH_REASONS.has(result.reason) && node.directUrl) {
@@ -297,15 +300,6 @@ export class Daemon {
     await this.#onResult(result, endedAt);
     // Every liveness cycle: the apps' models stay loaded (a load request, never a generation).
     if (kind === 'liveness' && result.ok && !this.#stopping && (await this.#warmth.run(this.#known.resolve(configured), this.#known.get(node.name), signal))) this.#publish();
-  }
-
-  #onLearnt(name: string, r: ProbeResult): void {
-    const k = this.#known.get(name);
-    const log = this.deps.logger.child({ node: name });
-    if (r.model) log.info({ model: r.model }, `no model configured: using ${r.model} (${r.detail ?? 'discovered'})`);
-    if (r.thinking?.knobRejected) log.warn({ knob: r.thinking.knob }, 'the server refused the thinking knob (400); canaries go without it from now on');
-    if (r.server) log.info({ flavor: k.flavor, version: k.version }, `server is ${k.flavor}${k.version ? ` ${k.version}` : ''}`);
-    this.events.emit('node:server', { node: name, ...k });
   }
 
   async #onResult(r: ProbeResult, endedAt: number): Promise<void> {

@@ -1,5 +1,6 @@
 import type { NodeConfig } from '../config';
 import type { Flavor } from '../core/flavor';
+import type { Logger } from '../logging';
 import type { ServerView } from '../probes/canary';
 import type { ProbeResult } from '../probes/types';
 
@@ -49,4 +50,11 @@ export class ServerKnowledge {
     const k = this.get(name);
     return { flavor: k.flavor, knobRejected: k.knobRejected };
   }
+}
+
+/** Says what was learnt, once (the daemon calls it only when something changed). */
+export function logLearnt(log: Logger, r: ProbeResult, k: NodeKnowledge): void {
+  if (r.model) log.info({ model: r.model }, `no model configured: using ${r.model} (${r.detail ?? 'discovered'})`);
+  if (r.thinking?.knobRejected) log.warn({ knob: r.thinking.knob }, 'the server refused the thinking knob (400); canaries go without it from now on');
+  if (r.server) log.info({ flavor: k.flavor, version: k.version }, `server is ${k.flavor}${k.version ? ` ${k.version}` : ''}`);
 }
