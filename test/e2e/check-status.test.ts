@@ -66,6 +66,29 @@ describe('llm-sentinel check and status (the real CLI)', () => {
     }
   });
 
+  test('check on vLLM that refuses the thinking knob and llama.cpp: the server, the knob dropped after a 400, keep-warm skipped', async () => {
+    const vllm = await startSimulator({ flavor: 'vllm', models: ['qwen3:8b'], rejectThinkingKnob: true });
+    const llama = await startSimulator({ flavor: 'llamacpp', models: ['qwen3:8b'] });
+    try {
+      const config = join(dir, 'openai.yaml');
+      writeFileSync(
+        config,
+        `nodes:\n  - { name: primary, url: "${vllm.url}", api: openai }\n  - { name: fallback, url: "${llama.url}", api: openai }\nselfCheck: { witnesses: ["tcp://127.0.0.1:${vllm.port}"] }\n`,
+      );
+      const r = await cli(['check', '--json', '--config', config], { STATE_DIRECTORY: dir });
+      expect(r.code).toBe(0);
+      const nodes = JSON.parse(r.out) as Array<Record<string, unknown>>;
+      expect(nodes[0]).toMatchObject({ model: 'qwen3:8b', modelDiscovered: true, status: 'up', server: { flavor: 'vllm' }, thinking: { knob: 'none', knobRejected: true, noThink: true, maxTokens: 64 }, keepWarm: null });
+      expect(nodes[1]).toMatchObject({ status: 'up', server: { flavor: 'llamacpp' }, thinking: { knob: 'chat_template_kwargs', knobRejected: false, maxTokens: 8 } });
+      expect(r.err).toMatch(/nodes\[0\] primary: vllm has no model load API: keep-warm is skipped/);
+      expect(r.err).toMatch(/nodes\[1\] fallback: llamacpp has no model load API/);
+      expect(r.err).not.toMatch(/witnesses/);
+    } finally {
+      await vllm.close();
+      await llama.close();
+    }
+  });
+
   test('check --json: exit 0 with a healthy node, 1 with none', async () => {
     const config = join(dir, 'config.yaml');
     writeFileSync(config, 'probes: { liveness: { timeout: 500ms }, canary: { timeout: 1s } }\n');
