@@ -4,10 +4,9 @@ import { loadConfig, type Config } from '../config';
 import { Daemon } from '../daemon/daemon';
 import { createSdNotify } from '../daemon/sdnotify';
 import { startServices, type Services } from '../daemon/services';
-import { createHistoryJob } from '../history/job';
+import { createHistoryJob } from '../jobs/history';
 import { buildStatusModel, renderStatusPage } from '../http/status-page';
 import { createLogger, type Logger } from '../logging';
-import { createHistory } from '../storage/history';
 import { openStorage, StorageError } from '../storage';
 import { systemClock } from '../util/clock';
 import { packageVersion } from '../version';
@@ -78,7 +77,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 
   const db = storage;
   const daemon = new Daemon({ config, storage, logger, clock, version: packageVersion(), alerting: (c) => createAlerting({ config: c, storage: db, logger, clock }) });
-  const history = createHistory(storage.db);
+  const history = storage.history;
   const statusPage = () => renderStatusPage(buildStatusModel(history, daemon.published?.state, clock.now()));
   let historyJob = createHistoryJob({ storage, config, logger, clock });
   let digest = createDigestJob({ config, storage, logger, clock });

@@ -4,6 +4,7 @@ import type { Agent } from 'undici';
 import type { Config, NodeConfig } from '../config';
 import { decide, evaluatePreferred, needsFastRecheck, type CoreEvent, type Decision, type MonitorState, type Policy } from '../core/decide';
 import { isTransitional } from '../core/hysteresis';
+import { REASON_INFO } from '../core/reasons';
 import { restoreState } from '../core/restore';
 import { describeCause, rootCause } from '../core/selfcheck';
 import type { Logger } from '../logging';
@@ -33,12 +34,6 @@ export interface DaemonDeps {
   /** Builds the alerting for a config (again on reload); absent: no alerts. */
   alerting?: (config: Config) => Alerting;
 }
-
-/** Failures of the path to a node (not of its model): a direct URL can tell the tunnel from Ollama. */
-const PATH_REASONS: ReadonlySet<string> = new Set([
-  'refused', 'dns', 'tls', 'connect_timeout', 'timeout', 'reset', 'cloudflare_tunnel_down',
-  'cloudflare_origin_unreachable', 'cloudflare_timeout', 'auth_required', 'not_ollama', 'server_error', 'overloaded',
-]);
 
 /** A probe whose wall-clock span exceeds its monotonic span by this much straddled a sleep or clock step. */
 const STRADDLE_MS = 2000;
@@ -269,7 +264,7 @@ export class Daemon {
     let result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx);
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
-    if (!result.ok && PATH_REASONS.has(result.reason) && node.directUrl) {
+    if (!result.ok && REASON_INFO[result.reason].path && node.directUrl) {
       // Same server, second path: tells a broken tunnel from a broken Ollama.
       const direct = await probeLiveness({ ...node, url: node.directUrl, headers: {} }, this.#config.probes, ctx);
       const cause = direct.reason === 'aborted' ? undefined : rootCause(result, direct);

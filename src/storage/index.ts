@@ -4,11 +4,17 @@ import Database from 'better-sqlite3';
 import { silentLogger, type Logger } from '../logging';
 import { systemClock, type Clock } from '../util/clock';
 import { StorageError, toStorageError } from './errors';
+import { createHistory } from './history';
+import { createMaintenanceStore } from './maintenance';
 import { loadMigrations, migrate } from './migrate';
+import { createOutbox } from './outbox';
 import { prepareQueries } from './queries';
 import type { Storage } from './types';
 
 export * from './types';
+export type { History, MaintenanceSpan, RollupLevel } from './history';
+export type { MaintenanceStore, MaintenanceWindow } from './maintenance';
+export type { AlertStatus, AlertWithDeliveries, AttemptInput, AttemptOutcome, Delivery, DeliveryStatus, NewAlert, Outbox, PendingDelivery, StoredAlert, StoredAttempt } from './outbox';
 export { StorageError, type StorageErrorCode } from './errors';
 export { loadMigrations, type Migration } from './migrate';
 
@@ -114,6 +120,9 @@ function build(db: Database.Database, logger: Logger): Storage {
 
   return {
     db,
+    history: createHistory(db),
+    outbox: createOutbox(db),
+    maintenance: createMaintenanceStore(db),
     insertProbe: guard(q.insertProbe),
     insertTransition: guard(q.insertTransition),
     insertPreferredChange: guard(q.insertPreferredChange),

@@ -9,7 +9,6 @@ import { policyOf } from '../../src/daemon/daemon';
 import { createLogger } from '../../src/logging';
 import type { Reason } from '../../src/probes/types';
 import { openStorage, type Storage } from '../../src/storage';
-import { createOutbox } from '../../src/storage/outbox';
 import { FakeClock } from '../../src/util/clock';
 import { LogCapture } from './alert-fixtures';
 
@@ -94,7 +93,7 @@ export class Rig {
   }
 
   outbox() {
-    return createOutbox(this.storage.db);
+    return this.storage.outbox;
   }
 
   /** Simulates a crash: nothing is stopped, the database is closed under it; a new Alerting opens it again. */
