@@ -1,6 +1,6 @@
 import { isReason, REASON_INFO } from '../core/reasons';
 import { loadConfig } from '../config';
-import { policyOf } from '../daemon/daemon';
+import { policyOf } from '../config/policy';
 import { oneShotVerdict } from '../core/verdict';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { publicUrl } from '../util/url';

@@ -5,7 +5,8 @@ import { run as alertCmd } from '../../src/cli/alert';
 import { run as maintenanceCmd } from '../../src/cli/maintenance';
 import type { CliIo } from '../../src/cli/io';
 import { openStorage } from '../../src/storage';
-import { LogCapture, startSmtp, type SmtpFixture } from './alert-fixtures';
+import { LogCapture } from '../helpers/log';
+import { startSmtp, type SmtpFixture } from '../helpers/smtp';
 import { emailConfig, PASSWORD, Rig } from './alert-harness';
 
 jest.setTimeout(20_000);

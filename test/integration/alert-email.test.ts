@@ -1,6 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { initialState } from '../../src/core/decide';
-import { freePort, startSmtp, type SmtpFixture } from './alert-fixtures';
+import { freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
 import { emailConfig, PASSWORD, Rig, TUNNEL_DOWN } from './alert-harness';
 
 jest.setTimeout(20_000);

@@ -5,12 +5,12 @@ import { createAlerting, type AlertingService } from '../../src/alerts/alerting'
 import type { Channel } from '../../src/alerts/channel';
 import { parseConfig, type Config } from '../../src/config';
 import { decide, initialState, type CoreEvent, type MonitorState, type Policy } from '../../src/core/decide';
-import { policyOf } from '../../src/daemon/daemon';
+import { policyOf } from '../../src/config/policy';
 import { createLogger } from '../../src/logging';
 import type { Reason } from '../../src/probes/types';
 import { openStorage, type Storage } from '../../src/storage';
 import { FakeClock } from '../../src/util/clock';
-import { LogCapture } from './alert-fixtures';
+import { LogCapture } from '../helpers/log';
 
 export const PASSWORD = 'Zq8-unique-SMTP-pa55word';
 export const TUNNEL_DOWN = { reason: 'cloudflare_tunnel_down' as Reason, detail: '530 from Cloudflare (error 1033: tunnel not connected), ray 8d1f: is cloudflared running and connected?' };

@@ -7,8 +7,8 @@ import type { Logger } from '../logging';
 import { createRateLimiter } from '../intake/rate-limit';
 import { watchReportDir, type ReportDirWatcher } from '../intake/dropbox';
 import type { Clock } from '../util/clock';
-import type { Daemon } from './daemon';
-import type { SdNotify } from './sdnotify';
+import type { Daemon } from '../daemon/daemon';
+import type { SdNotify } from '../daemon/sdnotify';
 
 /**
  * What runs beside the daemon and only reads from it or pokes it: metrics, the HTTP API, the report drop
