@@ -82,22 +82,9 @@ export interface Endpoint {
  * Why an attempt on a node failed. The names are the daemon's probe reasons (docs/reasons.md), so a report
  * reads the same as a probe result.
  */
-export const FAILURE_REASONS = [
-  'refused',
-  'dns',
-  'tls',
-  'connect_timeout',
-  'timeout',
-  'reset',
-  'cloudflare_tunnel_down',
-  'cloudflare_origin_unreachable',
-  'cloudflare_timeout',
-  'auth_required',
-  'overloaded',
-  'server_error',
-  'bad_response',
-] as const satisfies readonly Reason[];
-export type FailureReason = (typeof FAILURE_REASONS)[number];
+/** Only probe reasons are allowed here: a misspelt name does not compile. */
+type ProbeReasons<T extends Reason> = T;
+export type FailureReason = ProbeReasons<'refused' | 'dns' | 'tls' | 'connect_timeout' | 'timeout' | 'reset' | 'cloudflare_tunnel_down' | 'cloudflare_origin_unreachable' | 'cloudflare_timeout' | 'auth_required' | 'overloaded' | 'server_error' | 'bad_response'>;
 
 export interface Attempt {
   node: string;

@@ -4,10 +4,10 @@ import Database from 'better-sqlite3';
 import { silentLogger, type Logger } from '../logging';
 import { systemClock, type Clock } from '../util/clock';
 import { StorageError, toStorageError } from './errors';
-import { createHistory } from './history';
-import { createMaintenanceStore } from './maintenance';
+import { createHistory, type History } from './history';
+import { createMaintenanceStore, type MaintenanceStore } from './maintenance';
 import { loadMigrations, migrate } from './migrate';
-import { createOutbox } from './outbox';
+import { createOutbox, type Outbox } from './outbox';
 import { prepareQueries } from './queries';
 import type { Storage } from './types';
 
@@ -115,14 +115,23 @@ function build(db: Database.Database, logger: Logger): Storage {
   }
 
   const q = prepareQueries(db);
+  const stores: { history?: History; outbox?: Outbox; maintenance?: MaintenanceStore } = {};
   const integrity = db.prepare<[], { integrity_check: string }>('PRAGMA integrity_check');
   const version = db.prepare<[], { v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
 
   return {
     db,
-    history: createHistory(db),
-    outbox: createOutbox(db),
-    maintenance: createMaintenanceStore(db),
+    // Built on first use: each prepares its statements, and a database opened with fewer migrations (a test's,
+    // a tool's) must still open.
+    get history() {
+      return (stores.history ??= createHistory(db));
+    },
+    get outbox() {
+      return (stores.outbox ??= createOutbox(db));
+    },
+    get maintenance() {
+      return (stores.maintenance ??= createMaintenanceStore(db));
+    },
     insertProbe: guard(q.insertProbe),
     insertTransition: guard(q.insertTransition),
     insertPreferredChange: guard(q.insertPreferredChange),

@@ -4,8 +4,17 @@ import { createLogger, type Logger } from '../../src/logging';
 /** Collects written lines: pino's JSON lines, or a CLI's stdout/stderr. */
 export class LogCapture extends Writable {
   readonly lines: string[] = [];
+  /** The lines that are JSON (pino's), parsed as they arrive. */
+  readonly parsed: Array<Record<string, unknown>> = [];
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+    for (const line of chunk.toString('utf8').split('\n').filter((l) => l !== '')) {
+      this.lines.push(line);
+      try {
+        this.parsed.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // A CLI's plain output: kept in `lines` only.
+      }
+    }
     cb();
   }
   get text(): string {

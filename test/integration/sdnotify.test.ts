@@ -32,7 +32,7 @@ interface LogLine {
 
 function captureLogger() {
   const cap = captureLog('debug');
-  return { logger: cap.logger, get lines(): LogLine[] { return cap.capture.entries() as unknown as LogLine[]; } };
+  return { logger: cap.logger, lines: cap.capture.parsed as unknown as LogLine[] };
 }
 
 /** The python3 notify-socket stand-in, with the datagrams received so far. */
