@@ -1,10 +1,11 @@
+import { isReason, REASON_INFO } from '../core/reasons';
 import { EXIT_CONFIG, loadConfig } from '../config';
+import { policyOf } from '../config/policy';
 import { describePlan } from '../core/flavor';
 import { Warmth } from '../daemon/keep-warm';
 import { ServerKnowledge } from '../daemon/knowledge';
 import { canaryPlan } from '../probes/canary';
 import { setupWarnings } from './warnings';
-import { policyOf } from '../daemon/daemon';
 import { oneShotVerdict } from '../core/verdict';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { publicUrl } from '../util/url';
@@ -18,6 +19,9 @@ Shows what each server is (SERVER), the model used (found: discovered, none conf
 keeps a thinking model from spending its tokens (THINKING). Exit 0 when at least one node is healthy (up or
 degraded), 1 when none is, 78 on bad config or when a node's model cannot be chosen.
 `;
+
+/** The reason table's one-line hint (docs/reasons.md has the long form); none for `ok` or the core's `slow`. */
+const hintFor = (reason: string): string | null => (isReason(reason) && REASON_INFO[reason].hint) || null;
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
   try {
@@ -56,6 +60,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           keepWarm: node.models.length > 0 && Warmth.applies(node, server) ? node.models : null,
           status: verdict.status,
           reason: verdict.reason,
+          hint: hintFor(verdict.reason),
           liveness: { ok: liveness.ok, reason: liveness.reason, httpStatus: liveness.httpStatus ?? null, durationMs: Math.round(liveness.durationMs), detail: liveness.detail ?? null },
           canary: canary
             ? { ok: canary.ok, reason: canary.reason, httpStatus: canary.httpStatus ?? null, ttftMs: canary.ttftMs ?? null, totalMs: canary.totalMs ?? null, tokensPerSec: canary.tokensPerSec ?? null, loadMs: canary.loadMs ?? null, answer: canary.answer ?? null, detail: canary.detail ?? null }
@@ -80,6 +85,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
             ]),
           ),
         );
+        for (const { node, verdict } of rows) {
+          const hint = hintFor(verdict.reason);
+          if (hint) io.stdout.write(`${node.name}: ${verdict.reason}: ${hint}\n`);
+        }
       }
       const undiscovered = rows.filter((r) => r.undiscovered);
       if (undiscovered.length > 0) {

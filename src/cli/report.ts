@@ -1,11 +1,9 @@
-import { createColdEvents } from '../storage/cold-events';
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config';
 import { buildReport } from '../uptime/model';
 import { reportJson } from '../uptime/json';
 import { renderReportText } from '../uptime/text';
 import { openStorage } from '../storage';
-import { createHistory } from '../storage/history';
 import { parseDuration } from '../util/duration';
 import { parseFlags, reportError, UsageError, type CliIo } from './io';
 
@@ -58,7 +56,7 @@ export async function run(argv: string[], io: CliIo, now: () => number = Date.no
     }
     const storage = openStorage(file);
     try {
-      const report = buildReport(createHistory(storage.db), { ...window, now: t, nodes: names, coldStartMs: config?.probes.canary.coldStart , coldEvents: createColdEvents(storage.db).countsBetween(window.from, window.to) });
+      const report = buildReport(storage.history, { ...window, now: t, nodes: names, coldStartMs: config?.probes.canary.coldStart, coldEvents: storage.coldEvents.countsBetween(window.from, window.to) });
       io.stdout.write(values.json ? `${JSON.stringify(reportJson(report), null, 2)}\n` : renderReportText(report));
     } finally {
       storage.close();

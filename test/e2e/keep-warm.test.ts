@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { readState, spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
-import { until } from '../helpers/wait';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(90_000);
 
@@ -54,14 +54,14 @@ database: sentinel.db
     daemon = spawnDaemon(['run', '--config', config]);
     await waitForState(stateFile, (s) => statusOf(s, 'primary') === 'up' && statusOf(s, 'fallback') === 'up', 20_000);
     // Both app models loaded at start-up (the first pass found them cold).
-    await until(() => primary.loaded().length === 2, 10_000, 'both app models loaded');
+    await waitFor('both app models loaded', () => primary.loaded().length === 2, 10_000);
     const generations = primary.generations;
     const loadsBefore = primary.loads.length;
     const coldBefore = readState(stateFile)?.nodes.find((n) => n.name === 'primary')?.coldEvents ?? 0;
 
     const psBefore = primary.requestsTo('/api/ps');
     primary.unload(['qwen3:8b']);
-    await until(() => primary.loads.length > loadsBefore, 10_000, 'the load request');
+    await waitFor('the load request', () => primary.loads.length > loadsBefore, 10_000);
     // The very next look at /api/ps (one liveness cycle) found it gone and loaded it.
     expect(primary.requestsTo('/api/ps') - psBefore).toBe(1);
     const load = primary.loads[loadsBefore];

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
-import { until } from '../helpers/wait';
-import { freePort, startSmtp, type SmtpFixture } from '../integration/alert-fixtures';
+import { waitFor } from '../helpers/wait';
+import { freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
 
 jest.setTimeout(120_000);
 
@@ -57,11 +57,11 @@ alerts:
   test('wrong answers → one DEGRADED mail naming the answer; answers right again → one RECOVERED mail in its thread', async () => {
     await start();
     await primary.setFault('wrong_answer', { scope: 'generation' });
-    await until(() => smtp.mails.length >= 1, 30_000, 'the DEGRADED mail');
+    await waitFor('the DEGRADED mail', () => smtp.mails.length >= 1, 30_000);
     // The canary's 8 tokens cut the simulator's refusal short; the mail quotes what the model said.
     expect(smtp.mails[0]?.subject).toMatch(/^\[llm-sentinel e2e\] primary DEGRADED — wrong answers \("I cannot help with[^"]*"\); apps on fallback$/);
     await primary.setFault('none');
-    await until(() => smtp.mails.length >= 2, 30_000, 'the RECOVERED mail');
+    await waitFor('the RECOVERED mail', () => smtp.mails.length >= 2, 30_000);
     expect(smtp.mails[1]?.subject).toMatch(/^\[llm-sentinel e2e\] primary RECOVERED after \S+ \(was: canary answered wrongly\); apps on /);
     expect(smtp.mails[1]?.inReplyTo).toBe(smtp.mails[0]?.messageId);
     await new Promise((r) => setTimeout(r, 2000));
@@ -72,7 +72,7 @@ alerts:
     await start('slowTtft: 400ms');
     // Every token 300 ms apart: the first one comes after ~600 ms with no model load to excuse it.
     primary.setTokenDelay(300);
-    await until(() => smtp.mails.length >= 1, 40_000, 'the SLOW mail');
+    await waitFor('the SLOW mail', () => smtp.mails.length >= 1, 40_000);
     expect(smtp.mails[0]?.subject).toMatch(/^\[llm-sentinel e2e\] primary SLOW — first token \d+\.\d s > 0\.4 s; apps on fallback$/);
     await new Promise((r) => setTimeout(r, 3000));
     expect(smtp.mails.filter((m) => / SLOW /.test(m.subject))).toHaveLength(1);
