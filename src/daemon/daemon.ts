@@ -166,7 +166,7 @@ export class Daemon {
       logger.warn('database and stateFile changes take effect at the next restart');
       next = { ...next, database: this.#config.database, stateFile: this.#config.stateFile };
     }
-    await this.#stopLoops();
+    await Promise.all([this.#stopLoops(), this.#warmth.stop()]);
     await Promise.all([this.#self.stop(), this.#alerting?.stop()]);
     if (this.#stopping) return;
     const old = this.#agent;
@@ -193,7 +193,7 @@ export class Daemon {
     await this.#reloading;
     for (const t of this.#timers) t();
     this.#timers = [];
-    await Promise.all([this.#stopLoops(), this.#self.stop()]);
+    await Promise.all([this.#stopLoops(), this.#self.stop(), this.#warmth.stop()]);
     await this.#alerting?.stop();
     this.#publish();
     const runId = this.#runId;
@@ -262,7 +262,7 @@ export class Daemon {
     }
     await this.#onResult(result, endedAt);
     // Every liveness cycle: the apps' models stay loaded (a load request, never a generation).
-    if (kind === 'liveness' && result.ok && !this.#stopping && (await this.#warmth.run(this.#known.resolve(configured), this.#known.get(node.name), signal))) this.#publish();
+    if (kind === 'liveness' && result.ok && !this.#stopping) this.#warmth.kick(this.#known.resolve(configured), this.#known.get(node.name), (loaded) => loaded && !this.#stopping && this.#publish());
   }
 
   async #onResult(r: ProbeResult, endedAt: number): Promise<void> {

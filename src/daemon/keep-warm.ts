@@ -18,6 +18,9 @@ export interface NodeWarmth {
  */
 export class Warmth {
   readonly #nodes = new Map<string, NodeWarmth>();
+  /** Passes in flight, one per node at most: a cold load may take longer than a liveness interval. */
+  readonly #running = new Map<string, Promise<void>>();
+  #abort = new AbortController();
 
   constructor(
     private readonly deps: {
@@ -38,6 +41,26 @@ export class Warmth {
   /** Whether the node's server has Ollama's load API. */
   static applies(node: NodeConfig, server: NodeKnowledge): boolean {
     return node.api === 'ollama' ? server.flavor !== 'unknown' : server.flavor === 'ollama' || server.flavor === 'ollama-legacy';
+  }
+
+  /**
+   * Starts a pass beside the liveness loop (a cold load of a big model can take longer than the loop may
+   * stall without looking stuck), unless one is still running for the node. `onDone` hears whether it loaded anything.
+   */
+  kick(node: NodeConfig, server: NodeKnowledge, onDone: (loaded: boolean) => void): void {
+    if (this.#running.has(node.name) || this.#abort.signal.aborted) return;
+    const run = this.run(node, server, this.#abort.signal)
+      .then(onDone)
+      .catch((e: unknown) => this.deps.logger.error({ err: e, node: node.name }, 'internal error in keep-warm; it goes on'))
+      .finally(() => this.#running.delete(node.name));
+    this.#running.set(node.name, run);
+  }
+
+  /** Aborts passes in flight and waits for them (stop, reload); later kicks start afresh. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await Promise.all(this.#running.values());
+    this.#abort = new AbortController();
   }
 
   /** One pass; returns true when it loaded something. */

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { readState, spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
+import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { waitFor } from '../helpers/wait';
 
@@ -57,7 +57,10 @@ database: sentinel.db
     await waitFor('both app models loaded', () => primary.loaded().length === 2, 10_000);
     const generations = primary.generations;
     const loadsBefore = primary.loads.length;
-    const coldBefore = readState(stateFile)?.nodes.find((n) => n.name === 'primary')?.coldEvents ?? 0;
+    // Every load so far found its model cold (start-up); wait until the state file has counted them all.
+    const startLoads = primary.loads.length;
+    await waitForState(stateFile, (st) => st.nodes.find((n) => n.name === 'primary')?.coldEvents === startLoads, 5_000);
+    const coldBefore = startLoads;
 
     const psBefore = primary.requestsTo('/api/ps');
     primary.unload(['qwen3:8b']);
