@@ -86,12 +86,21 @@ export const NO_THINK = '/no_think';
  * Ollama, unknown servers, a knob answered with 400), the prompt gets qwen3's `/no_think` soft switch and
  * the budget becomes `thinkingBudget` (default 64): enough for an empty think block or a short thought.
  */
-export function planThinking(input: { api: 'ollama' | 'openai'; flavor: Flavor; knobRejected: boolean; prompt: string; maxTokens: number; thinkingBudget: number }): ThinkingPlan {
+export function planThinking(input: {
+  api: 'ollama' | 'openai';
+  flavor: Flavor;
+  knobRejected: boolean;
+  /** The node was cut off while thinking despite the knob (a template that ignores it, gpt-oss): keep the knob, add the fallback. */
+  thinksAnyway?: boolean;
+  prompt: string;
+  maxTokens: number;
+  thinkingBudget: number;
+}): ThinkingPlan {
   const wanted = knobFor(input.api, input.flavor);
   const knob = input.knobRejected ? 'none' : wanted;
   // An unknown native Ollama gets think:false (harmless before 0.9: unknown fields are ignored) and the
   // fallback budget, until liveness has said which Ollama it is.
-  const sure = knob !== 'none' && input.flavor !== 'unknown';
+  const sure = knob !== 'none' && input.flavor !== 'unknown' && input.thinksAnyway !== true;
   if (sure) return { knob, knobRejected: input.knobRejected, prompt: input.prompt, maxTokens: input.maxTokens };
   const prompt = input.prompt.includes(NO_THINK) ? input.prompt : `${input.prompt} ${NO_THINK}`;
   return { knob, knobRejected: input.knobRejected, prompt, maxTokens: Math.max(input.maxTokens, input.thinkingBudget) };

@@ -15,6 +15,8 @@ export interface NodeKnowledge {
   /** The model discovered for a node configured without one. */
   model?: string;
   knobRejected: boolean;
+  /** Cut off while thinking although the knob went out: the knob does not work here (template, model). */
+  thinksAnyway?: boolean;
 }
 
 export class ServerKnowledge {
@@ -35,6 +37,8 @@ export class ServerKnowledge {
     if (r.model) next.model = r.model;
     // Sticky: a server that refused the knob once keeps refusing it until the monitor restarts or reloads.
     if (r.thinking?.knobRejected) next.knobRejected = true;
+    // The knob went out and the model still ran out of tokens thinking: from now on the fallback budget too.
+    if (r.reason === 'thinking_budget' && r.thinking && r.thinking.knob !== 'none') next.thinksAnyway = true;
     const changed = JSON.stringify(before) !== JSON.stringify(next);
     if (changed) this.#nodes.set(r.node, next);
     return changed;
@@ -48,13 +52,14 @@ export class ServerKnowledge {
 
   view(name: string): ServerView {
     const k = this.get(name);
-    return { flavor: k.flavor, knobRejected: k.knobRejected };
+    return { flavor: k.flavor, knobRejected: k.knobRejected, thinksAnyway: k.thinksAnyway === true };
   }
 }
 
 /** Says what was learnt, once (the daemon calls it only when something changed). */
 export function logLearnt(log: Logger, r: ProbeResult, k: NodeKnowledge): void {
   if (r.model) log.info({ model: r.model }, `no model configured: using ${r.model} (${r.detail ?? 'discovered'})`);
+  if (r.reason === 'thinking_budget' && k.thinksAnyway) log.warn({ knob: r.thinking?.knob }, 'the model thinks despite the knob; canaries add /no_think and use probes.canary.thinkingBudget from now on');
   if (r.thinking?.knobRejected) log.warn({ knob: r.thinking.knob }, 'the server refused the thinking knob (400); canaries go without it from now on');
   if (r.server) log.info({ flavor: k.flavor, version: k.version }, `server is ${k.flavor}${k.version ? ` ${k.version}` : ''}`);
 }

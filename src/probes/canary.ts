@@ -30,13 +30,15 @@ export interface ServerView {
   flavor: Flavor;
   /** The node answered the thinking knob with 400 before: leave it out. */
   knobRejected: boolean;
+  /** The node was cut off while thinking although the knob was sent: add /no_think and the larger budget. */
+  thinksAnyway?: boolean;
 }
 
 const UNKNOWN_SERVER: ServerView = { flavor: 'unknown', knobRejected: false };
 
 export function canaryPlan(node: NodeConfig, settings: ProbeSettings, server: ServerView = UNKNOWN_SERVER): ThinkingPlan {
   const c = settings.canary;
-  return planThinking({ api: node.api, flavor: server.flavor, knobRejected: server.knobRejected, prompt: c.prompt, maxTokens: c.maxTokens, thinkingBudget: c.thinkingBudget });
+  return planThinking({ api: node.api, flavor: server.flavor, knobRejected: server.knobRejected, thinksAnyway: server.thinksAnyway, prompt: c.prompt, maxTokens: c.maxTokens, thinkingBudget: c.thinkingBudget });
 }
 
 function requestFor(node: NodeConfig, model: string, settings: ProbeSettings, plan: ThinkingPlan): { path: string; json: unknown; accept: string; expect: 'ndjson' | 'sse' } {
@@ -211,7 +213,10 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
     answer,
   };
   if (verdict.kind === 'thinking_budget') {
-    const fix = plan.knob === 'none' || plan.knobRejected ? 'raise probes.canary.thinkingBudget, or use a server/model whose thinking can be switched off' : 'raise probes.canary.maxTokens';
+    const fix =
+      plan.maxTokens >= c.thinkingBudget
+        ? 'raise probes.canary.thinkingBudget, or use a server/model whose thinking can be switched off'
+        : 'the server ignored the knob (llama-server needs --jinja; some models only take levels): the next canaries add /no_think and thinkingBudget';
     return { reason: 'thinking_budget', detail: clip(`the model was still thinking when the canary's ${plan.maxTokens} tokens ran out (${describePlan(plan)}): ${fix}`), ...measured };
   }
   if (verdict.kind === 'empty') return { reason: 'empty_answer', detail: `model finished with an empty answer after ${formatDuration(totalMs)}`, ...measured };

@@ -91,6 +91,23 @@ describe('a thinking model on every flavour and API is up, within the token budg
     expect(r.canary.detail).toMatch(/raise probes\.canary\.thinkingBudget/);
   });
 
+  test('a knob the server ignores (thinking anyway) → thinking_budget once, then /no_think and the larger budget', async () => {
+    // Legacy Ollama ignores think:false; told it is a current Ollama, the canary trusts the knob at first.
+    const s = await sim('ollama-legacy', ['deepseek-r1:8b']);
+    const { node: n, settings } = node(s.url, 'ollama', 'deepseek-r1:8b');
+    const known = new ServerKnowledge();
+    known.learn({ node: 'primary', kind: 'liveness', ok: true, reason: 'ok', startedAt: 0, durationMs: 1, server: { flavor: 'ollama', version: '0.12.6' } });
+    const first = await probeCanary(n, settings, { dispatcher: agent }, known.view('primary'));
+    expect(first).toMatchObject({ ok: false, reason: 'thinking_budget', evalCount: 8 });
+    expect(first.detail).toMatch(/ignored the knob/);
+    known.learn(first);
+    expect(known.get('primary').thinksAnyway).toBe(true);
+    const next = await probeCanary(n, settings, { dispatcher: agent }, known.view('primary'));
+    expect(next).toMatchObject({ ok: true, answer: 'PONG', thinking: { knob: 'think' } });
+    expect(next.evalCount).toBeLessThanOrEqual(64);
+    expect(s.lastRequestBody('/api/chat')).toMatchObject({ think: false, options: { num_predict: 64 } });
+  });
+
   test('knob answered 400 (an older strict vLLM) → retried once without it; the node remembers', async () => {
     const s = await sim('vllm', ['qwen3:8b'], { rejectThinkingKnob: true });
     const r = await probeBoth(s.url, 'openai', 'qwen3:8b');
