@@ -40,8 +40,12 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           known.learn(liveness);
           const node = known.resolve(configured);
           const view = known.view(node.name);
-          const canary = config.probes.canary.enabled && node.model !== undefined ? await probeCanary(node, config.probes, { dispatcher: agent }, view) : undefined;
-          if (canary) known.learn(canary);
+          let canary = config.probes.canary.enabled && node.model !== undefined ? await probeCanary(node, config.probes, { dispatcher: agent }, view) : undefined;
+          // Cut off while thinking despite the knob: ask again the way the daemon would next (/no_think, thinkingBudget).
+          if (canary && known.learn(canary) && canary.reason === 'thinking_budget' && !view.thinksAnyway && known.view(node.name).thinksAnyway) {
+            canary = await probeCanary(node, config.probes, { dispatcher: agent }, known.view(node.name));
+            known.learn(canary);
+          }
           const plan = canaryPlan(node, config.probes, known.view(node.name));
           const undiscovered = configured.model === undefined && node.model === undefined && liveness.reason === 'model_missing';
           return { node, liveness, canary, server: known.get(node.name), plan, undiscovered, verdict: oneShotVerdict(liveness, canary, policyOf(config)) };
