@@ -28,23 +28,25 @@ function missing(model: string, names: string[], httpStatus: number, ttfbMs: num
 }
 
 /** The canary's model (configured or discovered) and every model apps use must be installed. */
-function checkModels(run: ProbeRun, names: string[], loaded: () => Promise<string[] | Outcome>, base: { httpStatus: number; ttfbMs: number; server: Outcome['server'] }): Promise<Outcome | { model: string; discovered: boolean }> {
-  return (async () => {
-    let model = run.node.model;
-    let discovered = false;
-    if (model === undefined) {
-      const l = await loaded();
-      if (isFailure(l)) return { ...l, ttfbMs: base.ttfbMs, server: base.server };
-      const choice = chooseModel({ loaded: l, installed: names });
-      if (!choice.ok) return { reason: 'model_missing', detail: clip(choice.problem), ...base, installed: names };
-      model = choice.model;
-      discovered = true;
-    }
-    const extra = { server: base.server, ...(discovered ? { model } : {}) };
-    if (!listed(names, model)) return missing(model, names, base.httpStatus, base.ttfbMs, extra);
-    for (const m of run.node.models) if (!listed(names, m)) return missing(m, names, base.httpStatus, base.ttfbMs, extra);
-    return { model, discovered };
-  })();
+async function checkModels(
+  run: ProbeRun,
+  names: string[],
+  loaded: () => Promise<string[] | Outcome>,
+  base: { httpStatus: number; ttfbMs: number; server: Outcome['server'] },
+): Promise<Outcome | { model: string; discovered: boolean }> {
+  let model = run.node.model;
+  const discovered = model === undefined;
+  if (model === undefined) {
+    const l = await loaded();
+    if (isFailure(l)) return { ...l, ttfbMs: base.ttfbMs, server: base.server };
+    const choice = chooseModel({ loaded: l, installed: names });
+    if (!choice.ok) return { reason: 'model_missing', detail: clip(choice.problem), ...base, installed: names };
+    model = choice.model;
+  }
+  const extra = { server: base.server, ...(discovered ? { model } : {}) };
+  if (!listed(names, model)) return missing(model, names, base.httpStatus, base.ttfbMs, extra);
+  for (const m of run.node.models) if (!listed(names, m)) return missing(m, names, base.httpStatus, base.ttfbMs, extra);
+  return { model, discovered };
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
