@@ -6,8 +6,11 @@ import { getJson, isFailure, runProbe, type Outcome, type ProbeContext, type Pro
 import type { ProbeResult } from './types';
 
 /**
- * Liveness: is the API up and is the configured model installed? It never touches the model (no load, no
- * generation), so it is cheap enough to run every few seconds. One deadline covers all its requests.
+ * Liveness: is the API up and are the canary's model and the apps' models installed? It also says which
+ * server this is (result.server, judged by core/flavor.ts) and, for a node configured without a model,
+ * which one to use (result.model, chosen by core/model-choice.ts from /api/ps and /api/tags). It never
+ * touches the model (no load, no generation), so it is cheap enough to run every few seconds. One deadline
+ * covers all its requests.
  */
 
 /** "llama3.2" and "llama3.2:latest" name the same model; a registry port ("host:5000/m") is not a tag. */
