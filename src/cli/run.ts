@@ -27,8 +27,8 @@ const EXIT_CANTCREAT = 73;
 const STOP_DEADLINE_MS = 4500;
 
 const sameServices = (a: Config, b: Config) =>
-  JSON.stringify([a.nodes.map((n) => n.name), a.http && [a.http.host, a.http.port, a.http.reportsPerMinute, a.http.token?.reveal()], a.stateFile]) ===
-  JSON.stringify([b.nodes.map((n) => n.name), b.http && [b.http.host, b.http.port, b.http.reportsPerMinute, b.http.token?.reveal()], b.stateFile]);
+  JSON.stringify([a.nodes.map((n) => n.name), a.http && { ...a.http, token: a.http.token?.reveal() }, a.stateFile]) ===
+  JSON.stringify([b.nodes.map((n) => n.name), b.http && { ...b.http, token: b.http.token?.reveal() }, b.stateFile]);
 
 /** The composition root: config → logger → storage → daemon → services → signals. Nothing else wires things. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
