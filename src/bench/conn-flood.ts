@@ -22,6 +22,11 @@ export interface FloodOptions {
   batch?: number;
   /** Give up opening after this long (the flood is whatever got opened by then). */
   openTimeoutMs?: number;
+  /**
+   * Keep the flood up, as an attacker would: a socket the server closes is replaced after this long. Off by
+   * default. The delay bounds the reconnect rate (flood size / refillMs) so the flood cannot spin a core.
+   */
+  refillMs?: number;
 }
 
 export interface Flood {
@@ -31,6 +36,10 @@ export interface Flood {
   readonly closedByServer: number;
   /** Sockets still open now. */
   open(): number;
+  /** Replacement sockets opened since the start (with refillMs). */
+  readonly refilled: number;
+  /** Stop replacing closed sockets (what is open stays open). */
+  stopRefill(): void;
   close(): Promise<void>;
 }
 
@@ -40,6 +49,9 @@ export async function openFlood(o: FloodOptions): Promise<Flood> {
   let connected = 0;
   let closedByServer = 0;
   let closing = false;
+  let refilling = o.refillMs !== undefined;
+  let refilled = 0;
+  const refills = new Set<NodeJS.Timeout>();
   const total = o.idle + o.slowloris;
   const batch = Math.max(1, o.batch ?? 200);
   const deadline = performance.now() + (o.openTimeoutMs ?? 30_000);
@@ -79,6 +91,15 @@ export async function openFlood(o: FloodOptions): Promise<Flood> {
         sockets.delete(s);
         if (!closing) closedByServer++;
         settle();
+        if (refilling && !closing) {
+          const t = setTimeout(() => {
+            refills.delete(t);
+            if (!refilling || closing) return;
+            refilled++;
+            void openOne(slow);
+          }, o.refillMs);
+          refills.add(t);
+        }
       });
     });
 
@@ -99,8 +120,19 @@ export async function openFlood(o: FloodOptions): Promise<Flood> {
       return closedByServer;
     },
     open: () => sockets.size,
+    get refilled() {
+      return refilled;
+    },
+    stopRefill: () => {
+      refilling = false;
+      for (const t of refills) clearTimeout(t);
+      refills.clear();
+    },
     close: async () => {
       closing = true;
+      refilling = false;
+      for (const t of refills) clearTimeout(t);
+      refills.clear();
       for (const t of drips) clearInterval(t);
       drips.clear();
       const gone = [...sockets].map((s) => new Promise<void>((r) => (s.destroyed ? r() : (s.once('close', () => r()), s.destroy()))));
