@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSentinelClient, type SentinelClientOptions } from '../../src/client';
 import type { StateView } from '../../src/client/state-source';
-import { pickFreshest } from '../../src/client/state-sources';
+import { freshestStateSource, pickFreshest } from '../../src/client/state-sources';
 import { createMetrics } from '../../src/http/metrics';
 import { startHttpServer, type RunningHttpServer } from '../../src/http/server';
 import type { AcceptedReport } from '../../src/intake/intake';
@@ -231,3 +231,52 @@ describe('pickFreshest (pure)', () => {
     } else expect(picked.state).toBe(views[expected]?.state);
   });
 });
+
+describe('freshestStateSource: how long a read waits', () => {
+  const fresh = (at: number): StateView => ({ source: 'http', state: doc('up', at) });
+  const never = { read: () => new Promise<StateView>(() => undefined) };
+  const after = (ms: number, v: StateView) => ({ read: () => new Promise<StateView>((r) => setTimeout(() => r(v), ms)) });
+
+  test('a fresh answer in hand: a source that never answers costs the grace, not more', async () => {
+    const src = freshestStateSource(
+      [
+        { label: 'hung', source: never },
+        { label: 'live', source: after(0, fresh(T0)) },
+      ],
+      { now: () => T0, graceMs: 50 },
+    );
+    const t0 = performance.now();
+    const v = await src.read();
+    expect(v.state?.updatedAt).toBe(new Date(T0).toISOString());
+    expect(performance.now() - t0).toBeLessThan(1_000);
+  });
+
+  test('a newer answer within the grace wins over the first one', async () => {
+    const src = freshestStateSource(
+      [
+        { label: 'first', source: after(0, fresh(T0 - 5_000)) },
+        { label: 'second', source: after(20, fresh(T0 - 1_000)) },
+      ],
+      { now: () => T0, graceMs: 2_000 },
+    );
+    expect((await src.read()).state?.updatedAt).toBe(new Date(T0 - 1_000).toISOString());
+  });
+
+  test('no fresh answer yet: every monitor is waited for (each is bounded by its own state timeout)', async () => {
+    const src = freshestStateSource(
+      [
+        { label: 'slow', source: after(300, fresh(T0)) },
+        { label: 'broken', source: after(0, { source: 'http', error: 'state URL answered HTTP 503' }) },
+      ],
+      { now: () => T0, graceMs: 10 },
+    );
+    const v = await src.read();
+    expect(v.state?.updatedAt).toBe(new Date(T0).toISOString());
+  });
+
+  test('a source that throws is an error value, never a rejected read', async () => {
+    const src = freshestStateSource([{ label: 'bad', source: { read: () => Promise.reject(new Error('boom')) } }], { now: () => T0 });
+    expect((await src.read()).error).toBe('no monitor has a fresh state (bad: state unreadable: boom)');
+  });
+});
+
