@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { discover, type Discovery } from '../init/discover';
 import { chooseModel, DEFAULT_WITNESSES, isLoopbackListen, problemHint, renderConfig, SECRET_NAMES } from '../init/render';
@@ -14,7 +14,7 @@ const HELP = `Usage: llm-sentinel init --primary URL --fallback URL [--model M] 
 
 Asks both servers what they are (Ollama or OpenAI-compatible, version, installed and loaded models, Cloudflare
 or Cloudflare Access in front), writes a commented config (default ./llm-sentinel.yaml) and its secrets (one
-file each, mode 0600, in a folder next to it), runs \`check\` and prints the command that installs the service.
+file each, mode 0600, in credentials/ next to it), runs \`check\` and prints the command that installs the service.
 
   --model M          the model apps use (default: per node, the one loaded now, else the newest installed)
   --email-to ADDR    mail alerts to ADDR (repeatable); needs --smtp-host, and SMTP_PASSWORD with --smtp-user
@@ -94,7 +94,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     const out = resolve(values.out ?? 'llm-sentinel.yaml');
-    const secretsDirName = `${basename(out).replace(/\.ya?ml$/i, '')}-secrets`;
+    // The systemd unit loads credentials from credentials/<name> next to /etc/llm-sentinel/config.yaml: same names here.
+    const secretsDirName = 'credentials';
     const secretsDir = join(dirname(out), secretsDirName);
     const yes = values.yes === true;
 

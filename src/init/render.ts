@@ -72,7 +72,7 @@ export function problemHint(d: Discovery): string {
   const p = d.problem;
   if (!p) return '';
   if (d.access || (p.reason === 'auth_required' && d.cloudflare)) {
-    return 'Cloudflare Access protects this hostname. Create a service token (Zero Trust > Access > Service Auth), give the Access application a Service Auth policy, put the id and secret in the two secret files named under headers below, and uncomment them.';
+    return 'Cloudflare Access protects this hostname. Create a service token (Zero Trust > Access > Service Auth), give the Access application a Service Auth policy, put the id and the secret (in its own file, mode 0600) under headers below, and uncomment them.';
   }
   switch (p.reason) {
     case 'refused':
@@ -119,9 +119,9 @@ function nodeBlock(name: string, d: Discovery, choice: ModelChoice, secretsDir: 
   if (d.api === 'openai') out.push('    api: openai                      # no /api/version here: probed through /v1 (OpenAI-compatible)');
   if (d.access) {
     out.push(
-      '    # headers:                       # Cloudflare Access service token (secrets: one file each, mode 0600)',
-      `    #   CF-Access-Client-Id: { file: ${q(`${secretsDir}/${name}-access-client-id`)} }`,
-      `    #   CF-Access-Client-Secret: { file: ${q(`${secretsDir}/${name}-access-client-secret`)} }`,
+      '    # headers:                       # Cloudflare Access service token',
+      '    #   CF-Access-Client-Id: "<id>.access"     # the id is not a secret',
+      `    #   CF-Access-Client-Secret: { file: ${q(`${secretsDir}/${name === 'primary' ? '' : `${name}-`}cf-access-secret`)} }   # put the secret there, mode 0600`,
     );
   } else if (d.cloudflare && !d.problem) {
     out.push('    # directUrl: "http://127.0.0.1:11434"   # on the Ollama machine itself: tells a tunnel failure from an Ollama one');
@@ -149,6 +149,9 @@ export function renderConfig(input: InitInput): string {
     '# Every key is described in config.example.yaml and docs/ (shipped with the package).',
     '# Secrets are not in this file: each is in its own file (mode 0600), referenced as { file: … } and read',
     '# relative to this file. Check with: llm-sentinel validate --config FILE; llm-sentinel check --config FILE',
+    '# Under the systemd unit (a throw-away user that cannot read them) use { env: LLM_SENTINEL_TOKEN },',
+    '# { env: SMTP_PASSWORD } and { env: CF_ACCESS_CLIENT_SECRET } instead: the unit loads these same files from',
+    '# /etc/llm-sentinel/credentials/ as systemd credentials (docs/deploy-linux.md).',
     '',
     '# Apps use the first healthy node in this order: primary first, then fallback.',
     'nodes:',

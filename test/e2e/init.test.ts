@@ -93,9 +93,9 @@ describe('llm-sentinel init (the real CLI against two simulators)', () => {
     expect(yaml).toContain('model: "qwen3:4b"');
     expect(yaml).toContain(`- "tcp://127.0.0.1:${new URL(primary.url).port}"`);
     expect(yaml).not.toMatch(/1\.1\.1\.1|8\.8\.8\.8/);
-    expect(yaml).toContain('token: { file: "sentinel-secrets/http-token" }');
+    expect(yaml).toContain('token: { file: "credentials/http-token" }');
     expect(yaml).toContain('to: ["ops@example.test"]');
-    const tokenFile = join(dir, 'sentinel-secrets', 'http-token');
+    const tokenFile = join(dir, 'credentials', 'http-token');
     expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
     const token = readFileSync(tokenFile, 'utf8').trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
@@ -146,7 +146,7 @@ describe('llm-sentinel init (the real CLI against two simulators)', () => {
     expect(yaml).toContain('# primary: could not be used when init ran (auth_required), behind Cloudflare Access.');
     expect(yaml).toMatch(/# !! NOT WORKING when init ran: 302 to Cloudflare Access login/);
     expect(yaml).toContain('# !! Cloudflare Access protects this hostname. Create a service token');
-    expect(yaml).toContain('#   CF-Access-Client-Id: { file: "sentinel-secrets/primary-access-client-id" }');
+    expect(yaml).toContain('#   CF-Access-Client-Secret: { file: "credentials/cf-access-secret" }');
     expect((await cli(['validate', '--config', out])).code).toBe(0);
     const c = await cli(['check', '--config', out]);
     expect(c.code).toBe(0);

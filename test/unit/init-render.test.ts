@@ -33,14 +33,14 @@ describe('init: the config it renders', () => {
     witnesses: DEFAULT_WITNESSES,
     listen: '0.0.0.0:9470',
     email: { to: ['ops@example.com'], host: 'smtp.example.com', port: 587, user: 'sentinel', from: 'llm-sentinel <s@example.com>' },
-    secretsDir: 'llm-sentinel-secrets',
+    secretsDir: 'credentials',
     secretFiles: { httpToken: true, smtpPassword: true },
     writtenAt: '2026-11-30T10:00:00Z',
   };
 
   test('is valid config referencing its secret files, with the broken node marked and the witnesses explained', () => {
     const text = renderConfig(input);
-    const files: Record<string, string> = { '/etc/llm/llm-sentinel-secrets/http-token': 'tok-123456', '/etc/llm/llm-sentinel-secrets/smtp-password': 'pw-123456' };
+    const files: Record<string, string> = { '/etc/llm/credentials/http-token': 'tok-123456', '/etc/llm/credentials/smtp-password': 'pw-123456' };
     const c = parseConfig(YAML.parse(text), {}, { baseDir: '/etc/llm', io: { readFile: (p) => files[p] ?? '', hostname: () => 'h', cwd: () => '/' } });
     expect(c.nodes.map((n) => [n.name, n.url, n.api, n.model])).toEqual([
       ['primary', 'https://llm.example.com', 'ollama', 'llama3.2'],
