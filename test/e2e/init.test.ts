@@ -79,7 +79,7 @@ describe('llm-sentinel init (the real CLI against two simulators)', () => {
 
   test('without a terminal: probes, writes config and a 0600 token file, checks, names the next command; validate and check pass', async () => {
     const out = join(dir, 'sentinel.yaml');
-    const r = await cli(['init', '--primary', primary.url, '--fallback', fallback.url, ...witness(), '--listen', '0.0.0.0:9470', '--email-to', 'ops@example.test', '--smtp-host', '127.0.0.1:2525', '--out', out]);
+    const r = await cli(['init', '--primary', primary.url, '--fallback', fallback.url, ...witness(), '--listen', '0.0.0.0:9470', '--email-to', 'ops@example.test', '--smtp-host', '127.0.0.1:2525', '--smtp-user', 'sentinel', '--out', out], { SMTP_PASSWORD: 'Smtp-pw-5521-unique' });
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toContain('Ollama 0.12.6; 1 model(s) installed, 0 loaded; model llama3.2:latest (most recently installed)');
@@ -100,6 +100,11 @@ describe('llm-sentinel init (the real CLI against two simulators)', () => {
     const token = readFileSync(tokenFile, 'utf8').trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(yaml).not.toContain(token);
+    const pwFile = join(dir, 'credentials', 'smtp-password');
+    expect(statSync(pwFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(pwFile, 'utf8')).toBe('Smtp-pw-5521-unique\n');
+    expect(yaml).toContain('password: { file: "credentials/smtp-password" }');
+    expect(yaml + r.out).not.toContain('Smtp-pw-5521-unique');
 
     const v = await cli(['validate', '--config', out]);
     expect(v.code).toBe(0);
