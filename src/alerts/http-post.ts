@@ -118,3 +118,17 @@ export function cap(text: string, max: number): string {
   const chars = [...text];
   return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
 }
+
+/** Cuts text to at most `maxBytes` of UTF-8 (whole code points), marking the cut: for limits counted in bytes. */
+export function capBytes(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  let out = '';
+  let used = 3; // the ellipsis
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch);
+    if (used + n > maxBytes) break;
+    out += ch;
+    used += n;
+  }
+  return `${out}…`;
+}

@@ -1,10 +1,10 @@
 import type { NtfyConfig } from '../config';
 import { redactor, type AlertMessage, type Channel, type SendResult } from './channel';
-import { cap, createJsonPoster } from './http-post';
+import { capBytes, createJsonPoster } from './http-post';
 import { pushText } from './push-text';
 
 /** ntfy turns a message over 4096 bytes into an attachment (docs.ntfy.sh/publish, "limitations"): stay under it. */
-const MESSAGE_MAX = 3500;
+const MESSAGE_MAX_BYTES = 4000;
 /** Tags that match an emoji short code are shown as that emoji in front of the title (docs.ntfy.sh/emojis). */
 const TONE_TAG = { critical: 'rotating_light', warning: 'warning', good: 'white_check_mark', info: 'information_source' } as const;
 
@@ -18,7 +18,7 @@ export function ntfyPayload(msg: AlertMessage, cfg: Pick<NtfyConfig, 'topic' | '
   return {
     topic: cfg.topic,
     title: t.title,
-    message: cap(t.body, MESSAGE_MAX),
+    message: capBytes(t.body, MESSAGE_MAX_BYTES),
     priority: Math.max(1, cfg.priority - step),
     tags: [TONE_TAG[t.tone], 'llm-sentinel', msg.node].filter((x) => x !== ''),
   };
