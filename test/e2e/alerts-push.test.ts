@@ -5,7 +5,7 @@ import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../s
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
 import { pushWords, startPushReceiver, type PushReceiver } from '../helpers/push-receiver';
-import { until } from '../helpers/wait';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(90_000);
 
@@ -34,12 +34,12 @@ test('a hanging push channel delays neither the other channel nor probing (real 
     daemon = spawnDaemon(['run', '--config', config]);
     await waitForState(stateFile, (s) => s.preferred.name === 'primary' && statusOf(s, 'primary') === 'up' && statusOf(s, 'fallback') === 'up', 15_000);
     await primary.setFault('cf_tunnel_down');
-    await until(() => ntfy.delivered().length >= 1, 15_000, 'the DOWN push on ntfy');
-    await until(() => stuck.holding() === 1, 5_000, 'slack to be holding the DOWN message');
+    await waitFor('the DOWN push on ntfy', () => ntfy.delivered().length >= 1, 15_000);
+    await waitFor('slack to be holding the DOWN message', () => stuck.holding() === 1, 5_000);
     await primary.setFault('none');
     // Probing goes on: the primary is seen up again and its recovery reaches ntfy while slack still hangs.
     await waitForState(stateFile, (s) => statusOf(s, 'primary') === 'up', 15_000);
-    await until(() => ntfy.delivered().length >= 2, 15_000, 'the RECOVERED push on ntfy');
+    await waitFor('the RECOVERED push on ntfy', () => ntfy.delivered().length >= 2, 15_000);
     expect(stuck.holding()).toBe(1);
     expect(ntfy.delivered().map((h) => pushWords(h, 'ntfy').split('\n')[0])).toEqual([
       'llm-sentinel e2e: primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback',

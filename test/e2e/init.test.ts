@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliPath } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
-import { freePort } from '../integration/alert-fixtures';
-import { until } from '../helpers/wait';
+import { freePort } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(90_000);
 
@@ -166,7 +166,7 @@ describe('llm-sentinel init (the real CLI against two simulators)', () => {
       [/Fallback node URL \(e\.g\. http:\/\/10\.0\.0\.5:11434\)\? $/, fallback.url],
     ]);
     expect(r.code).toBe(0);
-    await until(() => existsSync(out), 5000, 'the config file');
+    await waitFor('the config file', () => existsSync(out), 5000);
     const yaml = readFileSync(out, 'utf8');
     expect(yaml).toContain(`url: "${primary.url}"`);
     expect(yaml).toContain(`url: "${fallback.url}"`);

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/cli/alert';
 import { startPushReceiver, pushChannelConfig, pushWords, type PushReceiver, type PushService } from '../helpers/push-receiver';
-import { until } from '../helpers/wait';
-import { LogCapture } from './alert-fixtures';
+import { waitFor } from '../helpers/wait';
+import { LogCapture } from '../helpers/log';
 import { Rig, TUNNEL_DOWN } from './alert-harness';
 
 jest.setTimeout(30_000);
@@ -139,11 +139,11 @@ describe('push channels side by side', () => {
     rig.up('fallback');
     stuck.answers.push({ status: 204, delayMs: 15_000 });
     rig.down('primary');
-    await until(() => ntfy.delivered().length === 1, 10_000, 'ntfy to get the DOWN message');
+    await waitFor('ntfy to get the DOWN message', () => ntfy.delivered().length === 1, 10_000);
     expect(stuck.holding()).toBe(1);
     // The monitor goes on deciding and recording while discord hangs.
     rig.up('primary');
-    await until(() => ntfy.delivered().length === 2, 10_000, 'ntfy to get the RECOVERED message');
+    await waitFor('ntfy to get the RECOVERED message', () => ntfy.delivered().length === 2, 10_000);
     expect(stuck.holding()).toBe(1);
     expect(pushWords(ntfy.delivered()[1]!, 'ntfy')).toContain('primary RECOVERED');
     expect(rig.outbox().recentAlerts(2).map((a) => a.deliveries.find((d) => d.channel === 'discord')?.status)).toEqual(['pending', 'pending']);

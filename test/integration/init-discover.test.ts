@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { discover } from '../../src/init/discover';
 import { startSimulator, type Simulator } from '../../src/simulator';
-import { freePort } from './alert-fixtures';
+import { freePort } from '../helpers/smtp';
 
 jest.setTimeout(30_000);
 
