@@ -1,3 +1,4 @@
+import { reasonInfo } from '../core/reasons';
 import type { Discovery } from './discover';
 
 /**
@@ -67,31 +68,16 @@ export function chooseModel(d: Discovery, wanted?: string): ModelChoice {
   return { model: DEFAULT_MODEL, why: 'default', warning: `no model is installed on this node: run \`ollama pull ${DEFAULT_MODEL}\` there (or set another model)` };
 }
 
-/** What to do about a node init could not use, in words for a comment and for the terminal. */
+/** What to do about a node init could not use, in words for a comment and for the terminal (Access: what init leaves to fill in). */
 export function problemHint(d: Discovery): string {
   const p = d.problem;
   if (!p) return '';
   if (d.access || (p.reason === 'auth_required' && d.cloudflare)) {
     return 'Cloudflare Access protects this hostname. Create a service token (Zero Trust > Access > Service Auth), give the Access application a Service Auth policy, put the id and the secret (in its own file, mode 0600) under headers below, and uncomment them.';
   }
-  switch (p.reason) {
-    case 'refused':
-      return 'Nothing is listening at this address. Start Ollama there (ollama serve); for access from other machines it must listen beyond loopback (OLLAMA_HOST=0.0.0.0).';
-    case 'cloudflare_tunnel_down':
-      return 'Cloudflare answered 530: the tunnel is not connected. Start cloudflared on the machine that runs Ollama (cloudflared tunnel run <name>, or its service).';
-    case 'cloudflare_origin_unreachable':
-      return 'The tunnel is up but Ollama behind it does not answer: start Ollama, and check the tunnel points at http://localhost:11434.';
-    case 'dns':
-      return 'The host name does not resolve: check the URL (and the tunnel DNS record).';
-    case 'connect_timeout':
-      return 'No answer: the machine is off, asleep or firewalled.';
-    case 'auth_required':
-      return 'The server wants credentials: add them as headers on this node (secrets via { file: … }).';
-    case 'not_ollama':
-      return 'Something answered, but not an Ollama or OpenAI-compatible API: check the URL.';
-    default:
-      return 'Check the URL and the server, then run `llm-sentinel check`.';
-  }
+  // Every other reason's advice is its row in the reason table, the same words `check` prints.
+  const hint = reasonInfo(p.reason).hint;
+  return hint === '' ? 'Check the URL and the server, then run `llm-sentinel check`.' : `${hint}.`;
 }
 
 function describe(d: Discovery): string {

@@ -136,7 +136,7 @@ describe('llm-sentinel init (the real CLI against two simulators)', () => {
     const r = await cli(['init', '--primary', primary.url, '--fallback', `http://127.0.0.1:${await freePort()}`, ...witness(), '--out', out]);
     expect(r.code).toBe(69);
     expect(r.out).toContain('NOT WORKING (cloudflare_tunnel_down): 530 from Cloudflare (error 1033: tunnel not connected)');
-    expect(r.out).toContain('Start cloudflared on the machine that runs Ollama');
+    expect(r.out).toContain('cloudflared is not running or not connected: restart it'); // its row in core/reasons.ts
     expect(r.out).toContain('NOT WORKING (refused)');
     expect(r.err).toContain('primary does not work (cloudflare_tunnel_down); fallback does not work (refused); nothing written');
     expect(existsSync(out)).toBe(false);
