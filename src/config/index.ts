@@ -4,7 +4,11 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { Secret } from '../util/secret';
-import { configSchema, type ParsedConfig, type SecretSource } from './schema';
+import { resolvePush, type PushConfig } from './push';
+import { configSchema, type ParsedConfig } from './schema';
+import { resolveSecret } from './secrets';
+
+export type { ChatWebhookConfig, NtfyConfig, PushConfig, TelegramConfig } from './push';
 
 /** Exit code for bad configuration (sysexits EX_CONFIG); systemd does not restart on it with our unit. */
 export const EXIT_CONFIG = 78;
@@ -75,7 +79,7 @@ export interface WebhookConfig {
   timeout: number;
 }
 
-export type AlertsConfig = Omit<Parsed['alerts'], 'email' | 'webhooks'> & { email?: EmailConfig; webhooks: WebhookConfig[] };
+export type AlertsConfig = Omit<Parsed['alerts'], 'email' | 'webhooks' | keyof PushConfig> & { email?: EmailConfig; webhooks: WebhookConfig[] } & PushConfig;
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
 
@@ -114,35 +118,6 @@ function zodProblems(error: z.ZodError): string[] {
   return out;
 }
 
-function resolveSecret(src: SecretSource, where: string, env: NodeJS.ProcessEnv, io: ConfigIo, problems: string[], baseDir: string): Secret | undefined {
-  const fromFile = (path: string, what: string): Secret | undefined => {
-    const full = isAbsolute(path) ? path : resolve(baseDir, path);
-    try {
-      const value = io.readFile(full).replace(/\r?\n$/, '');
-      // An empty credential (systemd's SetCredential= fallback for a missing file) would silently disable auth.
-      if (value === '') {
-        problems.push(`${where}: secret file ${full}${what} is empty`);
-        return undefined;
-      }
-      return new Secret(value);
-    } catch (e) {
-      problems.push(`${where}: cannot read secret file ${full}${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      return undefined;
-    }
-  };
-  if (typeof src === 'string') {
-    if (src === '') problems.push(`${where}: must not be empty`);
-    return src === '' ? undefined : new Secret(src);
-  }
-  if ('file' in src) return fromFile(src.file, '');
-  const direct = env[src.env];
-  if (direct !== undefined && direct !== '') return new Secret(direct);
-  const file = env[`${src.env}_FILE`];
-  if (file) return fromFile(file, ` (from ${src.env}_FILE)`);
-  problems.push(`${where}: environment variable ${src.env} (or ${src.env}_FILE) is not set`);
-  return undefined;
-}
-
 /** The alerts section with its secrets resolved; the SMTP password may also come from SMTP_PASSWORD(_FILE). */
 function resolveAlerts(a: Parsed['alerts'], env: NodeJS.ProcessEnv, io: ConfigIo, problems: string[], baseDir: string): AlertsConfig {
   let email: EmailConfig | undefined;
@@ -166,8 +141,9 @@ function resolveAlerts(a: Parsed['alerts'], env: NodeJS.ProcessEnv, io: ConfigIo
     }
     return { name, url: w.url, headers, timeout: w.timeout };
   });
+  const push = resolvePush(a, { env, io, problems, baseDir, names });
   if (a.retry.max < a.retry.initial) problems.push('alerts.retry.max: must not be shorter than alerts.retry.initial');
-  return { ...a, email, webhooks };
+  return { ...a, email, webhooks, ...push };
 }
 
 /**
