@@ -6,6 +6,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[], io: 
 
 /** Commands load their module only when run, so `--version` and `help` stay instant. */
 const COMMANDS: Record<string, Command> = {
+  init: { summary: 'probe two URLs and write a commented config for them (then check, then install)', load: () => import('./cli/init') },
   run: { summary: 'run the monitor daemon', load: () => import('./cli/run') },
   check: { summary: 'probe every node once and print a table', load: () => import('./cli/check') },
   status: { summary: "print the published state: who is preferred, each node's status", load: () => import('./cli/status') },

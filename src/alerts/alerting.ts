@@ -106,7 +106,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
   });
 
   if (policy.quiet === 'alerts_disabled') logger.info('alerts.enabled is false: alerts are recorded, not sent');
-  else if (policy.quiet === 'no_channel') logger.warn('no alert channel configured (alerts.email, alerts.webhooks): alerts are recorded, not sent');
+  else if (policy.quiet === 'no_channel') logger.warn('no alert channel configured (alerts.email, ntfy, telegram, discord, slack, webhooks): alerts are recorded, not sent');
 
   /** Stores the policy's output: alert rows (and their deliveries), then the state with thread roots filled in. */
   function store(out: PolicyOutput, at: number): AlertQueued[] {

@@ -42,14 +42,16 @@ export class ChannelError extends Error {
     readonly response?: string,
     /** A stable code to branch on (EAUTH, EENVELOPE, ECONNECTION, HTTP_404, ...). */
     readonly code?: string,
+    /** The server asked us to wait this long before trying again (HTTP 429 Retry-After). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
 }
 
 /**
- * An alert channel. Adding one touches: its own file in src/alerts, one line in src/alerts/channels.ts, and
- * its config keys in src/config (schema + resolved type). `send` resolves on acceptance and rejects with a
+ * An alert channel. Adding one touches: its own file in src/alerts, one line in src/alerts/registry.ts, and
+ * its config keys in src/config (schema + resolved type; push channels in src/config/push.ts). `send` resolves on acceptance and rejects with a
  * ChannelError; it must give up by itself within its configured timeout and when `signal` aborts.
  */
 export interface Channel {

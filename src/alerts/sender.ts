@@ -40,6 +40,8 @@ const MAX_SLEEP_MS = 60_000;
 const STOP_GRACE_MS = 1500;
 const ABORT_GRACE_MS = 400;
 const JITTER = 0.2;
+/** Least wait after a 429, even one whose Retry-After says 0. */
+const RETRY_AFTER_FLOOR_MS = 1000;
 
 /** initial × 2^(attempt-1), capped, ±20 % so several monitors that failed together do not retry in step. */
 export function backoff(attempt: number, retry: Pick<RetryPolicy, 'initial' | 'max'>, random: () => number = Math.random): number {
@@ -81,16 +83,42 @@ function wait(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 /**
- * Delivers the outbox in the background, one send at a time. It only reads and writes the database between
- * sends, so probing never waits on SMTP. A delivery is marked sent right after the server accepted it: a
- * crash in between re-sends that one message on the next start (same Message-ID).
+ * Which deliveries to start now: the head of each (node, channel) queue that is due, at most one per channel,
+ * none on a channel that is still busy with a send (its end starts the next). Each channel runs on its own,
+ * so one that hangs until its timeout never holds up the others.
+ */
+export function pickStartable(pending: ReadonlyArray<PendingDelivery>, now: number, busy: ReadonlySet<string>): { start: PendingDelivery[]; wakeAt?: number } {
+  const seen = new Set<string>();
+  const taken = new Set<string>();
+  const start: PendingDelivery[] = [];
+  let wakeAt: number | undefined;
+  for (const d of pending) {
+    const key = `${d.node}\u0000${d.channel}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (busy.has(d.channel) || taken.has(d.channel)) continue;
+    if (d.nextAttemptAt <= now) {
+      taken.add(d.channel);
+      start.push(d);
+    } else wakeAt = wakeAt === undefined ? d.nextAttemptAt : Math.min(wakeAt, d.nextAttemptAt);
+  }
+  return { start, wakeAt };
+}
+
+function settled(ps: Iterable<Promise<unknown>>): Promise<void> {
+  return Promise.allSettled([...ps]).then(() => undefined);
+}
+
+/**
+ * Delivers the outbox in the background, one send at a time per channel, channels side by side. It only
+ * reads and writes the database between sends, so probing never waits on a channel. A delivery is marked
+ * sent right after the server accepted it: a crash in between re-sends that one message on the next start
+ * (same Message-ID).
  */
 export class OutboxSender {
-  #running: Promise<void> | null = null;
   #timer: NodeJS.Timeout | undefined;
-  #inflight: AbortController | null = null;
-  /** A kick arrived while a run was finishing: run once more, so a freshly queued row never waits for a timer. */
-  #again = false;
+  /** Sends in flight, by channel. */
+  readonly #inflight = new Map<string, { ac: AbortController; done: Promise<void> }>();
   #started = false;
   #stopping = false;
   /** After stop(): a send that finishes late must not touch the (closed) database. */
@@ -106,77 +134,74 @@ export class OutboxSender {
   /** Something was queued or became due: deliver soon (never synchronously: the caller may hold a transaction). */
   kick(): void {
     if (!this.#started || this.#stopping) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#run(), 0);
+    this.#timer = setTimeout(() => this.#schedule(), 0);
     this.#timer.unref();
   }
 
-  /** Delivers everything due now; resolves when nothing due is left (tests, `alert` commands). */
+  /** Delivers everything due now; resolves when nothing due is left and nothing is in flight (tests, `alert` commands). */
   async flush(): Promise<void> {
-    while (this.#running) await this.#running;
-    if (this.#stopping) return;
-    await this.#run();
+    for (;;) {
+      if (this.#stopping) return;
+      this.#schedule();
+      if (this.#inflight.size === 0) return;
+      await settled([...this.#inflight.values()].map((f) => f.done));
+    }
   }
 
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
     clearTimeout(this.#timer);
-    const running = this.#running;
-    if (running && !(await wait(running, STOP_GRACE_MS))) {
+    const running = [...this.#inflight.values()];
+    if (running.length > 0 && !(await wait(settled(running.map((f) => f.done)), STOP_GRACE_MS))) {
       this.deps.logger.warn('an alert is still being sent; aborting it (it stays queued and goes out after the restart)');
-      this.#inflight?.abort();
-      await wait(running, ABORT_GRACE_MS);
+      for (const f of running) f.ac.abort();
+      await wait(settled(running.map((f) => f.done)), ABORT_GRACE_MS);
     }
     this.#detached = true;
   }
 
-  #run(): Promise<void> {
-    if (this.#running) return this.#running;
-    this.#again = false;
-    const run = this.#drain().finally(() => {
-      this.#running = null;
-      if (this.#again) this.kick();
-    });
-    this.#running = run;
-    return run;
-  }
-
-  async #drain(): Promise<void> {
+  /** Starts every delivery that can start now and arms the timer for the next one due. */
+  #schedule(): void {
+    if (this.#stopping || this.#detached) return;
     const { outbox, clock, logger } = this.deps;
     let wakeAt: number | undefined;
     try {
-      for (;;) {
-        if (this.#stopping) return;
-        const pick = pickDue(outbox.pendingDeliveries(), clock.now());
-        if (!pick.due) {
-          wakeAt = pick.wakeAt;
-          return;
-        }
-        await this.#deliver(pick.due);
-      }
+      const pick = pickStartable(outbox.pendingDeliveries(), clock.now(), new Set(this.#inflight.keys()));
+      wakeAt = pick.wakeAt;
+      for (const d of pick.start) this.#launch(d);
     } catch (e) {
       // The database went away or a bug: keep the daemon alive, try again later.
       if (!this.#detached) logger.error({ err: e }, 'alert sender failed; retrying in a minute');
       wakeAt = clock.now() + MAX_SLEEP_MS;
-    } finally {
-      this.#arm(wakeAt);
     }
+    this.#arm(wakeAt);
+  }
+
+  #launch(d: PendingDelivery): void {
+    const ac = new AbortController();
+    const done = this.#deliver(d, ac)
+      .catch((e: unknown) => {
+        if (!this.#detached) this.deps.logger.error({ err: e, alertId: d.alertId, channel: d.channel }, 'alert delivery could not be recorded; retrying in a minute');
+        this.#arm(this.deps.clock.now() + MAX_SLEEP_MS);
+      })
+      .finally(() => {
+        this.#inflight.delete(d.channel);
+        this.kick();
+      });
+    this.#inflight.set(d.channel, { ac, done });
   }
 
   #arm(wakeAt: number | undefined): void {
     clearTimeout(this.#timer);
     if (this.#stopping || wakeAt === undefined) return;
     const delay = Math.min(MAX_SLEEP_MS, Math.max(50, wakeAt - this.deps.clock.now()));
-    this.#timer = setTimeout(() => void this.#run(), delay);
+    this.#timer = setTimeout(() => this.#schedule(), delay);
     this.#timer.unref();
   }
 
-  async #deliver(d: PendingDelivery): Promise<void> {
+  async #deliver(d: PendingDelivery, ac: AbortController): Promise<void> {
     const { outbox, clock, logger, retry } = this.deps;
     const alert = outbox.getAlert(d.alertId);
     const channel = this.deps.channels.find((c) => c.name === d.channel);
@@ -190,18 +215,14 @@ export class OutboxSender {
       return;
     }
     const msg = this.deps.render(alert);
-    const ac = new AbortController();
-    this.#inflight = ac;
     const started = clock.mono();
-    let outcome: { ok: true; response: string; rejected?: string[] } | { ok: false; permanent: boolean; error: string; response?: string };
+    let outcome: { ok: true; response: string; rejected?: string[] } | { ok: false; permanent: boolean; error: string; response?: string; retryAfterMs?: number };
     try {
       const res = await channel.send(msg, AbortSignal.any([ac.signal, AbortSignal.timeout(SEND_CAP_MS)]));
       outcome = { ok: true, response: res.response, rejected: res.rejected };
     } catch (e) {
       const ce = toChannelError(e);
-      outcome = { ok: false, permanent: ce.permanent, error: ce.message, response: ce.response };
-    } finally {
-      this.#inflight = null;
+      outcome = { ok: false, permanent: ce.permanent, error: ce.message, response: ce.response, retryAfterMs: ce.retryAfterMs };
     }
     if (this.#detached) return;
     const durationMs = clock.mono() - started;
@@ -226,7 +247,9 @@ export class OutboxSender {
       return;
     }
     // Aborted by our own stop: due again at once after the restart instead of after a backoff.
-    const retryAt = this.#stopping ? now : now + backoff(d.attempts + 1, retry, this.deps.random);
+    // A server that said when to come back (429 Retry-After) is believed, with a floor against a busy loop.
+    const wait = outcome.retryAfterMs !== undefined ? Math.max(RETRY_AFTER_FLOOR_MS, outcome.retryAfterMs) : backoff(d.attempts + 1, retry, this.deps.random);
+    const retryAt = this.#stopping ? now : now + wait;
     outbox.recordAttempt({ ...base, outcome: 'transient', error: outcome.error, response: outcome.response, retryAt });
     log.warn({ ...ctx, error: outcome.error, response: outcome.response, retryInS: Math.round((retryAt - now) / 1000) }, 'alert delivery failed; will retry');
     this.deps.onReport?.({ alertId: d.alertId, channel: d.channel, outcome: 'transient', final: false, error: outcome.error, response: outcome.response, retryAt });

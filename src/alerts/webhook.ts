@@ -1,6 +1,7 @@
 import { Agent, request } from 'undici';
 import type { WebhookConfig } from '../config';
 import { ChannelError, redactor, type AlertMessage, type Channel, type SendResult } from './channel';
+import { retryAfterMs } from './http-post';
 
 /** Most of an answer worth keeping; webhook endpoints sometimes reply with whole HTML pages. */
 const RESPONSE_MAX = 300;
@@ -46,6 +47,7 @@ export function createWebhookChannel(cfg: WebhookConfig): Channel {
       const timeout = AbortSignal.timeout(cfg.timeout);
       let status: number;
       let body: string;
+      let retryAfter: string | undefined;
       try {
         const res = await request(cfg.url, {
           method: 'POST',
@@ -55,6 +57,8 @@ export function createWebhookChannel(cfg: WebhookConfig): Channel {
           signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         });
         status = res.statusCode;
+        const ra = res.headers['retry-after'];
+        retryAfter = Array.isArray(ra) ? ra[0] : ra;
         body = (await res.body.text()).slice(0, 4096);
       } catch (e) {
         const err = e as { code?: string; name?: string; message?: string };
@@ -66,7 +70,8 @@ export function createWebhookChannel(cfg: WebhookConfig): Channel {
       if (status >= 200 && status < 300) return { response: answer };
       const permanent = status < 500 && !RETRYABLE_4XX.has(status);
       const hint = status >= 300 && status < 400 ? ': redirects are not followed, fix the URL' : status === 401 || status === 403 ? ': check the webhook headers (token)' : '';
-      throw new ChannelError(`webhook ${target} answered ${status}${hint}`, permanent, answer, `HTTP_${status}`);
+      const wait = status === 429 ? retryAfterMs(retryAfter, body, Date.now()) : undefined;
+      throw new ChannelError(`webhook ${target} answered ${status}${hint}`, permanent, answer, `HTTP_${status}`, wait);
     },
     async close(): Promise<void> {
       await agent.close().catch(() => undefined);

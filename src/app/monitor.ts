@@ -48,8 +48,8 @@ export interface Monitor {
 
 /** The services are rebuilt on reload only when what they were built from changed. */
 const sameServices = (a: Config, b: Config) =>
-  JSON.stringify([a.nodes.map((n) => n.name), a.http && [a.http.host, a.http.port, a.http.reportsPerMinute, a.http.token?.reveal()], a.stateFile]) ===
-  JSON.stringify([b.nodes.map((n) => n.name), b.http && [b.http.host, b.http.port, b.http.reportsPerMinute, b.http.token?.reveal()], b.stateFile]);
+  JSON.stringify([a.nodes.map((n) => n.name), a.http && { ...a.http, token: a.http.token?.reveal() }, a.stateFile]) ===
+  JSON.stringify([b.nodes.map((n) => n.name), b.http && { ...b.http, token: b.http.token?.reveal() }, b.stateFile]);
 
 /** Why a monitor could not start: its database (`storage`), or a piece of it (`start`: a taken port, say). */
 export class MonitorStartError extends Error {

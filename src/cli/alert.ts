@@ -67,7 +67,7 @@ async function sendTest(config: Config, only: string | undefined, io: CliIo): Pr
     if (channels.length === 0) {
       io.stderr.write(
         only === undefined
-          ? 'llm-sentinel alert test: no alert channel configured: add alerts.email or alerts.webhooks to the config\n'
+          ? 'llm-sentinel alert test: no alert channel configured: add alerts.email, alerts.ntfy, alerts.telegram, alerts.discord, alerts.slack or alerts.webhooks to the config\n'
           : `llm-sentinel alert test: no channel named '${only}' (configured: ${all.map((c) => c.name).join(', ') || 'none'})\n`,
       );
       return 1;
@@ -100,7 +100,7 @@ async function sendDigest(config: Config, io: CliIo): Promise<number> {
   try {
     const results = await createDigestJob({ config, storage, logger: silentLogger(), clock: systemClock }).sendNow();
     if (results.length === 0) {
-      io.stderr.write('llm-sentinel alert digest: no alert channel configured: add alerts.email or alerts.webhooks to the config\n');
+      io.stderr.write('llm-sentinel alert digest: no alert channel configured: add alerts.email, alerts.ntfy, alerts.telegram, alerts.discord, alerts.slack or alerts.webhooks to the config\n');
       return 1;
     }
     for (const r of results) io.stdout.write(r.error ? `${r.channel}: FAILED — ${r.error}\n` : `${r.channel}: sent — ${r.result?.response ?? ''}\n`);

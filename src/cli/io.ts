@@ -6,9 +6,11 @@ export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** Only commands that ask questions read it (`init` on a terminal). */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
-export const processIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
+export const processIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin });
 
 /** Exit code for a bad command line (sysexits EX_USAGE). */
 export const EXIT_USAGE = 64;

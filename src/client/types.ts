@@ -18,6 +18,12 @@ export interface SentinelClientOptions {
   stateFile?: string;
   /** The daemon's GET /state URL (used when stateFile is not set). */
   stateUrl?: string;
+  /**
+   * Several monitors' GET /state URLs (instead of stateUrl): the freshest non-stale answer is used, so the
+   * app keeps a monitor's view while any one monitor is down. Also LLM_SENTINEL_STATE_URL=url1,url2.
+   * `token` is sent to each; failure reports go to each.
+   */
+  stateUrls?: string[];
   /** Bearer token for stateUrl and reportUrl. */
   token?: string;
   /** Configured fallback order; default: OLLAMA_PRIMARY_URL (primary), OLLAMA_FALLBACK_URL (fallback). */

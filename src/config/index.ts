@@ -4,7 +4,11 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { Secret } from '../util/secret';
-import { configSchema, type ParsedConfig, type SecretSource } from './schema';
+import { resolvePush, type PushConfig } from './push';
+import { configSchema, type ParsedConfig } from './schema';
+import { resolveSecret } from './secrets';
+
+export type { ChatWebhookConfig, NtfyConfig, PushConfig, TelegramConfig } from './push';
 
 /** Exit code for bad configuration (sysexits EX_CONFIG); systemd does not restart on it with our unit. */
 export const EXIT_CONFIG = 78;
@@ -48,7 +52,15 @@ export interface Config {
   alerts: AlertsConfig;
   maintenance: Parsed['maintenance'];
   /** Absent: the HTTP server is off. */
-  http?: { host: string; port: number; token?: Secret; reportsPerMinute: number };
+  http?: {
+    host: string;
+    port: number;
+    token?: Secret;
+    reportsPerMinute: number;
+    maxConnectionsPerAddress: number;
+    maxConnections: number;
+    timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
+  };
 }
 
 export interface EmailConfig {
@@ -70,7 +82,7 @@ export interface WebhookConfig {
   timeout: number;
 }
 
-export type AlertsConfig = Omit<Parsed['alerts'], 'email' | 'webhooks'> & { email?: EmailConfig; webhooks: WebhookConfig[] };
+export type AlertsConfig = Omit<Parsed['alerts'], 'email' | 'webhooks' | keyof PushConfig> & { email?: EmailConfig; webhooks: WebhookConfig[] } & PushConfig;
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
 
@@ -107,35 +119,6 @@ function zodProblems(error: z.ZodError): string[] {
   return out;
 }
 
-function resolveSecret(src: SecretSource, where: string, env: NodeJS.ProcessEnv, io: ConfigIo, problems: string[], baseDir: string): Secret | undefined {
-  const fromFile = (path: string, what: string): Secret | undefined => {
-    const full = isAbsolute(path) ? path : resolve(baseDir, path);
-    try {
-      const value = io.readFile(full).replace(/\r?\n$/, '');
-      // An empty credential (systemd's SetCredential= fallback for a missing file) would silently disable auth.
-      if (value === '') {
-        problems.push(`${where}: secret file ${full}${what} is empty`);
-        return undefined;
-      }
-      return new Secret(value);
-    } catch (e) {
-      problems.push(`${where}: cannot read secret file ${full}${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      return undefined;
-    }
-  };
-  if (typeof src === 'string') {
-    if (src === '') problems.push(`${where}: must not be empty`);
-    return src === '' ? undefined : new Secret(src);
-  }
-  if ('file' in src) return fromFile(src.file, '');
-  const direct = env[src.env];
-  if (direct !== undefined && direct !== '') return new Secret(direct);
-  const file = env[`${src.env}_FILE`];
-  if (file) return fromFile(file, ` (from ${src.env}_FILE)`);
-  problems.push(`${where}: environment variable ${src.env} (or ${src.env}_FILE) is not set`);
-  return undefined;
-}
-
 /** The alerts section with its secrets resolved; the SMTP password may also come from SMTP_PASSWORD(_FILE). */
 function resolveAlerts(a: Parsed['alerts'], env: NodeJS.ProcessEnv, io: ConfigIo, problems: string[], baseDir: string): AlertsConfig {
   let email: EmailConfig | undefined;
@@ -159,8 +142,9 @@ function resolveAlerts(a: Parsed['alerts'], env: NodeJS.ProcessEnv, io: ConfigIo
     }
     return { name, url: w.url, headers, timeout: w.timeout };
   });
+  const push = resolvePush(a, { env, io, problems, baseDir, names });
   if (a.retry.max < a.retry.initial) problems.push('alerts.retry.max: must not be shorter than alerts.retry.initial');
-  return { ...a, email, webhooks };
+  return { ...a, email, webhooks, ...push };
 }
 
 const GO_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -249,7 +233,17 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
     if (!token && !LOOPBACK.test(host)) {
       problems.push(`http.token: required when http.listen is not a loopback address (${host}); anyone who can reach it could read state and send reports`);
     }
-    http = { host, port, token, reportsPerMinute: c.http.reportsPerMinute };
+    if (c.http.requestTimeout < c.http.headersTimeout) problems.push('http.requestTimeout: must be at least http.headersTimeout');
+    if (c.http.maxConnectionsPerAddress > c.http.maxConnections) problems.push('http.maxConnectionsPerAddress: must not exceed http.maxConnections');
+    http = {
+      host,
+      port,
+      token,
+      reportsPerMinute: c.http.reportsPerMinute,
+      maxConnectionsPerAddress: c.http.maxConnectionsPerAddress,
+      maxConnections: c.http.maxConnections,
+      timeouts: { headersMs: c.http.headersTimeout, requestMs: c.http.requestTimeout, keepAliveMs: c.http.keepAliveTimeout },
+    };
   }
   if (c.decision.softFall !== undefined && c.decision.softFall < c.decision.fall) problems.push('decision.softFall: must be at least decision.fall');
   const pingUrl = c.selfCheck.pingUrl !== undefined ? resolveSecret(c.selfCheck.pingUrl, 'selfCheck.pingUrl', env, io, problems, baseDir) : undefined;

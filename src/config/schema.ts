@@ -1,41 +1,9 @@
 import cron from 'node-cron';
 import { z } from 'zod';
-import { parseDuration } from '../util/duration';
+import { pushSchemas } from './push';
+import { duration, httpUrl, secretSource } from './schema-parts';
 
-/** A duration string (`500ms`, `10s`, `5m`) or a number of milliseconds, turned into milliseconds. */
-export const duration = (min = 0) =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const ms = typeof v === 'number' ? v : parseDuration(v);
-    if (ms === undefined || !Number.isFinite(ms)) {
-      ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use e.g. 500ms, 10s, 5m, 1h)` });
-      return z.NEVER;
-    }
-    if (ms < min) {
-      ctx.addIssue({ code: 'custom', message: `must be at least ${min}ms, got ${ms}ms` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-/** A secret: a plain string, `{ file: path }` (systemd credentials) or `{ env: NAME }` (reads NAME or NAME_FILE). */
-export const secretSource = z.union([
-  z.string(),
-  z.object({ file: z.string().min(1) }).strict(),
-  z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }).strict(),
-]);
-export type SecretSource = z.infer<typeof secretSource>;
-
-const httpUrl = z.string().refine(
-  (s) => {
-    try {
-      const u = new URL(s);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-    } catch {
-      return false;
-    }
-  },
-  { message: 'must be an http:// or https:// URL' },
-);
+export { duration, secretSource, type SecretSource } from './schema-parts';
 
 /** `/regex/flags` or a plain substring (matched case-insensitively). */
 const expectPattern = z.string().min(1).transform((s, ctx) => {
@@ -178,6 +146,10 @@ const alertsSchema = z
       .prefault({}),
     email: emailSchema.optional(),
     webhooks: z.array(webhookSchema).prefault([]),
+    ntfy: z.array(pushSchemas.ntfy).prefault([]),
+    telegram: z.array(pushSchemas.telegram).prefault([]),
+    discord: z.array(pushSchemas.discord).prefault([]),
+    slack: z.array(pushSchemas.slack).prefault([]),
   })
   .strict();
 
@@ -265,6 +237,19 @@ export const configSchema = z
         token: secretSource.optional(),
         /** Client failure reports accepted per node per minute (more are answered 429). */
         reportsPerMinute: z.number().int().min(1).max(6000).prefault(30),
+        /**
+         * Open connections one client address may hold (IPv6: one /64); more are closed at once. Behind a
+         * reverse proxy every request comes from the proxy's address: size this above its connection pool.
+         */
+        maxConnectionsPerAddress: z.number().int().min(1).max(100_000).prefault(64),
+        /** Open connections in total; more are closed at once. */
+        maxConnections: z.number().int().min(1).max(100_000).prefault(512),
+        /** A client must finish sending its request headers within this long (slowloris defence). */
+        headersTimeout: duration(100).prefault('5s'),
+        /** ... and its whole request, body included. */
+        requestTimeout: duration(100).prefault('10s'),
+        /** An idle keep-alive connection is closed after this long. */
+        keepAliveTimeout: duration(100).prefault('5s'),
       })
       .strict()
       .optional(),

@@ -11,16 +11,16 @@ interface Hit {
 }
 
 /** A webhook receiver: answers with the next queued status (200 when none), optionally after a delay. */
-async function receiver(): Promise<{ url: string; hits: Hit[]; answers: Array<{ status: number; delayMs?: number }>; close(): Promise<void> }> {
+async function receiver(): Promise<{ url: string; hits: Hit[]; answers: Array<{ status: number; delayMs?: number; retryAfter?: string }>; close(): Promise<void> }> {
   const hits: Hit[] = [];
-  const answers: Array<{ status: number; delayMs?: number }> = [];
+  const answers: Array<{ status: number; delayMs?: number; retryAfter?: string }> = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       hits.push({ headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
       const a = answers.shift() ?? { status: 200 };
-      const t = setTimeout(() => res.writeHead(a.status, { 'content-type': 'text/plain' }).end(a.status === 200 ? 'ok' : 'nope'), a.delayMs ?? 0);
+      const t = setTimeout(() => res.writeHead(a.status, { 'content-type': 'text/plain', ...(a.retryAfter ? { 'retry-after': a.retryAfter } : {}) }).end(a.status === 200 ? 'ok' : 'nope'), a.delayMs ?? 0);
       res.on('close', () => clearTimeout(t));
     });
   });
@@ -88,6 +88,17 @@ describe('webhook alerts', () => {
     expect(rec).toMatchObject({ kind: 'recovered', status: 'failed' });
     expect(rec!.deliveries[0]).toMatchObject({ status: 'failed', response: 'HTTP 404 nope' });
     expect(rig.logs.text).not.toContain('wh-secret-token-123');
+  });
+
+  test('429 waits for its Retry-After', async () => {
+    hook = await receiver();
+    rig = new Rig({ alerts: { webhooks: [{ url: hook.url }] } });
+    rig.alerting.start();
+    rig.up('fallback');
+    hook.answers.push({ status: 429, retryAfter: '90' });
+    rig.down('primary');
+    await rig.alerting.flush();
+    expect(rig.outbox().recentAlerts(1)[0]!.deliveries[0]).toMatchObject({ status: 'pending', nextAttemptAt: rig.clock.now() + 90_000 });
   });
 
   test('each channel is delivered on its own: the webhook goes out while SMTP is down', async () => {

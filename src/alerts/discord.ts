@@ -1,0 +1,45 @@
+import type { ChatWebhookConfig } from '../config';
+import { redactor, type AlertMessage, type Channel, type SendResult } from './channel';
+import { cap, createJsonPoster } from './http-post';
+import { pushText } from './push-text';
+
+/** Embed limits (discord.com/developers/docs/resources/message#embed-object-embed-limits): title 256, description 4096. */
+const TITLE_MAX = 256;
+const DESCRIPTION_MAX = 4000;
+const TONE_COLOR = { critical: 0xd83c3e, warning: 0xf0b232, good: 0x23a55a, info: 0x5865f2 } as const;
+
+/**
+ * Execute Webhook (discord.com/developers/docs/resources/webhook#execute-webhook): one embed, the text in a
+ * code block so the node table keeps its columns. `allowed_mentions` empty: an error text with `@everyone`
+ * in it must not ping a server.
+ */
+export function discordPayload(msg: AlertMessage): Record<string, unknown> {
+  const t = pushText(msg);
+  const fence = '```';
+  return {
+    username: 'llm-sentinel',
+    allowed_mentions: { parse: [] },
+    embeds: [
+      {
+        title: cap(t.title, TITLE_MAX),
+        description: `${fence}\n${cap(t.body.replace(/```/g, "'''"), DESCRIPTION_MAX - 8)}\n${fence}`,
+        color: TONE_COLOR[t.tone],
+        timestamp: new Date(msg.at).toISOString(),
+      },
+    ],
+  };
+}
+
+/** The webhook URL carries its token (`/api/webhooks/{id}/{token}`): it is a secret, never shown. */
+export function createDiscordChannel(cfg: ChatWebhookConfig): Channel {
+  const url = cfg.webhookUrl.reveal();
+  const token = new URL(url).pathname.split('/').filter(Boolean).pop() ?? '';
+  const poster = createJsonPoster(cfg.timeout, redactor([url, token]));
+  return {
+    name: cfg.name,
+    send(msg: AlertMessage, signal?: AbortSignal): Promise<SendResult> {
+      return poster.post({ label: `discord webhook (${cfg.name})`, url, body: discordPayload(msg), authHint: `the webhook was deleted or its URL is wrong: check alerts.discord (channel ${cfg.name})` }, signal);
+    },
+    close: () => poster.close(),
+  };
+}
