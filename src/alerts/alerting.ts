@@ -62,8 +62,9 @@ export interface AlertingDeps {
   random?: () => number;
 }
 
-export function policyFromConfig(alerts: Config['alerts'], channelCount: number): AlertPolicy {
+export function policyFromConfig(alerts: Config['alerts'], channelCount: number, decision?: Config['decision']): AlertPolicy {
   return {
+    ...(decision ? { slow: { ttftMs: decision.slowTtft, totalMs: decision.slowTotal } } : {}),
     reminderInterval: alerts.reminderInterval,
     flapping: alerts.flapping,
     events: alerts.events,
@@ -84,7 +85,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
   const outbox: Outbox = storage.outbox;
   const databaseToken = outbox.databaseToken();
   const calendar = new MaintenanceCalendar(storage.maintenance, config.maintenance.recurring);
-  const policy = policyFromConfig(config.alerts, channels.length);
+  const policy = policyFromConfig(config.alerts, channels.length, config.decision);
   const events = new EventEmitter<AlertingEvents>();
   const instance = config.instance;
 

@@ -47,14 +47,14 @@ export interface DigestJob {
  * The optional weekly digest (alerts.digest). Not an alert: it is not queued in the outbox, and a digest that
  * cannot be sent is logged and skipped (next week's covers the same ground).
  */
-export function createDigestJob(deps: { config: Config; storage: Pick<Storage, 'history'>; logger: Logger; clock: Clock; channels?: Channel[] }): DigestJob {
+export function createDigestJob(deps: { config: Config; storage: Pick<Storage, 'history' | 'coldEvents'>; logger: Logger; clock: Clock; channels?: Channel[] }): DigestJob {
   const { config, clock } = deps;
   const log = deps.logger.child({ component: 'digest' });
   let task: ScheduledTask | undefined;
 
   const sendNow: DigestJob['sendNow'] = async () => {
     const now = clock.now();
-    const report = buildReport(deps.storage.history, { from: now - WEEK_MS, to: now, now, nodes: config.nodes.map((n) => n.name), coldStartMs: config.probes.canary.coldStart });
+    const report = buildReport(deps.storage.history, { from: now - WEEK_MS, to: now, now, nodes: config.nodes.map((n) => n.name), coldStartMs: config.probes.canary.coldStart, coldEvents: deps.storage.coldEvents.countsBetween(now - WEEK_MS, now) });
     const msg = renderDigest(config.instance, renderReportText(report), now, config.alerts.statusPageUrl);
     const own = deps.channels === undefined;
     const channels = deps.channels ?? createChannels(config.alerts);

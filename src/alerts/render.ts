@@ -55,6 +55,25 @@ function traffic(f: AlertFacts): string {
   return f.allDown ? `no healthy node (apps stay on ${f.preferred})` : `apps on ${f.preferred}`;
 }
 
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** "wrong answers ("I cannot help…")", "first token 7.2 s > 5 s": why a degraded primary lost its traffic. */
+export function degradedWhy(f: Pick<AlertFacts, 'cause' | 'detail' | 'slow'>): { word: string; why: string } {
+  const reason = (f.cause ?? '').replace(/^canary_/, '');
+  if (reason === 'slow') {
+    const s = f.slow;
+    if (s && s.ttftMs !== null && s.ttftMs > s.ttftLimitMs) return { word: 'SLOW', why: `first token ${secs(s.ttftMs)} > ${secs(s.ttftLimitMs)}` };
+    if (s && s.totalMs !== null && s.totalMs > s.totalLimitMs) return { word: 'SLOW', why: `answer took ${secs(s.totalMs)} > ${secs(s.totalLimitMs)}` };
+    return { word: 'SLOW', why: 'canaries slower than decision.slowTtft / slowTotal' };
+  }
+  if (reason === 'wrong_answer') {
+    const said = f.detail ? /answer ("(?:[^"\\]|\\.)*")/.exec(f.detail)?.[1] : undefined;
+    return { word: 'DEGRADED', why: `wrong answers${said ? ` (${said})` : ''}` };
+  }
+  if (reason === 'empty_answer') return { word: 'DEGRADED', why: 'empty answers' };
+  return { word: 'DEGRADED', why: describeCause(reason || null, f.detail) };
+}
+
 function headline(f: AlertFacts): string {
   const cause = describeCause(f.cause, f.detail);
   const flaps = f.flaps ? `${f.flaps.count} changes in ${formatDuration(f.flaps.windowMs)}` : '';
@@ -71,6 +90,10 @@ function headline(f: AlertFacts): string {
             ? `DOWN while ${f.primary} is ${f.primaryMaintenance ? 'in maintenance' : (f.nodes[0]?.status ?? 'out')}`
             : 'DOWN';
       return `${f.node} ${what} — ${cause}; ${traffic(f)}`;
+    }
+    case 'primaryDegraded': {
+      const d = degradedWhy(f);
+      return `${f.node} ${d.word} — ${d.why}; ${traffic(f)}`;
     }
     case 'allDown':
       return `ALL NODES DOWN — ${f.nodes.map((n) => `${n.name}: ${describeCause(n.cause, n.detail)}`).join(', ')}; apps have no working node`;
@@ -104,6 +127,11 @@ function explanation(f: AlertFacts): string[] {
       return [
         `${f.node}, a fallback node, was confirmed down at ${time(f.since)}: ${cause}.`,
         f.primaryMaintenance ? `The primary ${f.primary} is in maintenance (${f.primaryMaintenance}).` : `The primary ${f.primary} is not healthy either.`,
+      ];
+    case 'primaryDegraded':
+      return [
+        `${f.node}, the primary node, still answers but has been ${degradedWhy(f).word === 'SLOW' ? 'too slow' : 'failing its canary'} since ${time(f.since)}: ${degradedWhy(f).why}.`,
+        `Apps were moved to ${f.preferred}. They come back once ${f.node} is up again (and has stayed up for decision.failbackHold).`,
       ];
     case 'allDown':
       return ['Every node is down: apps have no working endpoint.'];

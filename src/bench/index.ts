@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { failoverWithReport, lookupCost, outageLatency, soak } from './client';
 import { DEFAULT_CADENCE, FAST_CADENCE, falseFailovers, issueBound, measureDetection, seedClientPenalty, theoreticalBound, type Cadence } from './detection';
+import { canaryCost } from './canary-cost';
 import { floodLatency, type FloodResult } from './flood';
 import { benchHistory } from './history';
 
@@ -85,6 +86,13 @@ async function main(): Promise<void> {
     process.stderr.write('  one year of probes: rollup, retention, report…\n');
     const h = await benchHistory();
     for (const [k, v] of Object.entries(h)) rows.push({ measure: `history: ${k}`, value: String(v), target: /size/i.test(k) ? '≤ 100 MB' : /report/i.test(k) && /ms/i.test(k) ? '≤ 200 ms' : '-', note: '' });
+  }
+  if (want('canary-cost')) {
+    process.stderr.write('  canary cost of a thinking model per server flavour…\n');
+    for (const r of await canaryCost()) {
+      const limit = /\/no_think/.test(r.thinking) ? 64 : 8;
+      rows.push({ measure: `canary tokens, ${r.model} on ${r.server} (api ${r.api})`, value: `max ${r.tokensMax}, mean ${r.tokensMean.toFixed(1)}`, target: `≤ ${limit}`, note: `${r.thinking}${r.allOk ? '' : '; NOT all ok'} (simulator, 10 canaries)` });
+    }
   }
   if (want('flood')) {
     const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : '-');

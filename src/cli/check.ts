@@ -1,6 +1,11 @@
 import { isReason, REASON_INFO } from '../core/reasons';
-import { loadConfig } from '../config';
+import { EXIT_CONFIG, loadConfig } from '../config';
 import { policyOf } from '../config/policy';
+import { describePlan } from '../core/flavor';
+import { Warmth } from '../daemon/keep-warm';
+import { ServerKnowledge } from '../daemon/knowledge';
+import { canaryPlan } from '../probes/canary';
+import { setupWarnings } from './warnings';
 import { oneShotVerdict } from '../core/verdict';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { publicUrl } from '../util/url';
@@ -10,7 +15,9 @@ import { ms, num, table } from '../util/table';
 const HELP = `Usage: llm-sentinel check [--config FILE] [--json]
 
 Probes every node once (liveness, then a canary generation) and prints a table.
-Exit 0 when at least one node is healthy (up or degraded), 1 when none is, 78 on bad config.
+Shows what each server is (SERVER), the model used (found: discovered, none configured) and how the canary
+keeps a thinking model from spending its tokens (THINKING). Exit 0 when at least one node is healthy (up or
+degraded), 1 when none is, 78 on bad config or when a node's model cannot be chosen.
 `;
 
 /** The reason table's one-line hint (docs/reasons.md has the long form); none for `ok` or the core's `slow`. */
@@ -27,17 +34,34 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const agent = createProbeAgent(config.probes);
     try {
       const rows = await Promise.all(
-        config.nodes.map(async (node) => {
-          const liveness = await probeLiveness(node, config.probes, { dispatcher: agent });
-          const canary = config.probes.canary.enabled ? await probeCanary(node, config.probes, { dispatcher: agent }) : undefined;
-          return { node, liveness, canary, verdict: oneShotVerdict(liveness, canary, policyOf(config)) };
+        config.nodes.map(async (configured) => {
+          const known = new ServerKnowledge();
+          const liveness = await probeLiveness(configured, config.probes, { dispatcher: agent });
+          known.learn(liveness);
+          const node = known.resolve(configured);
+          const view = known.view(node.name);
+          let canary = config.probes.canary.enabled && node.model !== undefined ? await probeCanary(node, config.probes, { dispatcher: agent }, view) : undefined;
+          // Cut off while thinking despite the knob: ask again the way the daemon would next (/no_think, thinkingBudget).
+          if (canary && known.learn(canary) && canary.reason === 'thinking_budget' && !view.thinksAnyway && known.view(node.name).thinksAnyway) {
+            canary = await probeCanary(node, config.probes, { dispatcher: agent }, known.view(node.name));
+            known.learn(canary);
+          }
+          const plan = canaryPlan(node, config.probes, known.view(node.name));
+          const undiscovered = configured.model === undefined && node.model === undefined && liveness.reason === 'model_missing';
+          return { node, liveness, canary, server: known.get(node.name), plan, undiscovered, verdict: oneShotVerdict(liveness, canary, policyOf(config)) };
         }),
       );
+      // Said once, on stderr, so --json output stays clean.
+      for (const w of setupWarnings(config, rows)) io.stderr.write(`warning: ${w}\n`);
       if (values.json) {
-        const out = rows.map(({ node, liveness, canary, verdict }) => ({
+        const out = rows.map(({ node, liveness, canary, verdict, server, plan }) => ({
           name: node.name,
           url: publicUrl(node.url),
-          model: node.model,
+          model: node.model ?? null,
+          modelDiscovered: liveness.model !== undefined,
+          server: { flavor: server.flavor, version: server.version ?? null },
+          thinking: { knob: plan.knob, knobRejected: plan.knobRejected, maxTokens: plan.maxTokens, noThink: plan.prompt.endsWith('/no_think'), text: describePlan(plan) },
+          keepWarm: node.models.length > 0 && Warmth.applies(node, server) ? node.models : null,
           status: verdict.status,
           reason: verdict.reason,
           hint: hintFor(verdict.reason),
@@ -50,11 +74,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       } else {
         io.stdout.write(
           table(
-            ['NODE', 'VERDICT', 'REASON', 'TTFT', 'TOK/S', 'LOAD', 'DETAIL'],
-            rows.map(({ node, liveness, canary, verdict }) => [
+            ['NODE', 'VERDICT', 'REASON', 'SERVER', 'MODEL', 'THINKING', 'TTFT', 'TOK/S', 'LOAD', 'DETAIL'],
+            rows.map(({ node, liveness, canary, verdict, server, plan }) => [
               node.name,
               verdict.status,
               verdict.reason,
+              server.version ? `${server.flavor} ${server.version}` : server.flavor,
+              `${node.model ?? '?'}${liveness.model ? ' (found)' : ''}`,
+              describePlan(plan),
               ms(canary?.ttftMs),
               num(canary?.tokensPerSec),
               ms(canary?.loadMs),
@@ -66,6 +93,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           const hint = hintFor(verdict.reason);
           if (hint) io.stdout.write(`${node.name}: ${verdict.reason}: ${hint}\n`);
         }
+      }
+      const undiscovered = rows.filter((r) => r.undiscovered);
+      if (undiscovered.length > 0) {
+        for (const r of undiscovered) io.stderr.write(`llm-sentinel check: nodes[${r.node.priority}] ${r.node.name}: ${r.liveness.detail ?? 'no model'}\n`);
+        return EXIT_CONFIG;
       }
       return rows.some((r) => r.verdict.status === 'up' || r.verdict.status === 'degraded') ? 0 : 1;
     } finally {

@@ -69,7 +69,7 @@ function summary(name: string, d: Discovery, model?: string): string {
   const what = d.api === 'ollama' ? `Ollama ${d.version ?? '?'}` : 'OpenAI-compatible';
   const via = d.access ? ', behind Cloudflare Access' : d.cloudflare ? ', behind Cloudflare' : '';
   const choice = chooseModel(d, model);
-  return `${name.padEnd(9)} ${d.url}\n          ${what}${via}; ${d.installed.length} model(s) installed, ${d.loaded.length} loaded; model ${choice.model} (${choice.why})${choice.warning ? `\n          warning: ${choice.warning}` : ''}\n`;
+  return `${name.padEnd(9)} ${d.url}\n          ${what}${via}; ${d.installed.length} model(s) installed, ${d.loaded.length} loaded; model ${choice.model ?? '(discovered by the monitor)'} (${choice.why})${choice.warning ? `\n          warning: ${choice.warning}` : ''}\n`;
 }
 
 export async function run(argv: string[], io: CliIo): Promise<number> {

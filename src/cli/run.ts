@@ -1,9 +1,11 @@
 import { MonitorStartError, startMonitor, type Monitor } from '../app/monitor';
-import { loadConfig, type Config } from '../config';
+import { ConfigError, loadConfig, type Config } from '../config';
 import { createSdNotify } from '../daemon/sdnotify';
 import { createLogger, type Logger } from '../logging';
 import { systemClock } from '../util/clock';
+import { discoverModels } from './discover';
 import { parseFlags, reportError, type CliIo } from './io';
+import { setupWarnings } from './warnings';
 
 const HELP = `Usage: llm-sentinel run [--config FILE]
 
@@ -30,6 +32,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     }
     configPath = values.config ?? io.env.LLM_SENTINEL_CONFIG;
     config = loadConfig(configPath, io.env);
+    // A node that answers but leaves no model to choose is a config error now, not a node "down" later.
+    const found = await discoverModels(config);
+    if (found.problems.length > 0) throw new ConfigError(found.problems);
   } catch (e) {
     return reportError(e, io, 'run');
   }
@@ -49,6 +54,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   };
 
   const logger = createLogger({ level: config.log.level });
+  for (const w of setupWarnings(config, config.nodes.map((node) => ({ node })))) logger.warn(w);
   const clock = systemClock;
   const notify = createSdNotify(io.env, { logger });
   let monitor: Monitor;

@@ -1,12 +1,15 @@
-import { FAULTS, startSimulator, startSimulatorControl, type Fault } from '../simulator';
+import { FAULTS, FLAVORS, startSimulator, startSimulatorControl, type Fault, type SimFlavor } from '../simulator';
 import { parseDuration } from '../util/duration';
 import { parseFlags, reportError, UsageError, type CliIo } from './io';
 
 const HELP = `Usage: llm-sentinel simulate [--port N] [--host ADDR] [--model NAME]... [--answer TEXT]
                              [--fault NAME] [--control-port N] [--token-delay 5ms] [--load-time 0ms]
+                             [--flavor ollama|ollama-legacy|llamacpp|vllm] [--reject-thinking-knob]
 
 Runs an Ollama-compatible node on loopback for demos and tests. --control-port starts a small control API:
   curl -X POST localhost:<control-port>/fault -H 'content-type: application/json' -d '{"fault":"hang"}'
+--flavor plays another server (docs/simulator.md "Flavours"); a qwen3 or deepseek-r1 model thinks as that
+server documents. --reject-thinking-knob answers any thinking knob with 400, like an older strict server.
 Faults: ${'FAULTS_LIST'}
 `;
 
@@ -35,6 +38,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       'control-port': { type: 'string' },
       'token-delay': { type: 'string' },
       'load-time': { type: 'string' },
+      flavor: { type: 'string' },
+      'reject-thinking-knob': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
@@ -44,6 +49,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (values.fault !== undefined && !(FAULTS as readonly string[]).includes(values.fault)) {
       throw new UsageError(`--fault: unknown fault ${JSON.stringify(values.fault)}; one of: ${FAULTS.join(', ')}`);
     }
+    if (values.flavor !== undefined && !(FLAVORS as readonly string[]).includes(values.flavor)) {
+      throw new UsageError(`--flavor: unknown flavor ${JSON.stringify(values.flavor)}; one of: ${FLAVORS.join(', ')}`);
+    }
     const host = values.host ?? '127.0.0.1';
     const sim = await startSimulator({
       port: port('port', values.port, 11434),
@@ -52,6 +60,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       answer: values.answer,
       tokenDelayMs: ms('token-delay', values['token-delay']),
       loadMs: ms('load-time', values['load-time']),
+      flavor: values.flavor as SimFlavor | undefined,
+      rejectThinkingKnob: values['reject-thinking-knob'],
     });
     if (values.fault) await sim.setFault(values.fault as Fault);
     const control = values['control-port'] !== undefined ? await startSimulatorControl(sim, port('control-port', values['control-port'], 0), host) : undefined;

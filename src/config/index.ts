@@ -23,7 +23,10 @@ export class ConfigError extends Error {
 export interface NodeConfig {
   name: string;
   url: string;
-  model: string;
+  /** The canary's model; undefined: discovered from the node (loaded model, else its only one). */
+  model?: string;
+  /** Models apps use on this node, kept warm; empty when the canary's model is still to be discovered. */
+  models: string[];
   api: 'ollama' | 'openai';
   /** Header values are secrets (Cloudflare Access service tokens): they print as [redacted]. */
   headers: Record<string, Secret>;
@@ -96,8 +99,6 @@ export interface ParseOptions {
   io?: ConfigIo;
 }
 
-const DEFAULT_MODEL = 'llama3.2';
-
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
@@ -146,6 +147,16 @@ function resolveAlerts(a: Parsed['alerts'], env: NodeJS.ProcessEnv, io: ConfigIo
   return { ...a, email, webhooks, ...push };
 }
 
+const GO_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go duration (keep_alive) in ms; negative means forever (Infinity). The schema has checked its shape. */
+export function keepAliveMs(v: string): number {
+  if (v.startsWith('-')) return Infinity;
+  let total = 0;
+  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(m[1]) * (GO_UNITS[m[2] as string] ?? 0);
+  return total;
+}
+
 /**
  * Validates a raw config object (parsed YAML) against the schema, applies environment overrides, resolves
  * secrets. Throws ConfigError listing every problem, each naming its field path.
@@ -192,10 +203,14 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
       const s = resolveSecret(src, `nodes[${i}].headers.${h}`, env, io, problems, baseDir);
       if (s) headers[h] = s;
     }
+    // Never a built-in default: a guessed name is either missing on the node or loads a second model next to
+    // the app's. Without one, the daemon discovers it (loaded model, else the only installed one).
+    const model = n.model ?? (env.OLLAMA_MODEL || undefined);
     nodes.push({
       name: n.name,
       url: (n.url ?? '').replace(/\/+$/, ''),
-      model: n.model ?? env.OLLAMA_MODEL ?? DEFAULT_MODEL,
+      model,
+      models: n.models ?? (model !== undefined ? [model] : []),
       api: n.api,
       headers,
       priority: i,
@@ -236,6 +251,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
   nodes.forEach((n, i) => {
     if (n.exposureCheck && Object.keys(n.headers).length === 0) problems.push(`nodes[${i}].exposureCheck: needs auth headers to leave out (the node has none)`);
   });
+  if (p.canary.enabled && p.canary.interval > keepAliveMs(p.canary.keepAlive)) {
+    problems.push(`probes.canary.interval: ${p.canary.interval}ms is longer than probes.canary.keepAlive (${p.canary.keepAlive}): the model would unload between canaries; shorten the interval or lengthen keepAlive`);
+  }
   if (c.state.staleAfter <= c.state.heartbeat) problems.push(`state.staleAfter: must be longer than state.heartbeat`);
   const alerts = resolveAlerts(c.alerts, env, io, problems, baseDir);
   c.maintenance.recurring.forEach((w, i) => {

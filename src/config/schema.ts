@@ -23,7 +23,10 @@ const nodeSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'letters, digits, . _ - (max 63), starting with a letter or digit'),
     url: httpUrl.optional(),
+    /** The canary's model. Absent (and no OLLAMA_MODEL): the model the node has loaded, else its only one. */
     model: z.string().min(1).optional(),
+    /** The models apps use on this node, kept loaded (api: ollama). Default: the canary's model. */
+    models: z.array(z.string().min(1)).min(1).optional(),
     api: z.enum(['ollama', 'openai']).prefault('ollama'),
     headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name'), secretSource).prefault({}),
     /** A second path to the same Ollama (e.g. http://127.0.0.1:11434 on the Mac next to the tunnel URL). */
@@ -45,6 +48,10 @@ const canarySchema = z
     prompt: z.string().min(1).prefault('Reply with the single word PONG.'),
     expect: expectPattern.prefault('/pong/i'),
     maxTokens: z.number().int().min(1).max(4096).prefault(8),
+    /** Token limit where thinking cannot be switched off (legacy Ollama, unknown servers, a knob refused). */
+    thinkingBudget: z.number().int().min(1).max(4096).prefault(64),
+    /** options.num_ctx sent by the canary and the keep-warm loads; set it to what your apps send (docs/keep-warm.md). */
+    numCtx: z.number().int().min(256).max(1_048_576).optional(),
     keepAlive: z.string().regex(/^-?\d+(\.\d+)?(ns|us|µs|ms|s|m|h)+$/, 'a Go duration such as 30m or -1m (forever)').prefault('30m'),
     enabled: z.boolean().prefault(true),
     /** Server-reported model load time above this is a cold start (the model had been evicted). */
@@ -123,6 +130,8 @@ const alertsSchema = z
     events: z
       .object({
         primaryDown: eventRule('critical'),
+        /** Apps moved off the primary because it is degraded (wrong/empty answers, slow, …), not down. */
+        primaryDegraded: eventRule('warning'),
         fallbackDown: eventRule('warning'),
         fallbackDownPrimaryOut: eventRule('critical'),
         allDown: eventRule('critical'),

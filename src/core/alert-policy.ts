@@ -80,10 +80,73 @@ class Plan {
     this.alerts.push({ facts, suppressed, threadOf, announces: announces && suppressed === null });
   }
 
+  /**
+   * Traffic left the primary because it is degraded (wrong or empty answers, too slow, …), not down: apps
+   * run on a fallback. Truth table (primary status, preferred, allDown) → away:
+   *   degraded, a fallback, false → yes;  degraded, primary → no (it still serves);  up|down|unknown → no.
+   */
+  trafficAway(rt: NodeRuntime): boolean {
+    const m = this.input.monitor;
+    return m.nodes[0]?.name === rt.name && rt.status === 'degraded' && m.preferred !== rt.name && !m.allDown;
+  }
+
+  /** An open outage ends when its node is up, or degraded with traffic back on it. */
+  outageOver(rt: NodeRuntime): boolean {
+    return rt.status === 'up' || (rt.status === 'degraded' && !this.trafficAway(rt));
+  }
+
+  /** Opens the outage of a primary that lost its traffic while degraded: one alert naming the cause. */
+  degraded(rt: NodeRuntime, at: number): void {
+    const st = this.node(rt.name);
+    if (st.outage || !this.trafficAway(rt)) return;
+    const startsFlapping = this.countFlip(rt.name, at);
+    const kind: AlertKind = 'primaryDegraded';
+    const suppressed = this.suppression(rt.name, kind);
+    const cause = rt.statusReason;
+    const detail = rt.lastError?.message ?? null;
+    st.outage = {
+      since: rt.since,
+      cause,
+      detail,
+      announced: suppressed === null,
+      announcedBy: null,
+      heldFor: suppressed === null ? null : suppressed === 'maintenance' || suppressed === 'flapping' ? suppressed : 'off',
+      lastReminderAt: suppressed === null ? this.input.at : null,
+      degraded: true,
+    };
+    if (suppressed === 'maintenance') st.maintenance = this.input.maintenance.get(rt.name)?.reason ?? 'maintenance';
+    this.emit(this.facts(kind, rt.name, { cause, detail, since: rt.since, ...this.slowFacts(rt, cause) }), suppressed, null, true);
+    if (startsFlapping) this.flappingAlert(rt.name);
+  }
+
+  slowFacts(rt: NodeRuntime, cause: string): Partial<AlertFacts> {
+    const limits = this.input.policy.slow;
+    if (cause !== 'slow' || !limits) return {};
+    const load = rt.latency?.loadMs ?? 0;
+    const minus = (v: number | null | undefined) => (v === null || v === undefined ? null : Math.max(0, v - load));
+    return { slow: { ttftMs: minus(rt.latency?.ttftMs), totalMs: minus(rt.latency?.totalMs), ttftLimitMs: limits.ttftMs, totalLimitMs: limits.totalMs } };
+  }
+
+  flappingAlert(node: string): void {
+    const fl = this.node(node).flapping as Flapping;
+    const suppressed = this.suppression(node, 'flapping');
+    this.emit(this.facts('flapping', node, { flaps: { count: fl.count, since: fl.since, windowMs: this.input.policy.flapping.window } }), suppressed, null);
+  }
+
   /** A node was confirmed down (transition, or found down with no outage on record). */
   down(rt: NodeRuntime, cause: string, detail: string | null, since: number, allDown: boolean): AlertKind | undefined {
     const st = this.node(rt.name);
-    if (st.outage) return undefined; // already known: a restart or a repeated event must not mail twice
+    const open = st.outage;
+    if (open?.degraded) {
+      // Degraded, then down, in one outage: one thread. Its announced thread gets a follow-up saying so.
+      open.degraded = false;
+      open.cause = cause;
+      open.detail = detail;
+      const suppressed = open.announced ? this.suppression(rt.name, 'primaryDown') : null;
+      if (open.announced) this.emit(this.facts('primaryDown', rt.name, { cause, detail, since }), suppressed, open.announcedBy);
+      return undefined;
+    }
+    if (open) return undefined; // already known: a restart or a repeated event must not mail twice
     const { kind, primaryMaintenance } = this.downKind(rt, allDown);
     const suppressed = this.suppression(rt.name, kind);
     st.outage = {
@@ -121,9 +184,16 @@ class Plan {
 
   /** Counts a change into or out of `down`; returns true when it starts flapping. */
   flip(t: Transition): boolean {
-    const f = this.input.policy.flapping;
     // Start-up resolution (from `unknown`) is not a change anyone caused.
-    if (f.transitions === 0 || t.from === 'unknown' || (t.from !== 'down' && t.to !== 'down')) return false;
+    if (t.from === 'unknown' || (t.from !== 'down' && t.to !== 'down')) return false;
+    return this.countFlip(t.node, t.at);
+  }
+
+  /** Counts one change of a node (into or out of an outage); returns true when it starts flapping. */
+  countFlip(node: string, at: number): boolean {
+    const f = this.input.policy.flapping;
+    if (f.transitions === 0) return false;
+    const t = { node, at };
     const st = this.node(t.node);
     st.flips = [...st.flips.filter((x) => x > t.at - f.window), t.at];
     if (st.flapping) {
@@ -138,8 +208,8 @@ class Plan {
   /** An unannounced outage whose hold (maintenance, flapping) is over while the node is still down: tell people now, once. */
   announceHeld(rt: NodeRuntime, endedWindow: string | null): void {
     const o = this.node(rt.name).outage;
-    if (!o || o.announced || o.heldFor === null || o.heldFor === 'off' || rt.status !== 'down') return;
-    const { kind, primaryMaintenance } = this.downKind(rt, this.input.monitor.allDown);
+    if (!o || o.announced || o.heldFor === null || o.heldFor === 'off' || !(rt.status === 'down' || (o.degraded && this.trafficAway(rt)))) return;
+    const { kind, primaryMaintenance } = o.degraded ? { kind: 'primaryDegraded' as const, primaryMaintenance: undefined } : this.downKind(rt, this.input.monitor.allDown);
     const suppressed = this.suppression(rt.name, kind);
     if (suppressed !== null) return;
     const extra = o.heldFor === 'maintenance' ? { afterMaintenance: endedWindow ?? 'maintenance' } : {};
@@ -179,14 +249,19 @@ export function alertsForEvents(input: PolicyInput, events: ReadonlyArray<CoreEv
     const startsFlapping = plan.flip(e);
     if (e.to === 'down') {
       if (plan.down(rt, e.reason, e.detail ?? null, e.at, allDownEvent && !allDownSaid) === 'allDown') allDownSaid = true;
-    } else if (healthy(e.to)) {
+    } else if (healthy(e.to) && plan.outageOver(rt)) {
+      // A degraded outage's end is a change too (a down one was counted by flip() above).
+      if (plan.node(rt.name).outage?.degraded && e.from !== 'down' && plan.countFlip(rt.name, e.at)) plan.flappingAlert(rt.name);
       plan.recovered(rt, e.at);
     }
-    if (startsFlapping) {
-      const fl = plan.node(rt.name).flapping as Flapping;
-      const suppressed = plan.suppression(rt.name, 'flapping');
-      plan.emit(plan.facts('flapping', rt.name, { flaps: { count: fl.count, since: fl.since, windowMs: input.policy.flapping.window } }), suppressed, null);
-    }
+    if (startsFlapping) plan.flappingAlert(rt.name);
+  }
+  // Alerts follow traffic: a batch that moved apps off a degraded primary (its own transition, or another
+  // node's recovery making room) opens that outage.
+  const primary = input.monitor.nodes[0];
+  if (primary) {
+    const at = events.reduce((t, e) => Math.max(t, e.at), 0) || input.at;
+    plan.degraded(primary, at);
   }
   return { state: plan.state, alerts: plan.alerts };
 }
@@ -233,8 +308,10 @@ export function alertsForTick(input: PolicyInput): PolicyOutput {
 
     if (rt.status === 'down' && !st.outage) {
       plan.down(rt, rt.statusReason, rt.lastError?.message ?? null, rt.since, monitor.allDown);
-    } else if (healthy(rt.status) && st.outage) {
+    } else if (healthy(rt.status) && st.outage && plan.outageOver(rt)) {
       plan.recovered(rt, rt.since);
+    } else if (!st.outage) {
+      plan.degraded(rt, at);
     }
 
     if (st.flapping && at - st.flapping.lastAt >= policy.flapping.settle) {
@@ -243,7 +320,7 @@ export function alertsForTick(input: PolicyInput): PolicyOutput {
       st.flips = [];
       const o = st.outage;
       const suppressed = plan.suppression(rt.name, 'flappingSettled');
-      const announces = rt.status === 'down' && o !== null && !o.announced && o.heldFor === 'flapping';
+      const announces = (rt.status === 'down' || plan.trafficAway(rt)) && o !== null && !o.announced && o.heldFor === 'flapping';
       plan.emit(
         plan.facts('flappingSettled', rt.name, {
           cause: rt.status === 'up' ? null : rt.statusReason,
@@ -262,7 +339,7 @@ export function alertsForTick(input: PolicyInput): PolicyOutput {
     if (!window && !st.flapping) plan.announceHeld(rt, endedWindow);
 
     const o = st.outage;
-    if (o && o.announced && rt.status === 'down' && policy.reminderInterval > 0 && !window && !st.flapping) {
+    if (o && o.announced && (rt.status === 'down' || plan.trafficAway(rt)) && policy.reminderInterval > 0 && !window && !st.flapping) {
       // Measured from the last reminder on the wall clock: after a long sleep one reminder goes out, not one per
       // interval missed; a clock stepped back sends none until it has caught up.
       const last = o.lastReminderAt ?? o.since;

@@ -5,6 +5,7 @@ import type { NodeStatus } from './status';
 
 export const ALERT_KINDS = [
   'primaryDown',
+  'primaryDegraded',
   'fallbackDown',
   'fallbackDownPrimaryOut',
   'allDown',
@@ -34,6 +35,8 @@ export interface AlertPolicy {
   events: Record<AlertKind, EventRule>;
   /** Set when nothing may be sent at all (alerts.enabled false, no channel): every alert is recorded as suppressed. */
   quiet: 'alerts_disabled' | 'no_channel' | null;
+  /** decision.slowTtft / slowTotal, quoted in a SLOW alert. */
+  slow?: { ttftMs: number; totalMs: number };
 }
 
 export interface Outage {
@@ -48,6 +51,8 @@ export interface Outage {
   /** Why it was not announced when it began; `off` means it never will be (event switched off, quiet). */
   heldFor: 'maintenance' | 'flapping' | 'off' | null;
   lastReminderAt: number | null;
+  /** Opened because traffic left a degraded (not down) primary; cleared if it then goes down. */
+  degraded?: boolean;
 }
 
 export interface Flapping {
@@ -106,6 +111,8 @@ export interface AlertFacts {
   /** This down alert was held by a maintenance window that has now ended (its reason). */
   afterMaintenance?: string;
   flaps?: { count: number; since: number; windowMs: number };
+  /** A SLOW primary: its last canary's times (load time taken off) and the limits they passed. */
+  slow?: { ttftMs: number | null; totalMs: number | null; ttftLimitMs: number; totalLimitMs: number };
 }
 
 export interface PlannedAlert {

@@ -161,6 +161,10 @@ export function decide(state: MonitorState, r: ProbeResult, policy: Policy, at: 
       reach = applySample(reach, 'ok', policy);
       // Slowness is a measurement, never a hard fact: it always needs softFall slow canaries in a row.
       speed = applySample(speed, isSlow(r, policy) ? 'soft' : 'ok', policy);
+    } else if (r.reason === 'thinking_budget') {
+      // The server generated (it only ran out of canary tokens while thinking): a canary setting to fix, not
+      // a sick node. It proves reachability and leaves the generation verdict as it was, so traffic stays.
+      reach = applySample(reach, 'ok', policy);
     } else if (REASON_INFO[r.reason].network) {
       // Could not reach the server at all: that says nothing about its ability to generate once reachable,
       // so it counts toward reachability only (and recovery is not held back by a stale generation verdict).

@@ -29,6 +29,7 @@ export const REASONS = [
   'too_large',
   'wrong_answer',
   'empty_answer',
+  'thinking_budget',
   'aborted',
 ] as const;
 export type Reason = (typeof REASONS)[number];
@@ -85,7 +86,10 @@ export const REASON_INFO: Readonly<Record<Reason, ReasonInfo>> = {
   bad_response: row('soft', {}, 'bad response', 'a proxy in between or a wrong URL: the detail names what was wrong'),
   too_large: row('soft', {}, 'response too large', 'a wrong URL or a misbehaving server; raise maxResponseBytes for a huge model list'),
   wrong_answer: row('soft', {}, 'canary answered wrongly', 'check the answer: a different model behind the name, a system prompt, or adjust prompt/expect'),
-  empty_answer: row('soft', {}, 'canary answered nothing', 'a thinking model spending its tokens on reasoning, or a broken template'),
+  empty_answer: row('soft', {}, 'canary answered nothing', 'a broken template, or a model that cannot follow the prompt'),
+  // Not a node failure: the server generated, the canary ran out of tokens while the model was thinking.
+  // The decision core counts it as reachable and leaves the generation verdict alone (core/decide.ts).
+  thinking_budget: row('none', {}, 'canary cut off while the model was thinking', 'raise probes.canary.thinkingBudget (maxTokens where thinking is switched off), or use a server/model whose thinking can be switched off'),
   aborted: row('none', {}, 'aborted', ''),
 };
 

@@ -15,6 +15,8 @@ import type { Alerting } from '../alerts/alerting';
 import type { Storage } from '../storage';
 import type { Clock } from '../util/clock';
 import { DaemonEmitter } from './events';
+import { Warmth } from './keep-warm';
+import { logLearnt, ServerKnowledge } from './knowledge';
 import { SelfChecks } from './selfcheck';
 import { ProbeLoop } from './loop';
 import { watchClock, type ClockJump } from './wake';
@@ -55,6 +57,8 @@ export class Daemon {
   #reloading: Promise<void> = Promise.resolve();
   #writes: WriteQueue;
   #alerting: Alerting | undefined;
+  #known = new ServerKnowledge();
+  #warmth: Warmth;
 
   constructor(private readonly deps: DaemonDeps) {
     this.#config = deps.config;
@@ -67,6 +71,15 @@ export class Daemon {
     this.#self = this.#selfChecks(deps.config);
     this.#writes = new WriteQueue(deps.logger.child({ component: 'storage' }), () => deps.clock.mono());
     this.#alerting = deps.alerting?.(deps.config);
+    const cold = deps.storage.coldEvents;
+    this.#warmth = new Warmth({
+      config: () => this.#config,
+      clock: deps.clock,
+      logger: deps.logger,
+      dispatcher: () => this.#agent,
+      record: (node, l, at) => this.#writes.push({ what: `cold event ${node}`, droppable: true, run: () => cold.insert({ node, model: l.model, at, why: l.why, ok: l.ok, loadMs: l.loadMs, detail: l.detail }) }),
+      onLoad: (node, l) => this.events.emit('keepwarm:load', { node, ...l }),
+    });
   }
 
   #selfChecks(config: Config, previous?: SelfChecks): SelfChecks {
@@ -153,13 +166,14 @@ export class Daemon {
       logger.warn('database and stateFile changes take effect at the next restart');
       next = { ...next, database: this.#config.database, stateFile: this.#config.stateFile };
     }
-    await this.#stopLoops();
+    await Promise.all([this.#stopLoops(), this.#warmth.stop()]);
     await Promise.all([this.#self.stop(), this.#alerting?.stop()]);
     if (this.#stopping) return;
     const old = this.#agent;
     this.#agent = createProbeAgent(next.probes);
     void old.close();
     this.#config = next;
+    this.#known = new ServerKnowledge();
     this.#info = { ...this.#info, instance: next.instance };
     const offline = this.#state.monitorOffline;
     this.#state = { ...restoreState(next.nodes, this.#publisher.published?.state, this.#instant()), monitorOffline: offline };
@@ -179,7 +193,7 @@ export class Daemon {
     await this.#reloading;
     for (const t of this.#timers) t();
     this.#timers = [];
-    await Promise.all([this.#stopLoops(), this.#self.stop()]);
+    await Promise.all([this.#stopLoops(), this.#self.stop(), this.#warmth.stop()]);
     await this.#alerting?.stop();
     this.#publish();
     const runId = this.#runId;
@@ -228,9 +242,16 @@ export class Daemon {
     return nextProbeDelay(node, kind, { liveness: p.liveness.interval, canary: p.canary.interval, fast: this.#config.decision.fastInterval });
   }
 
-  async #probe(node: NodeConfig, kind: ProbeKind, signal: AbortSignal): Promise<void> {
+  async #probe(configured: NodeConfig, kind: ProbeKind, signal: AbortSignal): Promise<void> {
     const ctx = { signal, clock: this.deps.clock, dispatcher: this.#agent };
-    let result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx);
+    const node = this.#known.resolve(configured);
+    // No model yet (none configured, liveness has not found one): nothing to generate with.
+    if (kind === 'canary' && node.model === undefined) return;
+    let result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx, this.#known.view(node.name));
+    if (this.#known.learn(result)) {
+      logLearnt(this.deps.logger.child({ node: node.name }), result, this.#known.get(node.name));
+      this.events.emit('node:server', { node: node.name, ...this.#known.get(node.name) });
+    }
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
     if (!result.ok && REASON_INFO[result.reason].path && node.directUrl) {
@@ -240,6 +261,8 @@ export class Daemon {
       if (cause) result = { ...result, cause, detail: `${result.detail ?? result.reason}; ${describeCause(cause)}`.slice(0, 300) };
     }
     await this.#onResult(result, endedAt);
+    // Every liveness cycle: the apps' models stay loaded (a load request, never a generation).
+    if (kind === 'liveness' && result.ok && !this.#stopping) this.#warmth.kick(this.#known.resolve(configured), this.#known.get(node.name), (loaded) => loaded && !this.#stopping && this.#publish());
   }
 
   async #onResult(r: ProbeResult, endedAt: number): Promise<void> {
@@ -365,7 +388,8 @@ export class Daemon {
 
   #publish(): void {
     const c = this.#config;
-    const json = this.#publisher.publish(buildPublishedState(this.#state, c.nodes, this.#info, this.deps.clock.now(), c.state.staleAfter));
+    const nodes = c.nodes.map((n) => this.#known.resolve(n)).map((n) => ({ ...n, model: n.model ?? '', warmth: this.#warmth.get(n.name) }));
+    const json = this.#publisher.publish(buildPublishedState(this.#state, nodes, this.#info, this.deps.clock.now(), c.state.staleAfter));
     if (json !== undefined) this.events.emit('state:written', json);
   }
 }

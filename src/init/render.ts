@@ -45,7 +45,8 @@ export function sameModel(a: string, b: string): boolean {
 }
 
 export interface ModelChoice {
-  model: string;
+  /** Undefined: none written; the monitor discovers it when the node answers (never a built-in name). */
+  model?: string;
   why: string;
   /** Set when the node cannot serve the model as things stand. */
   warning?: string;
@@ -64,8 +65,9 @@ export function chooseModel(d: Discovery, wanted?: string): ModelChoice {
   if (loaded) return { model: loaded, why: 'loaded in memory when init ran' };
   const first = d.installed[0];
   if (first) return { model: first, why: d.api === 'ollama' ? 'most recently installed' : 'first model the server lists' };
-  if (d.problem) return { model: DEFAULT_MODEL, why: 'default: the node could not be asked; set the model your apps use' };
-  return { model: DEFAULT_MODEL, why: 'default', warning: `no model is installed on this node: run \`ollama pull ${DEFAULT_MODEL}\` there (or set another model)` };
+  // No guessed name: the monitor takes the node's loaded model, else its only one, once it can ask.
+  if (d.problem) return { why: 'none written: the node could not be asked; the monitor discovers it (the loaded model, else the only one), or set the model your apps use' };
+  return { why: 'none written: nothing is installed yet', warning: `no model is installed on this node: run \`ollama pull <model>\` there (e.g. ${DEFAULT_MODEL}); the monitor then uses it` };
 }
 
 /** What to do about a node init could not use, in words for a comment and for the terminal (Access: what init leaves to fill in). */
@@ -101,7 +103,7 @@ function nodeBlock(name: string, d: Discovery, choice: ModelChoice, secretsDir: 
     out.push('  # !! The node stays in the config; the monitor reports it down until this is fixed (llm-sentinel check).');
   }
   if (choice.warning) out.push(`  # !! ${choice.warning}`);
-  out.push(`  - name: ${name}`, `    url: ${q(d.url)}`, `    model: ${q(choice.model)}   # ${choice.why}`);
+  out.push(`  - name: ${name}`, `    url: ${q(d.url)}`, choice.model !== undefined ? `    model: ${q(choice.model)}   # ${choice.why}` : `    # model: ${choice.why}`);
   if (d.api === 'openai') out.push('    api: openai                      # no /api/version here: probed through /v1 (OpenAI-compatible)');
   if (d.access) {
     out.push(

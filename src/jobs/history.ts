@@ -8,7 +8,7 @@ import { DAY_MS, floorTo, HOUR_MS } from '../history/intervals';
 import { mergeRollups, rollupProbes } from '../history/rollup';
 
 export interface HistoryJobDeps {
-  storage: Pick<Storage, 'history'>;
+  storage: Pick<Storage, 'history' | 'coldEvents'>;
   config: Pick<Config, 'history' | 'probes'>;
   logger: Logger;
   clock: Clock;
@@ -137,6 +137,8 @@ export function createHistoryJob(deps: HistoryJobDeps): HistoryJob {
     const daily = history.mark('daily');
     if (h.keepHourly > 0 && daily !== undefined && !stopping) s.hourlyDeleted = history.deleteRollupsBefore('hourly', Math.min(now - h.keepHourly, daily));
     if (h.keepDaily > 0 && !stopping) s.dailyDeleted = history.deleteRollupsBefore('daily', now - h.keepDaily);
+    // Keep-warm cold events are few (one per cold model) and the report counts them over any window: kept as long as daily rollups.
+    if (h.keepDaily > 0 && !stopping) deps.storage.coldEvents.deleteBefore(now - h.keepDaily);
   }
 
   async function reclaim(s: RunSummary): Promise<void> {

@@ -1,4 +1,6 @@
 import type { NodeConfig } from '../config';
+import { describePlan, planThinking, type Flavor, type ThinkingPlan } from '../core/flavor';
+import { judgeAnswer } from '../core/thinking';
 import { formatDuration } from '../util/duration';
 import { classifyHttp, classifyNetworkError, clip } from './classify';
 import { discard, guard, isFailure, judgeError, readCapped, runProbe, send, type Outcome, type ProbeContext, type ProbeRun, type ProbeSettings, type Reply } from './http';
@@ -13,6 +15,8 @@ import type { ProbeResult } from './types';
 
 interface StreamState {
   text: string;
+  /** Reasoning from a separate field (message.thinking, delta.reasoning, delta.reasoning_content). */
+  reasoning: string;
   /** Complete (newline-terminated) lines seen. */
   lines: number;
   contentChunks: number;
@@ -21,24 +25,43 @@ interface StreamState {
   done?: DoneStats;
 }
 
-function requestFor(node: NodeConfig, settings: ProbeSettings): { path: string; json: unknown; accept: string; expect: 'ndjson' | 'sse' } {
+/** What the daemon (or `check`) knows about the node's server; without it the canary plays safe. */
+export interface ServerView {
+  flavor: Flavor;
+  /** The node answered the thinking knob with 400 before: leave it out. */
+  knobRejected: boolean;
+  /** The node was cut off while thinking although the knob was sent: add /no_think and the larger budget. */
+  thinksAnyway?: boolean;
+}
+
+const UNKNOWN_SERVER: ServerView = { flavor: 'unknown', knobRejected: false };
+
+export function canaryPlan(node: NodeConfig, settings: ProbeSettings, server: ServerView = UNKNOWN_SERVER): ThinkingPlan {
   const c = settings.canary;
-  const messages = [{ role: 'user', content: c.prompt }];
+  return planThinking({ api: node.api, flavor: server.flavor, knobRejected: server.knobRejected, thinksAnyway: server.thinksAnyway, prompt: c.prompt, maxTokens: c.maxTokens, thinkingBudget: c.thinkingBudget });
+}
+
+function requestFor(node: NodeConfig, model: string, settings: ProbeSettings, plan: ThinkingPlan): { path: string; json: unknown; accept: string; expect: 'ndjson' | 'sse' } {
+  const c = settings.canary;
+  const messages = [{ role: 'user', content: plan.prompt }];
   if (node.api === 'openai') {
+    const knob = plan.knob === 'reasoning_effort' ? { reasoning_effort: 'none' } : plan.knob === 'chat_template_kwargs' ? { chat_template_kwargs: { enable_thinking: false } } : {};
     return {
       path: '/v1/chat/completions',
       accept: 'text/event-stream, application/json;q=0.9',
       expect: 'sse',
-      json: { model: node.model, messages, stream: true, max_tokens: c.maxTokens, temperature: 0, stream_options: { include_usage: true } },
+      json: { model, messages, stream: true, max_tokens: plan.maxTokens, temperature: 0, stream_options: { include_usage: true }, ...knob },
     };
   }
+  const options: Record<string, number> = { temperature: 0, num_predict: plan.maxTokens };
+  // The same num_ctx as the apps (and the keep-warm loads): a different one makes Ollama reload the model.
+  if (c.numCtx !== undefined) options.num_ctx = c.numCtx;
   return {
     path: '/api/chat',
     // Ollama ignores Accept; asking for JSON makes Cloudflare's own error pages RFC 9457 JSON.
     accept: 'application/json',
     expect: 'ndjson',
-    // think:false keeps thinking models from spending the token budget on reasoning; it is harmless on others.
-    json: { model: node.model, messages, stream: true, think: false, keep_alive: c.keepAlive, options: { temperature: 0, num_predict: c.maxTokens } },
+    json: { model, messages, stream: true, ...(plan.knob === 'think' ? { think: false } : {}), keep_alive: c.keepAlive, options },
   };
 }
 
@@ -47,11 +70,14 @@ function apply(run: ProbeRun, state: StreamState, events: StreamEvent[]): 'done'
   for (const ev of events) {
     switch (ev.type) {
       case 'content':
+      case 'thinking':
+        // A thinking token is a token: the server is generating, so the first-token clock stops.
         if (state.firstTokenAt === undefined) {
           state.firstTokenAt = run.since();
           run.deadline.disarm('first_token');
         }
-        state.text += ev.text;
+        if (ev.type === 'content') state.text += ev.text;
+        else state.reasoning += ev.text;
         state.contentChunks += 1;
         break;
       case 'error':
@@ -126,16 +152,28 @@ function speed(stats: DoneStats, state: StreamState, totalMs: number): number | 
   return tokens > 0 && streamingMs > 0 ? round1(tokens / (streamingMs / 1000)) : undefined;
 }
 
-async function canary(run: ProbeRun): Promise<Outcome> {
+async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
   const c = run.settings.canary;
   const firstTokenMs = c.firstTokenTimeout ?? c.timeout;
   if (firstTokenMs < c.timeout) run.deadline.arm('first_token', firstTokenMs);
-  const req = requestFor(run.node, run.settings);
+  const model = run.node.model;
+  if (model === undefined) return { reason: 'model_missing', detail: 'no model configured and none discovered yet (see liveness)' };
+  let plan = canaryPlan(run.node, run.settings, server);
+  let req = requestFor(run.node, model, run.settings, plan);
 
-  const reply = await send(run, req.path, { method: 'POST', accept: req.accept, json: req.json });
-  if (isFailure(reply)) return reply.reason === 'timeout' ? { ...reply, detail: `${reply.detail}; no response headers yet` } : reply;
-  if (reply.status < 200 || reply.status >= 300) return judgeError(run, reply, req.path, req.expect);
-  const facts = { httpStatus: reply.status, ttfbMs: reply.ttfbMs };
+  let reply = await send(run, req.path, { method: 'POST', accept: req.accept, json: req.json });
+  if (!isFailure(reply) && reply.status === 400 && plan.knob !== 'none') {
+    // An older server that validates strictly (vLLM before chat_template_kwargs, say) refuses the knob:
+    // ask once more without it. The daemon remembers this for the node (result.thinking.knobRejected).
+    discard(reply.body);
+    plan = canaryPlan(run.node, run.settings, { ...server, knobRejected: true });
+    req = requestFor(run.node, model, run.settings, plan);
+    reply = await send(run, req.path, { method: 'POST', accept: req.accept, json: req.json });
+  }
+  const thinking = { knob: plan.knob, knobRejected: plan.knobRejected, thought: false };
+  if (isFailure(reply)) return reply.reason === 'timeout' ? { ...reply, detail: `${reply.detail}; no response headers yet`, thinking } : { ...reply, thinking };
+  if (reply.status < 200 || reply.status >= 300) return { ...(await judgeError(run, reply, req.path, req.expect)), thinking };
+  const facts = { httpStatus: reply.status, ttfbMs: reply.ttfbMs, thinking };
   const shape = classifyHttp({ status: reply.status, headers: reply.headers, expect: req.expect, path: req.path });
   if (shape.reason === 'not_ollama') {
     discard(reply.body);
@@ -150,11 +188,13 @@ async function canary(run: ProbeRun): Promise<Outcome> {
     return { ...shape, ...facts };
   }
 
-  const state: StreamState = { text: '', lines: 0, contentChunks: 0, bytes: 0 };
+  const state: StreamState = { text: '', reasoning: '', lines: 0, contentChunks: 0, bytes: 0 };
   const failed = await readStream(run, reply, req.expect === 'sse' ? new SseParser() : new NdjsonParser(), state);
   const totalMs = run.since();
   const ttftMs = state.firstTokenAt;
-  const answer = clip(state.text, 200) || undefined;
+  const verdict = judgeAnswer({ content: state.text, reasoning: state.reasoning, evalCount: state.done?.evalCount, maxTokens: plan.maxTokens });
+  const shown = verdict.kind === 'answer' ? verdict.text : state.text;
+  const answer = clip(shown, 200) || undefined;
   if (failed) {
     const noToken = failed.reason === 'timeout' && ttftMs === undefined && run.deadline.fired?.kind === 'probe';
     const detail = noToken ? `no first token within ${formatDuration(c.timeout)} (deadline)` : failed.detail;
@@ -164,6 +204,7 @@ async function canary(run: ProbeRun): Promise<Outcome> {
   const stats = state.done ?? {};
   const measured = {
     ...facts,
+    thinking: { ...thinking, thought: verdict.kind === 'answer' ? verdict.thought : verdict.kind === 'thinking_budget' || verdict.thought },
     ttftMs,
     totalMs,
     tokensPerSec: speed(stats, state, totalMs),
@@ -171,14 +212,22 @@ async function canary(run: ProbeRun): Promise<Outcome> {
     evalCount: stats.evalCount ?? (req.expect === 'sse' ? state.contentChunks : undefined),
     answer,
   };
-  if (state.text.trim() === '') return { reason: 'empty_answer', detail: `model finished with an empty answer after ${formatDuration(totalMs)}`, ...measured };
-  if (!c.expect.test(state.text)) {
-    return { reason: 'wrong_answer', detail: clip(`answer ${JSON.stringify(clip(state.text, 80))} does not match ${c.expect.source}`), ...measured };
+  if (verdict.kind === 'thinking_budget') {
+    const fix =
+      plan.maxTokens >= c.thinkingBudget
+        ? 'raise probes.canary.thinkingBudget, or use a server/model whose thinking can be switched off'
+        : 'the server ignored the knob (llama-server needs --jinja; some models only take levels): the next canaries add /no_think and thinkingBudget';
+    return { reason: 'thinking_budget', detail: clip(`the model was still thinking when the canary's ${plan.maxTokens} tokens ran out (${describePlan(plan)}): ${fix}`), ...measured };
+  }
+  if (verdict.kind === 'empty') return { reason: 'empty_answer', detail: `model finished with an empty answer after ${formatDuration(totalMs)}`, ...measured };
+  if (!c.expect.test(verdict.text)) {
+    return { reason: 'wrong_answer', detail: clip(`answer ${JSON.stringify(clip(verdict.text, 80))} does not match ${c.expect.source}`), ...measured };
   }
   const tps = measured.tokensPerSec === undefined ? '' : `, ${measured.tokensPerSec} tok/s`;
-  return { reason: 'ok', detail: clip(`answered ${JSON.stringify(clip(state.text, 60))} in ${formatDuration(totalMs)} (first token ${formatDuration(ttftMs ?? totalMs)}${tps})`), ...measured };
+  const thought = measured.thinking.thought ? ', thinking stripped' : '';
+  return { reason: 'ok', detail: clip(`answered ${JSON.stringify(clip(verdict.text, 60))} in ${formatDuration(totalMs)} (first token ${formatDuration(ttftMs ?? totalMs)}${tps}${thought})`), ...measured };
 }
 
-export function probeCanary(node: NodeConfig, settings: ProbeSettings, ctx: ProbeContext = {}): Promise<ProbeResult> {
-  return runProbe('canary', node, settings, ctx, settings.canary.timeout, canary);
+export function probeCanary(node: NodeConfig, settings: ProbeSettings, ctx: ProbeContext = {}, server?: ServerView): Promise<ProbeResult> {
+  return runProbe('canary', node, settings, ctx, settings.canary.timeout, (run) => canary(run, server ?? UNKNOWN_SERVER));
 }

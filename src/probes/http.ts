@@ -22,7 +22,7 @@ export interface ProbeContext {
 
 /** Everything a probe result may carry besides the fields runProbe fills in itself. */
 export type Outcome = Verdict &
-  Partial<Pick<ProbeResult, 'httpStatus' | 'ttfbMs' | 'ttftMs' | 'totalMs' | 'tokensPerSec' | 'loadMs' | 'evalCount' | 'answer'>>;
+  Partial<Pick<ProbeResult, 'httpStatus' | 'ttfbMs' | 'ttftMs' | 'totalMs' | 'tokensPerSec' | 'loadMs' | 'evalCount' | 'answer' | 'server' | 'model' | 'installed' | 'thinking'>>;
 
 export function isFailure(x: object): x is Outcome {
   return 'reason' in x;
@@ -229,6 +229,7 @@ export interface JsonReply {
   status: number;
   ttfbMs: number;
   value: unknown;
+  headers: Reply['headers'];
 }
 
 /** GET a JSON document: status, shape, size cap and UTF-8 are all checked before the value is returned. */
@@ -245,5 +246,5 @@ export async function getJson(run: ProbeRun, path: string): Promise<JsonReply | 
   if (text === undefined) return { reason: 'bad_response', detail: `reply to ${path} is not valid UTF-8`, ...base };
   const verdict = classifyHttp({ status: reply.status, headers: reply.headers, expect: 'json', body: text, path });
   if (verdict.reason !== 'ok') return { ...verdict, ...base };
-  return { status: reply.status, ttfbMs: reply.ttfbMs, value: JSON.parse(text) as unknown };
+  return { status: reply.status, ttfbMs: reply.ttfbMs, value: JSON.parse(text) as unknown, headers: reply.headers };
 }

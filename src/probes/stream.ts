@@ -16,6 +16,8 @@ export interface DoneStats {
 
 export type StreamEvent =
   | { type: 'content'; text: string }
+  /** Reasoning sent apart from the answer: message.thinking, delta.reasoning, delta.reasoning_content. */
+  | { type: 'thinking'; text: string }
   | { type: 'done'; stats: DoneStats }
   | { type: 'error'; message: string }
   | { type: 'invalid'; detail: string };
@@ -110,6 +112,8 @@ export class NdjsonParser implements StreamParser {
     if (error !== undefined) return [{ type: 'error', message: error }];
     const events: StreamEvent[] = [];
     const content = isRecord(o.message) ? o.message.content : o.response;
+    const thinking = isRecord(o.message) ? o.message.thinking : o.thinking;
+    if (typeof thinking === 'string' && thinking !== '') events.push({ type: 'thinking', text: thinking });
     if (typeof content === 'string' && content !== '') events.push({ type: 'content', text: content });
     if (o.done === true) {
       const stats: DoneStats = {};
@@ -175,7 +179,13 @@ export class SseParser implements StreamParser {
     }
     const choice = Array.isArray(o.choices) ? (o.choices[0] as unknown) : undefined;
     if (!isRecord(choice)) return [];
-    const content = isRecord(choice.delta) ? choice.delta.content : choice.text;
-    return typeof content === 'string' && content !== '' ? [{ type: 'content', text: content }] : [];
+    const delta = isRecord(choice.delta) ? choice.delta : undefined;
+    const content = delta ? delta.content : choice.text;
+    // Ollama and current vLLM say `reasoning`; llama.cpp and older vLLM say `reasoning_content`.
+    const reasoning = delta ? (delta.reasoning ?? delta.reasoning_content) : undefined;
+    const events: StreamEvent[] = [];
+    if (typeof reasoning === 'string' && reasoning !== '') events.push({ type: 'thinking', text: reasoning });
+    if (typeof content === 'string' && content !== '') events.push({ type: 'content', text: content });
+    return events;
   }
 }

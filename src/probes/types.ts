@@ -1,3 +1,4 @@
+import type { Flavor, ThinkingKnob } from '../core/flavor';
 import type { Reason } from '../core/reasons';
 
 /** The fixed set of probe outcomes lives in the reason table (src/core/reasons.ts). */
@@ -39,4 +40,12 @@ export interface ProbeResult {
    * answers: cloudflared, DNS or Cloudflare) or `ollama_or_host` (both fail).
    */
   cause?: 'tunnel' | 'ollama_or_host';
+  /** Liveness: what the server said it is (docs/reasons.md "Server flavours"). */
+  server?: { flavor: Flavor; version?: string };
+  /** Liveness on a node without a configured model: the model found (loaded, else the only one installed). */
+  model?: string;
+  /** Liveness: the models the node has installed (for a clear error when discovery cannot choose). */
+  installed?: string[];
+  /** Canary: how thinking was switched off, and whether the server refused the knob (then retried without it). */
+  thinking?: { knob: ThinkingKnob; knobRejected: boolean; thought: boolean };
 }

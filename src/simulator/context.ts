@@ -1,12 +1,18 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { GenerationMode } from './generation';
 import type { ModelInfo, ModelRegistry } from './models';
+import type { SimFlavor } from './types';
 import type { Reply } from './wire';
 
 /** The simulator's live settings, read by handlers on every request. */
 export interface SimSettings {
+  readonly flavor: SimFlavor;
+  readonly rejectThinkingKnob: boolean;
+  /** Bookkeeping for tests: load requests and generations served. */
+  readonly record: { load(model: string, keepAlive: unknown, options: unknown): void; generation(): void };
   readonly registry: ModelRegistry;
-  readonly tokenDelayMs: number;
+  /** Changed at run time by setTokenDelay (a node that becomes slow without failing). */
+  tokenDelayMs: number;
   readonly version: string;
   answer(): string;
 }

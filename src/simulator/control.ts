@@ -4,6 +4,8 @@
  *   GET  /fault                              → {"fault":"none"}
  *   POST /fault {"fault","delayMs","scope"}  → {"fault":"hang"} | 400 {"error":"…"}
  *   POST /answer {"answer":"…"}              → {"answer":"…"}
+ *   POST /unload {"models":["qwen3:8b"]}     → {"loaded":[…]}  (models dropped from memory; omit models: all)
+ *   GET  /stats                              → {"requestCount","generations","loads","loaded"}
  *   GET  /stats                              → {"requestCount":n}
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -49,7 +51,16 @@ async function handle(sim: Simulator, req: IncomingMessage, res: ServerResponse)
   const path = (req.url ?? '/').split('?')[0];
   const body = await readBody(req);
   if (path === '/fault' && req.method === 'GET') return send(res, 200, { fault: sim.fault });
-  if (path === '/stats' && req.method === 'GET') return send(res, 200, { requestCount: sim.requestCount });
+  if (path === '/stats' && req.method === 'GET') return send(res, 200, { requestCount: sim.requestCount, generations: sim.generations, loads: sim.loads.length, loaded: sim.loaded() });
+  if (path === '/unload' && req.method === 'POST') {
+    // A model unloaded behind the monitor's back (memory pressure, a restart, a short keep_alive).
+    const parsed = parseJsonBody(body, 'ControlRequest');
+    if (!parsed.ok) return send(res, 400, { error: `invalid JSON: ${parsed.message}` });
+    const models = parsed.value?.['models'];
+    if (models !== undefined && !(Array.isArray(models) && models.every((m) => typeof m === 'string'))) return send(res, 400, { error: 'models must be a list of model names' });
+    sim.unload(models as string[] | undefined);
+    return send(res, 200, { loaded: sim.loaded() });
+  }
   if ((path === '/fault' || path === '/answer') && req.method === 'POST') {
     const parsed = parseJsonBody(body, 'ControlRequest');
     if (!parsed.ok) return send(res, 400, { error: `invalid JSON: ${parsed.message}` });
@@ -64,8 +75,8 @@ async function handle(sim: Simulator, req: IncomingMessage, res: ServerResponse)
     await sim.setFault(request.fault, request.opts);
     return send(res, 200, { fault: sim.fault });
   }
-  if (path === '/fault' || path === '/answer' || path === '/stats') return send(res, 405, { error: 'method not allowed' });
-  return send(res, 404, { error: 'not found; try GET /fault, POST /fault, POST /answer, GET /stats' });
+  if (path === '/fault' || path === '/answer' || path === '/stats' || path === '/unload') return send(res, 405, { error: 'method not allowed' });
+  return send(res, 404, { error: 'not found; try GET /fault, POST /fault, POST /answer, POST /unload, GET /stats' });
 }
 
 export function startSimulatorControl(sim: Simulator, port: number, host = '127.0.0.1'): Promise<SimulatorControl> {

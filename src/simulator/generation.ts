@@ -72,6 +72,13 @@ export interface GenerationJob {
   model: ModelInfo;
   answer: string;
   think: boolean;
+  /**
+   * Where reasoning goes: a separate field (`field`: Ollama ≥ 0.9, llama.cpp, vLLM with a reasoning parser)
+   * or inline in the content as `<think>…</think>` (`inline`: Ollama before 0.9). Default `field`.
+   */
+  thinkStyle?: 'field' | 'inline';
+  /** The prompt carries qwen3's `/no_think`: a thinking model writes an empty think block, then answers. */
+  softOff?: boolean;
   /** Positive token limit (thinking tokens count too), or undefined for none. */
   limit: number | undefined;
   keepAliveMs: number;
@@ -102,9 +109,20 @@ function* plannedTokens(job: GenerationJob): Generator<Token, 'stop' | 'length'>
     const cycle = content.length ? content : [' '];
     for (let i = 0; ; i++) yield { kind: 'content', text: cycle[i % cycle.length] as string };
   }
-  const thinking = job.think && job.mode !== 'empty_answer' ? tokenize(THINKING_TEXT) : [];
+  const thinks = job.think && job.mode !== 'empty_answer';
+  const inline = job.thinkStyle === 'inline';
+  const soft = thinks && job.softOff === true && job.model.softSwitch;
+  const thinking = thinks && !soft ? tokenize(THINKING_TEXT) : [];
+  const asContent = (text: string): Token => ({ kind: 'content', text });
+  // qwen3 writes <think>, its reasoning, </think> and a blank line; with /no_think the block is empty. A
+  // server with a reasoning parser strips the tags and sends the reasoning apart.
+  const block: Token[] = inline
+    ? thinks
+      ? [asContent('<think>'), ...(soft ? [asContent('\n\n')] : thinking.map(asContent)), asContent('</think>'), asContent('\n\n')]
+      : []
+    : thinking.map((text): Token => ({ kind: 'thinking', text }));
   const all: Token[] = [
-    ...thinking.map((text): Token => ({ kind: 'thinking', text })),
+    ...block,
     ...content.map((text): Token => ({ kind: 'content', text: job.mode === 'invalid_utf8' ? text + INVALID_MARK : text })),
   ];
   const stopAt = job.mode === 'mid_stream_error' ? Math.max(1, Math.min(3, all.length - 1)) : all.length;

@@ -3,8 +3,8 @@
  * primary node shows (refused, hung, Cloudflare error pages, broken streams, …). The test bed for the probes
  * and the engine of the demo. See docs/simulator.md.
  */
-export { FAULTS } from './types';
-export type { Fault, FaultOptions, FaultScope, Simulator, SimulatorOptions } from './types';
+export { FAULTS, FLAVORS } from './types';
+export type { Fault, FaultOptions, FaultScope, SimFlavor, Simulator, SimulatorOptions } from './types';
 export { startSimulator } from './server';
 export { startSimulatorControl } from './control';
 export type { SimulatorControl } from './control';

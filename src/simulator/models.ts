@@ -26,6 +26,8 @@ export interface ModelInfo {
   modifiedAt: number;
   details: ModelDetails;
   thinking: boolean;
+  /** Honours qwen3's `/no_think` soft switch (qwen3 does; deepseek-r1 has none). */
+  softSwitch: boolean;
   /** Namespace for /v1/models `owned_by`: `library` for official models. */
   owner: string;
 }
@@ -70,6 +72,7 @@ function describe(name: string, index: number): ModelInfo {
       quantization_level: 'Q4_K_M',
     },
     thinking: isThinkingModel(name),
+    softSwitch: base.toLowerCase().startsWith('qwen3'),
     owner: slash < 0 ? 'library' : full.slice(0, slash).split('/').pop() ?? 'library',
   };
 }

@@ -33,6 +33,9 @@ interface NativeRequest {
   options: Json | undefined;
   /** No prompt (generate) or no messages (chat): a load/unload request. */
   empty: boolean;
+  /** The prompt carries qwen3's /no_think soft switch. */
+  softOff: boolean;
+  keepAliveRaw: Json | undefined;
   promptTokens: number;
 }
 
@@ -103,8 +106,11 @@ function parse(ctx: RequestContext, kind: Kind): NativeRequest | Reply {
   if (typeError) return errorReply(400, typeError);
   const keepAlive = parseKeepAlive(v['keep_alive']);
   if ('error' in keepAlive) return errorReply(400, keepAlive.error);
-  const think = parseThink(v['think']);
+  const legacy = ctx.sim.flavor === 'ollama-legacy';
+  // Before 0.9 there was no `think` field: Go's decoder ignored it, so any value passes and changes nothing.
+  const think = legacy ? { think: undefined } : parseThink(v['think']);
   if ('error' in think) return errorReply(400, think.error);
+  if (ctx.sim.rejectThinkingKnob && v['think'] !== undefined) return errorReply(400, 'json: unknown field "think"');
 
   const name = str(v['model']);
   if (!name && kind === 'chat') return errorReply(400, 'model is required');
@@ -124,6 +130,8 @@ function parse(ctx: RequestContext, kind: Kind): NativeRequest | Reply {
     think: think.think ?? model.thinking,
     options: v['options'],
     empty,
+    softOff: texts.some((t) => t.includes('/no_think')),
+    keepAliveRaw: v['keep_alive'],
     promptTokens: estimatePromptTokens(texts),
   };
 }
@@ -164,6 +172,7 @@ async function generation(ctx: RequestContext, kind: Kind): Promise<Reply> {
   if ('error' in numPredict) return errorReply(400, numPredict.error);
 
   if (req.empty) {
+    ctx.sim.record.load(req.model.name, req.keepAliveRaw ?? null, req.options ?? null);
     // Load only; the answer is a single object even when streaming was asked for.
     const ok = await registry.acquire(req.model, req.keepAliveMs, ctx.signal);
     if (!ok) return errorReply(500, LOAD_CANCELED);
@@ -171,10 +180,13 @@ async function generation(ctx: RequestContext, kind: Kind): Promise<Reply> {
     return { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(body(req, '', '', { doneReason: 'load' })) };
   }
 
+  ctx.sim.record.generation();
   const job: GenerationJob = {
     model: req.model,
     answer: ctx.sim.answer(),
     think: req.think,
+    thinkStyle: ctx.sim.flavor === 'ollama-legacy' ? 'inline' : 'field',
+    softOff: req.softOff,
     limit: numPredict.limit,
     keepAliveMs: req.keepAliveMs,
     promptTokens: req.promptTokens,

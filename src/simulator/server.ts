@@ -12,8 +12,8 @@ import { chat, generate } from './ollama-generate';
 import { chatCompletions, getV1Model, listV1Models } from './openai-api';
 import { readBody } from './request';
 import { nowNs, wait } from './time';
-import { FAULTS, type Fault, type FaultOptions, type Simulator, type SimulatorOptions } from './types';
-import { errorReply, sendReply, textReply, type Reply } from './wire';
+import { FAULTS, type Fault, type FaultOptions, type SimFlavor, type Simulator, type SimulatorOptions } from './types';
+import { errorReply, jsonReply, sendReply, textReply, type Reply } from './wire';
 
 interface Route {
   methods: readonly string[];
@@ -25,7 +25,15 @@ const LIVENESS: RouteInfo = { class: 'liveness', openai: false };
 const GENERATION: RouteInfo = { class: 'generation', openai: false };
 
 /** Ollama's routes that the simulator serves (routes.go GenerateRoutes), by exact path. */
-function routeTable(): ReadonlyMap<string, Route> {
+function routeTable(flavor: SimFlavor): ReadonlyMap<string, Route> {
+  if (flavor === 'llamacpp' || flavor === 'vllm') {
+    // OpenAI-compatible servers: no /api/*; both answer GET /health.
+    return new Map<string, Route>([
+      ['/health', { methods: ['GET'], info: LIVENESS, handler: () => jsonReply(200, { status: 'ok' }) }],
+      ['/v1/chat/completions', { methods: ['POST'], info: { class: 'generation', openai: true }, handler: chatCompletions }],
+      ['/v1/models', { methods: ['GET'], info: { class: 'liveness', openai: true }, handler: listV1Models }],
+    ]);
+  }
   return new Map<string, Route>([
     ['/', { methods: ['GET', 'HEAD'], info: LIVENESS, handler: root }],
     ['/api/version', { methods: ['GET', 'HEAD'], info: LIVENESS, handler: version }],
@@ -41,10 +49,22 @@ function routeTable(): ReadonlyMap<string, Route> {
 
 const V1_MODEL_PREFIX = '/v1/models/';
 
+/** What each server says in its `server` header (Ollama's gin sends none; vLLM runs on uvicorn). */
+const SERVER_HEADERS: Record<SimFlavor, Record<string, string>> = {
+  ollama: {},
+  'ollama-legacy': {},
+  llamacpp: { server: 'llama.cpp' },
+  vllm: { server: 'uvicorn' },
+};
+
 class SimulatorServer implements Simulator {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
-  private readonly routes = routeTable();
+  private readonly routes: ReadonlyMap<string, Route>;
+  private readonly flavor: SimFlavor;
+  private readonly bodies = new Map<string, Buffer>();
+  private readonly loadLog: Array<{ model: string; keepAlive: unknown; options: unknown; at: number }> = [];
+  private generationCount = 0;
   private readonly settings: SimSettings;
   /** Aborted by close(): ends every wait, stream and load in flight. */
   private readonly lifetime = new AbortController();
@@ -65,11 +85,19 @@ class SimulatorServer implements Simulator {
     this.host = opts.host ?? '127.0.0.1';
     this.boundPort = opts.port ?? 0;
     this.answerText = opts.answer ?? 'PONG';
+    this.flavor = opts.flavor ?? 'ollama';
+    this.routes = routeTable(this.flavor);
     const registry = new ModelRegistry(opts.models ?? ['llama3.2'], opts.loadMs ?? 0);
     this.settings = {
+      flavor: this.flavor,
+      rejectThinkingKnob: opts.rejectThinkingKnob ?? false,
+      record: {
+        load: (model, keepAlive, options) => void this.loadLog.push({ model, keepAlive, options, at: Date.now() }),
+        generation: () => void this.generationCount++,
+      },
       registry,
       tokenDelayMs: opts.tokenDelayMs ?? 5,
-      version: opts.version ?? '0.12.6',
+      version: opts.version ?? (this.flavor === 'ollama-legacy' ? '0.6.8' : '0.12.6'),
       answer: () => this.answerText,
     };
     // Ollama's http.Server has no read/write timeouts; Node's requestTimeout would otherwise cut hung tests.
@@ -100,6 +128,37 @@ class SimulatorServer implements Simulator {
 
   lastRequestHeaders(): Record<string, string | string[] | undefined> | undefined {
     return this.lastHeaders ? { ...this.lastHeaders } : undefined;
+  }
+
+  lastRequestBody(path: string): unknown {
+    const b = this.bodies.get(path);
+    if (!b) return undefined;
+    try {
+      return JSON.parse(b.toString('utf8')) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+
+  get loads(): ReadonlyArray<{ model: string; keepAlive: unknown; options: unknown; at: number }> {
+    return [...this.loadLog];
+  }
+
+  get generations(): number {
+    return this.generationCount;
+  }
+
+  unload(names?: string[]): void {
+    const reg = this.settings.registry;
+    for (const m of reg.list()) if (!names || names.some((n) => reg.find(n) === m)) reg.unload(m);
+  }
+
+  loaded(): string[] {
+    return this.settings.registry.running(Date.now()).map((r) => r.model.name);
+  }
+
+  setTokenDelay(ms: number): void {
+    this.settings.tokenDelayMs = Math.max(0, ms);
   }
 
   setAnswer(text: string): void {
@@ -213,6 +272,7 @@ class SimulatorServer implements Simulator {
       const { route, pathExists } = this.route(method, path);
       const info: RouteInfo = route?.info ?? { class: 'other', openai: false };
       const body = await readBody(req);
+      if (body.length > 0) this.bodies.set(path, body);
       if (signal.aborted) return;
 
       const plan = planFault(fault, faultOptions, info, req.headers, url);
@@ -233,7 +293,7 @@ class SimulatorServer implements Simulator {
         const ctx: RequestContext = { method, path, headers: req.headers, body, signal, startNs, sim: this.settings, mode: plan.mode, modelsHidden: plan.modelsHidden };
         reply = await route.handler(ctx);
       }
-      await sendReply(res, reply, plan.delivery, signal);
+      await sendReply(res, { ...reply, headers: { ...SERVER_HEADERS[this.flavor], ...reply.headers } }, plan.delivery, signal);
     } catch (err) {
       // A bug in the simulator, not a simulated failure: answer 500 if still possible so the test sees it.
       if (!res.headersSent && !res.destroyed) {

@@ -67,7 +67,25 @@ export interface FaultOptions {
   scope?: FaultScope;
 }
 
+/**
+ * Which server the simulator plays (docs/simulator.md "Flavours"):
+ * - `ollama`: current Ollama (think / reasoning_effort honoured; thinking in message.thinking / delta.reasoning).
+ * - `ollama-legacy`: Ollama before 0.9 (version 0.6.8): `think` and `reasoning_effort` are ignored and a
+ *   thinking model writes `<think>…</think>` inline in the content.
+ * - `llamacpp`: llama.cpp's llama-server: no /api/* routes, `server: llama.cpp`, owned_by "llamacpp",
+ *   `chat_template_kwargs.enable_thinking`, reasoning in delta.reasoning_content.
+ * - `vllm`: vLLM's OpenAI server: no /api/* routes, `server: uvicorn`, owned_by "vllm",
+ *   `chat_template_kwargs.enable_thinking`, reasoning in delta.reasoning.
+ * Every flavor's thinking model honours qwen3's `/no_think` soft switch (an empty think block, then the answer).
+ */
+export const FLAVORS = ['ollama', 'ollama-legacy', 'llamacpp', 'vllm'] as const;
+export type SimFlavor = (typeof FLAVORS)[number];
+
 export interface SimulatorOptions {
+  /** Default 'ollama'. */
+  flavor?: SimFlavor;
+  /** An older server that validates strictly: any thinking knob (think, reasoning_effort, chat_template_kwargs) is answered 400. */
+  rejectThinkingKnob?: boolean;
   /** 0 / undefined = a random free port. */
   port?: number;
   /** Default '127.0.0.1'. */
@@ -83,7 +101,7 @@ export interface SimulatorOptions {
    * default 0. A model stays loaded for its keep_alive.
    */
   loadMs?: number;
-  /** Reported by /api/version, default '0.12.6'. */
+  /** Reported by /api/version, default '0.12.6' ('0.6.8' for ollama-legacy). */
   version?: string;
 }
 
@@ -95,11 +113,22 @@ export interface Simulator {
   /** Resolves once in effect (e.g. socket closed for 'refuse', re-listening for anything else). */
   setFault(fault: Fault, opts?: FaultOptions): Promise<void>;
   setAnswer(text: string): void;
+  /** Changes the pace of generation from now on: a node that turns slow (first token and every token) without failing. */
+  setTokenDelay(ms: number): void;
   /** Total requests received (connections reset or refused before a request arrived are not counted). */
   readonly requestCount: number;
   /** Requests received for a path (without query string). */
   requestsTo(path: string): number;
   lastRequestHeaders(): Record<string, string | string[] | undefined> | undefined;
+  /** The body of the last request to a path, parsed (undefined when none or not JSON). */
+  lastRequestBody(path: string): unknown;
+  /** Load requests (empty prompt or messages, keep_alive ≠ 0) and real generations served, per model. */
+  readonly loads: ReadonlyArray<{ model: string; keepAlive: unknown; options: unknown; at: number }>;
+  readonly generations: number;
+  /** Unloads models from memory behind the monitor's back (all, or the ones named), like memory pressure or a restart. */
+  unload(names?: string[]): void;
+  /** Models in memory now (what /api/ps lists). */
+  loaded(): string[];
   /** Closes the server AND destroys every open socket (hung and endless ones too). */
   close(): Promise<void>;
 }

@@ -15,6 +15,8 @@ interface NodeInfo {
   model: string;
   api: 'ollama' | 'openai';
   priority: number;
+  /** Keep-warm counters since the monitor started. */
+  warmth?: { coldEvents: number; lastColdEvent: { model: string; at: number } | null };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -50,6 +52,9 @@ export function buildPublishedState(s: MonitorState, nodes: readonly NodeInfo[],
           lastError: rt.lastError ? { reason: rt.lastError.reason, message: rt.lastError.message, at: iso(rt.lastError.at), ...(rt.lastError.cause ? { cause: rt.lastError.cause } : {}) } : null,
           latency: rt.latency,
           lastColdStartAt: isoOrNull(rt.lastColdStartAt),
+          ...(cfg.warmth
+            ? { coldEvents: cfg.warmth.coldEvents, lastColdEvent: cfg.warmth.lastColdEvent && { model: cfg.warmth.lastColdEvent.model, at: iso(cfg.warmth.lastColdEvent.at) } }
+            : {}),
         },
       ];
     }),

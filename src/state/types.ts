@@ -30,6 +30,9 @@ export interface PublishedNode extends PublishedEndpoint {
   latency: { ttftMs: number | null; totalMs: number | null; tokensPerSec: number | null; loadMs: number | null } | null;
   /** Last time a canary met a cold model (load time over the threshold: it had been evicted). */
   lastColdStartAt?: string | null;
+  /** Keep-warm (since 0.2): app models found unloaded and loaded again since the monitor started, and the last one. */
+  coldEvents?: number;
+  lastColdEvent?: { model: string; at: string } | null;
 }
 
 export interface PublishedState {

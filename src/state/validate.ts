@@ -153,7 +153,15 @@ function node(v: unknown, path: string): PublishedNode {
     latency,
     // Optional fields added within schemaVersion 1: absent in documents from older monitors.
     ...(field(o, 'lastColdStartAt') !== undefined ? { lastColdStartAt: isoOrNull(o, 'lastColdStartAt', path) } : {}),
+    ...(field(o, 'coldEvents') !== undefined ? { coldEvents: int(o, 'coldEvents', path, 0) } : {}),
+    ...(field(o, 'lastColdEvent') !== undefined ? { lastColdEvent: coldEvent(field(o, 'lastColdEvent'), `${path}.lastColdEvent`) } : {}),
   };
+}
+
+function coldEvent(raw: unknown, path: string): { model: string; at: string } | null {
+  if (raw === null) return null;
+  const o = obj(raw, path);
+  return { model: str(o, 'model', path), at: iso(o, 'at', path) };
 }
 
 function document(raw: unknown): PublishedState {

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { silentLogger, type Logger } from '../logging';
 import { systemClock, type Clock } from '../util/clock';
 import { StorageError, toStorageError } from './errors';
+import { createColdEvents, type ColdEvents } from './cold-events';
 import { createHistory, type History } from './history';
 import { createMaintenanceStore, type MaintenanceStore } from './maintenance';
 import { loadMigrations, migrate } from './migrate';
@@ -14,6 +15,7 @@ import type { Storage } from './types';
 export * from './types';
 export type { History, MaintenanceSpan, RollupLevel } from './history';
 export type { MaintenanceStore, MaintenanceWindow } from './maintenance';
+export type { ColdEvent, ColdEvents } from './cold-events';
 export type { AlertStatus, AlertWithDeliveries, AttemptInput, AttemptOutcome, Delivery, DeliveryStatus, NewAlert, Outbox, PendingDelivery, StoredAlert, StoredAttempt } from './outbox';
 export { StorageError, type StorageErrorCode } from './errors';
 export { loadMigrations, type Migration } from './migrate';
@@ -115,7 +117,7 @@ function build(db: Database.Database, logger: Logger): Storage {
   }
 
   const q = prepareQueries(db);
-  const stores: { history?: History; outbox?: Outbox; maintenance?: MaintenanceStore } = {};
+  const stores: { history?: History; outbox?: Outbox; maintenance?: MaintenanceStore; coldEvents?: ColdEvents } = {};
   const integrity = db.prepare<[], { integrity_check: string }>('PRAGMA integrity_check');
   const version = db.prepare<[], { v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
 
@@ -131,6 +133,9 @@ function build(db: Database.Database, logger: Logger): Storage {
     },
     get maintenance() {
       return (stores.maintenance ??= createMaintenanceStore(db));
+    },
+    get coldEvents() {
+      return (stores.coldEvents ??= createColdEvents(db));
     },
     insertProbe: guard(q.insertProbe),
     insertTransition: guard(q.insertTransition),

@@ -1,4 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import type { ColdEvents } from './cold-events';
 import type { History } from './history';
 import type { MaintenanceStore } from './maintenance';
 import type { Outbox } from './outbox';
@@ -123,6 +124,8 @@ export interface Storage {
   readonly outbox: Outbox;
   /** Maintenance windows set from the CLI. */
   readonly maintenance: MaintenanceStore;
+  /** Keep-warm loads (cold events), written by the daemon and counted by the report. */
+  readonly coldEvents: ColdEvents;
   /**
    * The raw handle, for tests that inspect rows. Code outside src/storage uses the stores above (lint
    * refuses `storage.db` elsewhere in src/), so all SQL stays in this folder.

@@ -44,6 +44,8 @@ export function reportJson(r: Report): Record<string, unknown> {
       tokensPerSec: { p50: round(n.tokensPerSec.p50, 1) },
       coldStarts: n.coldStarts,
       canaryTokens: n.canaryTokens,
+      canaries: n.canaries,
+      coldEvents: n.coldEvents,
       preferredMs: ms(n.preferredMs),
     })),
     traffic: {
@@ -61,7 +63,7 @@ export function reportJson(r: Report): Record<string, unknown> {
       trafficTo: i.trafficTo,
       inMaintenance: i.inMaintenance,
     })),
-    canaryCost: { tokens: r.canaryTokens },
+    canaryCost: { tokens: r.canaryTokens, perCanary: r.tokensPerCanary },
     sources: r.sources,
   };
 }

@@ -15,6 +15,8 @@ export interface ReportOptions {
   nodes?: readonly string[];
   /** probes.canary.coldStart: load time above which a raw canary counts as a cold start (rollups counted theirs when written). */
   coldStartMs?: number;
+  /** Keep-warm cold events per node in the window (storage/cold-events.ts); absent: none counted. */
+  coldEvents?: ReadonlyMap<string, number>;
 }
 
 export interface NodeReport {
@@ -35,6 +37,10 @@ export interface NodeReport {
   coldStarts: number;
   /** Tokens the node's canaries generated: what monitoring cost it. */
   canaryTokens: number;
+  /** Canaries run (the cost per canary is canaryTokens / canaries). */
+  canaries: number;
+  /** App models keep-warm found unloaded and loaded again. */
+  coldEvents: number;
   /** Observed time apps were pointed at this node. */
   preferredMs: number;
 }
@@ -48,6 +54,8 @@ export interface Report {
   traffic: { byNode: Array<{ node: string; ms: number; percent: number | null }>; allDownMs: number };
   incidents: Incident[];
   canaryTokens: number;
+  /** Tokens per canary over the window (null without canaries): ≤ 8 where thinking is off, ≤ 64 otherwise. */
+  tokensPerCanary: number | null;
   sources: { dailyRows: number; hourlyRows: number; rawProbes: number };
 }
 
@@ -87,6 +95,8 @@ export function buildReport(history: History, opts: ReportOptions): Report {
       tokensPerSec: percentiles(canary.tps, { p50: 0.5 }),
       coldStarts: all.coldStarts,
       canaryTokens: canary.evalTokens,
+      canaries: canary.checks,
+      coldEvents: opts.coldEvents?.get(name) ?? 0,
       preferredMs: traffic.byNode.get(name) ?? 0,
     };
   });
@@ -116,6 +126,11 @@ export function buildReport(history: History, opts: ReportOptions): Report {
     },
     incidents: incidents.sort((a, b) => a.start - b.start),
     canaryTokens: nodes.reduce((n, r) => n + r.canaryTokens, 0),
+    tokensPerCanary: perCanary(nodes.reduce((n, r) => n + r.canaryTokens, 0), nodes.reduce((n, r) => n + r.canaries, 0)),
     sources: stats.sources,
   };
+}
+
+export function perCanary(tokens: number, canaries: number): number | null {
+  return canaries > 0 ? Math.round((tokens / canaries) * 10) / 10 : null;
 }

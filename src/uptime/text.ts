@@ -1,3 +1,4 @@
+import { perCanary } from './model';
 import { ms, num, table } from '../util/table';
 import { incidentDuration } from '../history/incidents';
 import { formatDuration } from '../util/duration';
@@ -68,7 +69,10 @@ export function renderReportText(r: Report): string {
     `Traffic (while watched): ${traffic.length === 0 ? 'no preferred node recorded' : traffic.map((t) => `${t.node} ${pct(t.percent)} (${formatDuration(t.ms)})`).join(', ')}` +
       (r.traffic.allDownMs > 0 ? `; all nodes down for ${formatDuration(r.traffic.allDownMs)}` : ''),
   );
-  out.push(`Canary cost: ${r.canaryTokens} tokens generated${r.nodes.length > 1 ? ` (${r.nodes.map((n) => `${n.name} ${n.canaryTokens}`).join(', ')})` : ''}.`);
+  const each = (n: { canaryTokens: number; canaries: number }) => { const p = perCanary(n.canaryTokens, n.canaries); return p === null ? '' : `, ${p} per canary`; };
+  out.push(`Canary cost: ${r.canaryTokens} tokens generated${r.tokensPerCanary === null ? '' : ` (${r.tokensPerCanary} per canary)`}${r.nodes.length > 1 ? `: ${r.nodes.map((n) => `${n.name} ${n.canaryTokens}${each(n)}`).join('; ')}` : ''}.`);
+  const cold = r.nodes.filter((n) => n.coldEvents > 0);
+  out.push(`Keep-warm: ${cold.length === 0 ? 'no app model found unloaded' : cold.map((n) => `${n.name} ${n.coldEvents} cold model${n.coldEvents === 1 ? '' : 's'} loaded again`).join(', ')}.`);
   out.push('');
   if (r.incidents.length === 0) {
     out.push('Incidents: none.');

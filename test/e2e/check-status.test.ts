@@ -35,14 +35,58 @@ describe('llm-sentinel check and status (the real CLI)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('check: a table of verdicts and reasons (here no node is healthy: exit 1)', async () => {
+  test('check: a table of verdicts, reasons, servers and thinking control; a node without a model uses its only one', async () => {
     await primary.setFault('cf_tunnel_down');
     const r = await cli(['check'], env);
-    expect(r.code).toBe(1);
-    expect(r.out).toMatch(/^NODE\s+VERDICT\s+REASON\s+TTFT\s+TOK\/S\s+LOAD\s+DETAIL/m);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^NODE\s+VERDICT\s+REASON\s+SERVER\s+MODEL\s+THINKING\s+TTFT\s+TOK\/S\s+LOAD\s+DETAIL/m);
     expect(r.out).toMatch(/^primary\s+down\s+cloudflare_tunnel_down\s/m);
-    // The fallback lacks llama3.2 (the default model): liveness says model_missing, the canary 404s.
-    expect(r.out).toMatch(/^fallback\s+down\s+model_missing\s/m);
+    // No model configured and none named by OLLAMA_MODEL: the fallback's only model is found, never a built-in name.
+    expect(r.out).toMatch(/^fallback\s+up\s+ok\s+ollama 0\.12\.6\s+qwen3:1\.7b \(found\)\s+think:false, 8 tok\s/m);
+    // No witnesses configured: said once, on stderr.
+    expect(r.err.match(/no selfCheck\.witnesses/g)).toHaveLength(1);
+  });
+
+  test('no model configured and a node with several, none loaded: check, validate and run refuse (78) listing them', async () => {
+    const many = await startSimulator({ models: ['llama3.2', 'qwen3:8b', 'mistral:7b'] });
+    try {
+      const e = { ...env, OLLAMA_PRIMARY_URL: many.url };
+      for (const cmd of [['check'], ['validate'], ['run']]) {
+        const r = await cli(cmd, e);
+        expect([cmd[0], r.code]).toEqual([cmd[0], 78]);
+        expect(r.err).toMatch(/nodes\[0\]\.model: primary: no model configured, none loaded and 3 installed \(llama3\.2:latest, qwen3:8b, mistral:7b\)|nodes\[0\] primary: no model configured, none loaded and 3 installed/);
+      }
+      // Once one is loaded, it is the one.
+      await fetch(`${many.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'mistral:7b', keep_alive: '5m' }) });
+      const ok = await cli(['validate'], e);
+      expect(ok.code).toBe(0);
+      expect(ok.out).toMatch(/primary: no model configured; using mistral:7b/);
+    } finally {
+      await many.close();
+    }
+  });
+
+  test('check on vLLM that refuses the thinking knob and llama.cpp: the server, the knob dropped after a 400, keep-warm skipped', async () => {
+    const vllm = await startSimulator({ flavor: 'vllm', models: ['qwen3:8b'], rejectThinkingKnob: true });
+    const llama = await startSimulator({ flavor: 'llamacpp', models: ['qwen3:8b'] });
+    try {
+      const config = join(dir, 'openai.yaml');
+      writeFileSync(
+        config,
+        `nodes:\n  - { name: primary, url: "${vllm.url}", api: openai }\n  - { name: fallback, url: "${llama.url}", api: openai }\nselfCheck: { witnesses: ["tcp://127.0.0.1:${vllm.port}"] }\n`,
+      );
+      const r = await cli(['check', '--json', '--config', config], { STATE_DIRECTORY: dir });
+      expect(r.code).toBe(0);
+      const nodes = JSON.parse(r.out) as Array<Record<string, unknown>>;
+      expect(nodes[0]).toMatchObject({ model: 'qwen3:8b', modelDiscovered: true, status: 'up', server: { flavor: 'vllm' }, thinking: { knob: 'none', knobRejected: true, noThink: true, maxTokens: 64 }, keepWarm: null });
+      expect(nodes[1]).toMatchObject({ status: 'up', server: { flavor: 'llamacpp' }, thinking: { knob: 'chat_template_kwargs', knobRejected: false, maxTokens: 8 } });
+      expect(r.err).toMatch(/nodes\[0\] primary: vllm has no model load API: keep-warm is skipped/);
+      expect(r.err).toMatch(/nodes\[1\] fallback: llamacpp has no model load API/);
+      expect(r.err).not.toMatch(/witnesses/);
+    } finally {
+      await vllm.close();
+      await llama.close();
+    }
   });
 
   test('check --json: exit 0 with a healthy node, 1 with none', async () => {

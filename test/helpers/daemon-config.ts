@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A config with fast cadence so end-to-end tests finish in seconds; extra YAML appended verbatim. */
-export function writeFastConfig(dir: string, primaryUrl: string, fallbackUrl: string, extra = '', overrides: { failbackHold?: string; liveness?: string; canary?: string; primary?: string; probes?: string; stateFile?: string } = {}): string {
+export function writeFastConfig(dir: string, primaryUrl: string, fallbackUrl: string, extra = '', overrides: { decision?: string; failbackHold?: string; liveness?: string; canary?: string; primary?: string; probes?: string; stateFile?: string } = {}): string {
   const file = join(dir, 'config.yaml');
   writeFileSync(
     file,
@@ -14,7 +14,7 @@ probes:
   liveness: ${overrides.liveness ?? '{ interval: 500ms, timeout: 400ms }'}
   canary: ${overrides.canary ?? '{ interval: 2s, timeout: 1500ms }'}
   connectTimeout: 300ms${overrides.probes ? `\n  ${overrides.probes}` : ''}
-decision: { fall: 3, rise: 2, fastInterval: 200ms, failbackHold: ${overrides.failbackHold ?? '2s'} }
+decision: { fall: 3, rise: 2, fastInterval: 200ms, failbackHold: ${overrides.failbackHold ?? '2s'}${overrides.decision ? `, ${overrides.decision}` : ''} }
 state: { heartbeat: 500ms, staleAfter: 5s }
 stateFile: ${overrides.stateFile ?? 'state.json'}
 database: sentinel.db

@@ -290,8 +290,8 @@ const CASES: FaultCase[] = [
   { fault: 'invalid_utf8', liveness: 'ok', canary: 'bad_response', detail: /UTF-8/ },
 ];
 
-/** Reasons shown by tests outside the fault table (name resolution, TLS, connect deadline, shutdown). */
-const OTHER_REASONS: Reason[] = ['dns', 'tls', 'connect_timeout', 'aborted'];
+/** Reasons shown by tests outside the fault table (name resolution, TLS, connect deadline, shutdown; thinking_budget in thinking.test.ts). */
+const OTHER_REASONS: Reason[] = ['dns', 'tls', 'connect_timeout', 'aborted', 'thinking_budget'];
 
 it('the fault table plus the other tests cover every reason', () => {
   const covered = new Set<Reason>([...CASES.flatMap((c) => [c.liveness, c.canary]), ...OTHER_REASONS]);

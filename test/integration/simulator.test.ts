@@ -555,3 +555,74 @@ test('close() finishes promptly with hung and endless requests open', async () =
   })()).rejects.toThrow();
   await expect(sim.setFault('none')).rejects.toThrow(/closed/);
 });
+
+describe('flavours (docs/simulator.md "Flavours")', () => {
+  const sims: Simulator[] = [];
+  afterAll(() => Promise.all(sims.map((s) => s.close())));
+  const start = async (opts: Parameters<typeof startSimulator>[0]) => {
+    const s = await startSimulator({ tokenDelayMs: 1, ...opts });
+    sims.push(s);
+    return s;
+  };
+  const chat = (model: string, extra: Record<string, unknown> = {}) => ({ model, messages: [{ role: 'user', content: 'Reply PONG' }], ...extra });
+
+  test('vllm: no /api/*, owned_by vllm, server: uvicorn, enable_thinking:false honoured, reasoning in `reasoning`', async () => {
+    const s = await start({ flavor: 'vllm', models: ['qwen3:8b'] });
+    expect((await call(s.url, '/api/version')).status).toBe(404);
+    const models = await call(s.url, '/v1/models');
+    expect(models.headers['server']).toBe('uvicorn');
+    expect(JSON.parse(models.text).data[0]).toMatchObject({ id: 'qwen3:8b', owned_by: 'vllm' });
+    const thinking = JSON.parse((await call(s.url, '/v1/chat/completions', { json: chat('qwen3:8b') })).text);
+    expect(thinking.choices[0].message).toMatchObject({ content: 'PONG', reasoning: expect.any(String) });
+    const off = JSON.parse((await call(s.url, '/v1/chat/completions', { json: chat('qwen3:8b', { chat_template_kwargs: { enable_thinking: false } }) })).text);
+    expect(off.choices[0].message).toEqual({ role: 'assistant', content: 'PONG' });
+  });
+
+  test('vllm refusing the knob: its ErrorResponse with 400', async () => {
+    const s = await start({ flavor: 'vllm', models: ['qwen3:8b'], rejectThinkingKnob: true });
+    const r = await call(s.url, '/v1/chat/completions', { json: chat('qwen3:8b', { chat_template_kwargs: { enable_thinking: false } }) });
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.text)).toMatchObject({ object: 'error', type: 'BadRequestError', code: 400 });
+  });
+
+  test('llamacpp: server: llama.cpp, owned_by llamacpp, streamed reasoning in delta.reasoning_content', async () => {
+    const s = await start({ flavor: 'llamacpp', models: ['qwen3:8b'] });
+    const models = await call(s.url, '/v1/models');
+    expect(models.headers['server']).toBe('llama.cpp');
+    expect(JSON.parse(models.text).data[0].owned_by).toBe('llamacpp');
+    const r = await call(s.url, '/v1/chat/completions', { json: chat('qwen3:8b', { stream: true }) });
+    const deltas = sseEvents(r.text).filter((e) => e !== '[DONE]').map((e) => (JSON.parse(e) as { choices: Array<{ delta: Record<string, string> }> }).choices[0]?.delta ?? {});
+    expect(deltas.some((d) => typeof d['reasoning_content'] === 'string' && d['reasoning_content'] !== '')).toBe(true);
+    expect(deltas.some((d) => 'reasoning' in d)).toBe(false);
+  });
+
+  test('ollama-legacy: version 0.6.8, think ignored, thinking inline; /no_think gives an empty block', async () => {
+    const s = await start({ flavor: 'ollama-legacy', models: ['qwen3:8b', 'llama3.2'] });
+    expect(JSON.parse((await call(s.url, '/api/version')).text)).toEqual({ version: '0.6.8' });
+    // think:true on a model without thinking is no error before 0.9: the field did not exist.
+    expect((await call(s.url, '/api/chat', { json: chat('llama3.2', { think: true, stream: false }) })).status).toBe(200);
+    const inline = JSON.parse((await call(s.url, '/api/chat', { json: chat('qwen3:8b', { think: false, stream: false }) })).text);
+    expect(inline.message.content).toMatch(/^<think>.+<\/think>\n\nPONG$/s);
+    expect(inline.message.thinking).toBeUndefined();
+    const soft = JSON.parse((await call(s.url, '/api/chat', { json: { model: 'qwen3:8b', stream: false, messages: [{ role: 'user', content: 'Reply PONG /no_think' }] } })).text);
+    expect(soft.message.content).toBe('<think>\n\n</think>\n\nPONG');
+  });
+
+  test('load requests, generations, unload behind the monitor’s back, and the control API', async () => {
+    const s = await start({ models: ['qwen3:8b'] });
+    await call(s.url, '/api/generate', { json: { model: 'qwen3:8b', keep_alive: '10m', options: { num_ctx: 4096 } } });
+    expect(s.loads).toEqual([expect.objectContaining({ model: 'qwen3:8b', keepAlive: '10m', options: { num_ctx: 4096 } })]);
+    expect(s.generations).toBe(0);
+    const ps = JSON.parse((await call(s.url, '/api/ps')).text);
+    expect(Date.parse(ps.models[0].expires_at) - Date.now()).toBeGreaterThan(9 * 60_000);
+    const control = await startSimulatorControl(s, 0);
+    try {
+      const r = await call(control.url, '/unload', { json: { models: ['qwen3:8b'] } });
+      expect(JSON.parse(r.text)).toEqual({ loaded: [] });
+      expect(JSON.parse((await call(s.url, '/api/ps')).text)).toEqual({ models: [] });
+      expect(JSON.parse((await call(control.url, '/stats')).text)).toMatchObject({ generations: 0, loads: 1, loaded: [] });
+    } finally {
+      await control.close();
+    }
+  });
+});

@@ -11,6 +11,7 @@ const HOUR = 60 * MIN;
 const rules = (over: Partial<Record<AlertKind, Partial<EventRule>>> = {}): Record<AlertKind, EventRule> => {
   const base: Record<AlertKind, EventRule> = {
     primaryDown: { send: true, severity: 'critical' },
+    primaryDegraded: { send: true, severity: 'warning' },
     fallbackDown: { send: true, severity: 'warning' },
     fallbackDownPrimaryOut: { send: true, severity: 'critical' },
     allDown: { send: true, severity: 'critical' },
@@ -316,5 +317,96 @@ describe('alert policy: monitor events', () => {
     expect(kinds(off.alerts)).toEqual(['exposed(event_off)']);
     const quiet = alertsForMonitorEvent({ state: {}, monitor: m, maintenance: new Map(), policy: { ...POLICY, quiet: 'alerts_disabled' }, at: T0 }, { type: 'monitor:network-back', since: T0 - 1, at: T0 });
     expect(kinds(quiet.alerts)).toEqual(['monitorNetwork(alerts_disabled)']);
+  });
+});
+
+describe('alert policy: alerts follow traffic (a degraded primary that lost its traffic)', () => {
+  const SLOW_POLICY: AlertPolicy = { ...POLICY, slow: { ttftMs: 5000, totalMs: 20_000 } };
+  /** primary degraded for `reason` (with its last error / latency), fallback as given, apps where `preferred` says. */
+  function degradedMonitor(reason: string, preferred: string, fallback: NodeStatus = 'up', at = T0): MonitorState {
+    const m = monitor({ primary: 'degraded', fallback }, preferred, at);
+    const [p, f] = m.nodes;
+    const primary = {
+      ...p!,
+      statusReason: reason,
+      lastError: reason === 'slow' ? null : { reason: 'wrong_answer' as const, message: 'answer "I cannot help with that." does not match /pong/i', at },
+      latency: reason === 'slow' ? { ttftMs: 7400, totalMs: 8000, tokensPerSec: 20, loadMs: 200 } : null,
+    };
+    return { ...m, nodes: [primary, f!] };
+  }
+  const moved = (at: number): CoreEvent => ({ type: 'preferred:changed', from: 'primary', to: 'fallback', reason: 'primary is degraded', allDown: false, at });
+
+  // Step table: each row is one batch; the alerts it yields (kind(suppression)) and whether they thread.
+  test('wrong answers → one DEGRADED alert naming them; repeats say nothing; up again → one recovery in the thread', () => {
+    const d = new Driver(SLOW_POLICY);
+    const steps: Array<[string, MonitorState, number, CoreEvent[], string[]]> = [
+      ['primary degraded, traffic moves', degradedMonitor('wrong_answer', 'fallback'), T0, [tr('primary', 'up', 'degraded', T0, 'wrong_answer'), moved(T0)], ['primaryDegraded']],
+      ['still degraded, another canary', degradedMonitor('wrong_answer', 'fallback'), T0 + MIN, [], []],
+      ['a tick', degradedMonitor('wrong_answer', 'fallback'), T0 + 2 * MIN, [], []],
+      ['primary up again', monitor({ primary: 'up', fallback: 'up' }, 'fallback'), T0 + 10 * MIN, [tr('primary', 'degraded', 'up', T0 + 10 * MIN)], ['recovered']],
+    ];
+    for (const [what, m, at, evts, want] of steps) {
+      const got = evts.length > 0 ? d.events(m, at, ...evts) : d.tick(m, at);
+      expect([what, kinds(got)]).toEqual([what, want]);
+    }
+    const [alert, recovery] = d.sent;
+    expect(alert!.facts).toMatchObject({ kind: 'primaryDegraded', severity: 'warning', cause: 'wrong_answer', preferred: 'fallback' });
+    expect(subjectFor('mac', alert!.facts)).toBe('[llm-sentinel mac] primary DEGRADED — wrong answers ("I cannot help with that."); apps on fallback');
+    expect(recovery!.threadOf).toBe(alert!.id);
+    expect(recovery!.facts.durationMs).toBe(10 * MIN);
+  });
+
+  test('slow canaries → one SLOW alert with the first-token time (load time taken off) and the limit', () => {
+    const d = new Driver(SLOW_POLICY);
+    const got = d.events(degradedMonitor('slow', 'fallback'), T0, tr('primary', 'up', 'degraded', T0, 'slow'), moved(T0));
+    expect(kinds(got)).toEqual(['primaryDegraded']);
+    expect(got[0]!.facts.slow).toEqual({ ttftMs: 7200, totalMs: 7800, ttftLimitMs: 5000, totalLimitMs: 20_000 });
+    expect(subjectFor('mac', got[0]!.facts)).toBe('[llm-sentinel mac] primary SLOW — first token 7.2 s > 5.0 s; apps on fallback');
+  });
+
+  test('degraded while apps stay on it (the fallback is down too) → no alert; when the fallback returns and takes the traffic → the alert', () => {
+    const d = new Driver();
+    expect(d.events(degradedMonitor('wrong_answer', 'primary', 'down'), T0, tr('primary', 'up', 'degraded', T0, 'wrong_answer'))).toEqual([]);
+    const got = d.events(degradedMonitor('wrong_answer', 'fallback', 'up'), T0 + MIN, tr('fallback', 'down', 'up', T0 + MIN), moved(T0 + MIN));
+    expect(kinds(got)).toEqual(['primaryDegraded']);
+  });
+
+  test('degraded → down → degraded → up within one outage: one thread (a DOWN follow-up, one recovery)', () => {
+    const d = new Driver();
+    const first = d.events(degradedMonitor('wrong_answer', 'fallback'), T0, tr('primary', 'up', 'degraded', T0, 'wrong_answer'), moved(T0));
+    const root = first[0]!.id;
+    const down = d.events(monitor({ primary: 'down', fallback: 'up' }, 'fallback', T0 + MIN), T0 + MIN, tr('primary', 'degraded', 'down', T0 + MIN));
+    expect(kinds(down)).toEqual(['primaryDown']);
+    expect(down[0]!.threadOf).toBe(root);
+    expect(d.events(degradedMonitor('wrong_answer', 'fallback'), T0 + 2 * MIN, tr('primary', 'down', 'degraded', T0 + 2 * MIN))).toEqual([]);
+    const rec = d.events(monitor({ primary: 'up', fallback: 'up' }, 'fallback'), T0 + 3 * MIN, tr('primary', 'degraded', 'up', T0 + 3 * MIN));
+    expect(kinds(rec)).toEqual(['recovered']);
+    expect(rec[0]!.threadOf).toBe(root);
+    expect(rec[0]!.facts.durationMs).toBe(3 * MIN);
+  });
+
+  test('down → degraded with apps still on the fallback keeps the outage open (no early recovery)', () => {
+    const d = new Driver();
+    d.events(monitor({ primary: 'down', fallback: 'up' }, 'fallback'), T0, tr('primary', 'up', 'down', T0));
+    expect(d.events(degradedMonitor('wrong_answer', 'fallback'), T0 + MIN, tr('primary', 'down', 'degraded', T0 + MIN))).toEqual([]);
+    expect(d.state.primary?.outage).not.toBeNull();
+    expect(kinds(d.events(monitor({ primary: 'up', fallback: 'up' }, 'fallback'), T0 + 2 * MIN, tr('primary', 'degraded', 'up', T0 + 2 * MIN)))).toEqual(['recovered']);
+  });
+
+  test('maintenance holds it like a down alert; flapping between up and degraded is flapping', () => {
+    const maint = new Driver(POLICY, new Map([['primary', { reason: 'model swap', until: T0 + HOUR }]]));
+    expect(kinds(maint.events(degradedMonitor('wrong_answer', 'fallback'), T0, tr('primary', 'up', 'degraded', T0, 'wrong_answer'), moved(T0)))).toEqual(['primaryDegraded(maintenance)']);
+    maint.maintenance = new Map();
+    expect(kinds(maint.tick(degradedMonitor('wrong_answer', 'fallback'), T0 + HOUR + MIN))).toEqual(['primaryDegraded']);
+
+    const flap = new Driver({ ...POLICY, flapping: { transitions: 2, window: 30 * MIN, settle: 15 * MIN } });
+    const out: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = T0 + i * 2 * MIN;
+      out.push(...kinds(flap.events(degradedMonitor('wrong_answer', 'fallback'), t, tr('primary', 'up', 'degraded', t, 'wrong_answer'), moved(t))));
+      out.push(...kinds(flap.events(monitor({ primary: 'up', fallback: 'up' }, 'fallback'), t + MIN, tr('primary', 'degraded', 'up', t + MIN))));
+    }
+    expect(out.filter((k) => k === 'flapping')).toHaveLength(1);
+    expect(out.filter((k) => k === 'primaryDegraded')).toHaveLength(1);
   });
 });

@@ -7,12 +7,13 @@ const ollama = (over: Partial<Discovery> = {}): Discovery => ({ url: 'http://10.
 const broken: Discovery = { url: 'https://llm.example.com', api: 'unknown', installed: [], loaded: [], cloudflare: true, access: false, problem: { reason: 'cloudflare_tunnel_down', detail: '530 from Cloudflare (error 1033: tunnel not connected)' } };
 
 describe('init: which model a node is probed with', () => {
-  test.each<[string, Discovery, string | undefined, string, boolean]>([
+  test.each<[string, Discovery, string | undefined, string | undefined, boolean]>([
     ['loaded beats installed', ollama({ loaded: ['llama3.2:latest'] }), undefined, 'llama3.2:latest', false],
     ['newest installed when nothing is loaded', ollama(), undefined, 'qwen3:4b', false],
     ['--model wins, tag-less name matches :latest', ollama(), 'llama3.2', 'llama3.2', false],
     ['--model missing on the node warns', ollama(), 'gemma3', 'gemma3', true],
-    ['nothing installed warns and uses the default', ollama({ installed: [] }), undefined, 'llama3.2', true],
+    ['nothing installed warns and writes no model (never a built-in name)', ollama({ installed: [] }), undefined, undefined, true],
+    ['an unreachable node without --model: none written, discovered later', broken, undefined, undefined, false],
     ['an unreachable node takes --model without a warning', broken, 'gemma3', 'gemma3', false],
   ])('%s', (_what, d, wanted, model, warns) => {
     const c = chooseModel(d, wanted);
@@ -43,7 +44,7 @@ describe('init: the config it renders', () => {
     const files: Record<string, string> = { '/etc/llm/credentials/http-token': 'tok-123456', '/etc/llm/credentials/smtp-password': 'pw-123456' };
     const c = parseConfig(YAML.parse(text), {}, { baseDir: '/etc/llm', io: { readFile: (p) => files[p] ?? '', hostname: () => 'h', cwd: () => '/' } });
     expect(c.nodes.map((n) => [n.name, n.url, n.api, n.model])).toEqual([
-      ['primary', 'https://llm.example.com', 'ollama', 'llama3.2'],
+      ['primary', 'https://llm.example.com', 'ollama', undefined],
       ['fallback', 'http://10.0.0.5:11434', 'openai', 'qwen3:4b'],
     ]);
     expect(c.http?.token?.reveal()).toBe('tok-123456');
