@@ -31,7 +31,15 @@ export interface SenderDeps {
   render: (alert: StoredAlert) => AlertMessage;
   random?: () => number;
   onReport?: (r: DeliveryReport) => void;
+  /**
+   * One voice (peers configured): asked just before a delivery. `wait`: nothing goes out yet (peers not
+   * heard from since start); `hold`: another monitor sent it, so it is marked held and never sent from here.
+   */
+  gate?: (alertId: number) => 'send' | 'wait' | 'held';
 }
+
+/** While the gate says wait, look again this often. */
+const GATE_WAIT_MS = 500;
 
 /** Longest a single send may take whatever the channel's own timeouts say. */
 const SEND_CAP_MS = 120_000;
@@ -157,6 +165,12 @@ export class OutboxSender {
           wakeAt = pick.wakeAt;
           return;
         }
+        const gate = this.deps.gate?.(pick.due.alertId) ?? 'send';
+        if (gate === 'wait') {
+          wakeAt = clock.now() + GATE_WAIT_MS;
+          return;
+        }
+        if (gate === 'held') continue;
         await this.#deliver(pick.due);
       }
     } catch (e) {

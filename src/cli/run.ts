@@ -7,7 +7,10 @@ import { startServices, type Services } from '../daemon/services';
 import { createHistoryJob } from '../history/job';
 import { buildStatusModel, renderStatusPage } from '../http/status-page';
 import { createLogger, type Logger } from '../logging';
+import { PeerPoller } from '../peers/poller';
+import { buildPeerReport } from '../peers/report';
 import { createHistory } from '../storage/history';
+import { createOutbox } from '../storage/outbox';
 import { openStorage, StorageError } from '../storage';
 import { systemClock } from '../util/clock';
 import { packageVersion } from '../version';
@@ -77,7 +80,25 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   }
 
   const db = storage;
-  const daemon = new Daemon({ config, storage, logger, clock, version: packageVersion(), alerting: (c) => createAlerting({ config: c, storage: db, logger, clock }) });
+  const peersConfig = config.peers;
+  const poller = peersConfig ? new PeerPoller({ self: config.instance, config: peersConfig, clock, logger, version: packageVersion() }) : undefined;
+  const daemon = new Daemon({ config, storage, logger, clock, version: packageVersion(), alerting: (c) => createAlerting({ config: c, storage: db, logger, clock, peers: poller }) });
+  const outboxView = createOutbox(storage.db);
+  const peerReport = peersConfig
+    ? () =>
+        buildPeerReport({
+          instance: daemon.info.instance,
+          version: daemon.info.version,
+          startedAt: daemon.info.startedAt,
+          now: clock.now(),
+          rank: peersConfig.rank,
+          witnesses: daemon.config.selfCheck.witnesses.length,
+          state: daemon.state,
+          policy: outboxView.loadPolicyState(),
+          recent: outboxView.recentAlerts(50),
+          alertStatus: (id) => outboxView.getAlert(id)?.status,
+        })
+    : undefined;
   const history = createHistory(storage.db);
   const statusPage = () => renderStatusPage(buildStatusModel(history, daemon.published?.state, clock.now()));
   let historyJob = createHistoryJob({ storage, config, logger, clock });
@@ -85,13 +106,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   let services: Services;
   try {
     daemon.start();
+    poller?.start();
     historyJob.start();
     digest.start();
-    services = await startServices({ daemon, config, logger, clock, notify, statusPage });
+    services = await startServices({ daemon, config, logger, clock, notify, statusPage, peerReport });
   } catch (e) {
     logger.fatal({ err: e }, `cannot start: ${(e as Error).message}`);
     io.stderr.write(`llm-sentinel run: cannot start: ${(e as Error).message}\n`);
-    await Promise.allSettled([daemon.stop('start failed'), historyJob.stop(), digest.stop()]);
+    await Promise.allSettled([daemon.stop('start failed'), historyJob.stop(), digest.stop(), poller?.stop()]);
     storage.close();
     releaseEarly();
     await flush(logger);
@@ -114,7 +136,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         process.exit(1);
       }, STOP_DEADLINE_MS);
       force.unref();
-      Promise.allSettled([services.close(), daemon.stop(signal), historyJob.stop(), digest.stop()])
+      Promise.allSettled([services.close(), daemon.stop(signal), historyJob.stop(), digest.stop(), poller?.stop()])
         .then((results) => {
           for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'error while stopping');
         })
@@ -136,12 +158,16 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         return;
       }
       const previous = daemon.config;
+      if (JSON.stringify(next.peers ?? null) !== JSON.stringify(previous.peers ?? null)) {
+        logger.warn('peers changes take effect at the next restart');
+        next = { ...next, peers: previous.peers };
+      }
       daemon
         .reload(next)
         .then(async () => {
           if (!sameServices(previous, daemon.config)) {
             await services.close();
-            services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage });
+            services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage, peerReport });
           }
           await historyJob.stop();
           historyJob = createHistoryJob({ storage, config: daemon.config, logger, clock });

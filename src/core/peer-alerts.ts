@@ -32,7 +32,7 @@ export function alertsForPeers(input: PolicyInput, memory: PeerAlertState, peers
     if (p.silent && st.silentSince === null) {
       st.silentSince = p.lastHeardAt;
       silent(plan, input, p);
-    } else if (!p.silent && st.silentSince !== null) {
+    } else if (!p.silent && p.answered && st.silentSince !== null) {
       const since = st.silentSince;
       st.silentSince = null;
       const facts = plan.facts('monitorBack', p.name, { since, durationMs: input.at - since, monitor: p.name });

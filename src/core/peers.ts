@@ -153,6 +153,8 @@ export function deliveryGate(a: GateInput, self: string, known: boolean, outages
 export interface PeerFacts {
   name: string;
   silent: boolean;
+  /** It answered at least once since this monitor started (a peer not heard from yet is not "back"). */
+  answered: boolean;
   /** Last good answer, or when watching began if never. */
   lastHeardAt: number;
   lastError: string | null;
@@ -163,6 +165,7 @@ export function peerFacts(views: readonly PeerView[], sharedHost: ReadonlyMap<st
   return views.map((v) => ({
     name: v.name,
     silent: isSilent(v, now, silentAfter),
+    answered: v.lastOkAt !== null,
     lastHeardAt: v.lastOkAt ?? v.watchingSince,
     lastError: v.lastError,
     sharesHostWith: sharedHost.get(v.name),

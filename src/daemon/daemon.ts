@@ -107,6 +107,9 @@ export class Daemon {
   get config(): Config {
     return this.#config;
   }
+  get info(): MonitorInfo {
+    return this.#info;
+  }
   /** The latest published document and its ETag, for the HTTP server. */
   get published(): { json: string; etag: string; state: PublishedState } | undefined {
     return this.#published;
