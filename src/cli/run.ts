@@ -8,6 +8,7 @@ import { createHistoryJob } from '../history/job';
 import { buildStatusModel, renderStatusPage } from '../http/status-page';
 import { createLogger, type Logger } from '../logging';
 import { PeerPoller } from '../peers/poller';
+import { publishedPeers } from '../peers/publish';
 import { buildPeerReport } from '../peers/report';
 import { createHistory } from '../storage/history';
 import { createOutbox } from '../storage/outbox';
@@ -82,7 +83,15 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const db = storage;
   const peersConfig = config.peers;
   const poller = peersConfig ? new PeerPoller({ self: config.instance, config: peersConfig, clock, logger, version: packageVersion() }) : undefined;
-  const daemon = new Daemon({ config, storage, logger, clock, version: packageVersion(), alerting: (c) => createAlerting({ config: c, storage: db, logger, clock, peers: poller }) });
+  const daemon = new Daemon({
+    config,
+    storage,
+    logger,
+    clock,
+    version: packageVersion(),
+    alerting: (c) => createAlerting({ config: c, storage: db, logger, clock, peers: poller }),
+    peers: poller && peersConfig ? () => publishedPeers(poller.views(), clock.now(), peersConfig.silentAfter) : undefined,
+  });
   const outboxView = createOutbox(storage.db);
   const peerReport = peersConfig
     ? () =>

@@ -10,7 +10,7 @@ import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import type { ProbeKind, ProbeResult } from '../probes/types';
 import { buildPublishedState, type MonitorInfo } from '../state/build';
-import type { PublishedState } from '../state/types';
+import type { PublishedPeer, PublishedState } from '../state/types';
 import { parseState } from '../state/validate';
 import { writeFileAtomic } from '../state/writer';
 import type { Alerting } from '../alerts/alerting';
@@ -30,6 +30,8 @@ export interface DaemonDeps {
   version: string;
   /** For tests: deterministic jitter. */
   random?: () => number;
+  /** With peers: what they last said, for the state file's `peers` section. */
+  peers?: () => PublishedPeer[];
   /** Builds the alerting for a config (again on reload); absent: no alerts. */
   alerting?: (config: Config) => Alerting;
 }
@@ -404,7 +406,7 @@ export class Daemon {
 
   #publish(): void {
     const c = this.#config;
-    const doc = buildPublishedState(this.#state, c.nodes, this.#info, this.deps.clock.now(), c.state.staleAfter);
+    const doc = buildPublishedState(this.#state, c.nodes, this.#info, this.deps.clock.now(), c.state.staleAfter, this.deps.peers?.());
     const json = `${JSON.stringify(doc, null, 2)}\n`;
     this.#published = { json, etag: `"${createHash('sha1').update(json).digest('base64url')}"`, state: doc };
     try {

@@ -138,6 +138,9 @@ describe('two monitors, one voice (two real daemons)', () => {
     start(oracle);
     await Promise.all([ready(mac), ready(oracle)]);
     await peered();
+    // Each state file names the other monitor and its verdict per node (docs/state-file.md "peers").
+    const withPeer = await waitForState(oracle.stateFile, (s) => s.peers?.[0]?.nodes.length === 2, 10_000);
+    expect(withPeer.peers?.[0]).toMatchObject({ name: 'mac', silent: false, nodes: [{ name: 'primary', status: 'up' }, { name: 'fallback', status: 'up' }] });
 
     await primary.setFault('cf_tunnel_down');
     await until(() => count(smtp.mails, 'DOWN') >= 1, 20_000, 'the DOWN mail');
