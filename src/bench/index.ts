@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { failoverWithReport, lookupCost, outageLatency, soak } from './client';
 import { DEFAULT_CADENCE, FAST_CADENCE, falseFailovers, issueBound, measureDetection, seedClientPenalty, theoreticalBound, type Cadence } from './detection';
 import { benchHistory } from './history';
+import { measureTakeover, TAKEOVER_DEFAULTS } from './takeover';
 
 /** One row of the printed table and of bench-results/latest.json. */
 interface Row {
@@ -84,6 +85,19 @@ async function main(): Promise<void> {
     process.stderr.write('  one year of probes: rollup, retention, report…\n');
     const h = await benchHistory();
     for (const [k, v] of Object.entries(h)) rows.push({ measure: `history: ${k}`, value: String(v), target: /size/i.test(k) ? '≤ 100 MB' : /report/i.test(k) && /ms/i.test(k) ? '≤ 200 ms' : '-', note: '' });
+  }
+  if (want('takeover')) {
+    const trials = Number(process.env.BENCH_TRIALS ?? 3);
+    process.stderr.write(`  two monitors: sender SIGKILLed → survivor's first mail, default peer settings (${trials} trials, about 1 min each)…\n`);
+    const xs = await measureTakeover(trials);
+    const { median, max } = stats(xs);
+    const d = TAKEOVER_DEFAULTS;
+    rows.push({
+      measure: 'takeover: sender killed → survivor mails (defaults)',
+      value: `median ${s(median)}, max ${s(max)}`,
+      target: `≤ ${s(d.silentAfter + d.heartbeat)} + send`,
+      note: `interval ${d.interval / 1000} s, silentAfter ${d.silentAfter / 1000} s, heartbeat ${d.heartbeat / 1000} s; real time, n=${xs.length}`,
+    });
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
   const widths = [0, 1, 2, 3].map((i) => Math.max(...[['measure', 'value', 'target', 'note'], ...rows.map((r) => [r.measure, r.value, r.target, r.note])].map((r) => (r[i] ?? '').length)));
