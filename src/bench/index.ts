@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     const d = TAKEOVER_DEFAULTS;
     rows.push({
       measure: 'takeover: sender killed → survivor mails (defaults)',
-      value: `median ${s(median)}, max ${s(max)}`,
+      value: `min ${s(Math.min(...xs))}, median ${s(median)}, max ${s(max)}`,
       target: `≤ ${s(d.silentAfter + d.heartbeat)} + send`,
       note: `interval ${d.interval / 1000} s, silentAfter ${d.silentAfter / 1000} s, heartbeat ${d.heartbeat / 1000} s; real time, n=${xs.length}`,
     });

@@ -13,7 +13,7 @@ jest.setTimeout(120_000);
  * Two monitors, one voice (docs/alerts.md): two real daemon processes (each its own database, state file and
  * HTTP port, peers pointing at each other), two simulators, one SMTP server. `mac` ranks first and speaks
  * while it lives; `oracle` holds, takes over when mac is silent, and mails what mac never mailed.
- * Peer settings are compressed (poll every 400ms, silent after 3s) so this runs in seconds.
+ * Peer settings are compressed (poll every 1s, silent after 5s) so this runs in seconds.
  */
 
 const PASSWORD = 'smtp-peers-pass';
@@ -48,9 +48,9 @@ database: sentinel.db
 log: { level: info }
 http: { listen: "127.0.0.1:${m.port}", token: "${TOKENS[m.name]}" }
 peers:
-  interval: 400ms
-  silentAfter: 3s
-  timeout: 400ms
+  interval: 1s
+  silentAfter: 5s
+  timeout: 1s
   rank: [mac, oracle]
   monitors:
     - { name: ${other.name}, url: "http://127.0.0.1:${other.port}", token: "${TOKENS[other.name]}" }
