@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -139,7 +139,7 @@ describe('two monitors, one voice (two real daemons)', () => {
     await Promise.all([ready(mac), ready(oracle)]);
     await peered();
     // Each state file names the other monitor and its verdict per node (docs/state-file.md "peers").
-    const withPeer = await waitForState(oracle.stateFile, (s) => s.peers?.[0]?.nodes.length === 2, 10_000);
+    const withPeer = await waitForState(oracle.stateFile, (s) => s.peers?.[0]?.nodes.filter((n) => n.status === 'up').length === 2, 10_000);
     expect(withPeer.peers?.[0]).toMatchObject({ name: 'mac', silent: false, nodes: [{ name: 'primary', status: 'up' }, { name: 'fallback', status: 'up' }] });
 
     await primary.setFault('cf_tunnel_down');
@@ -165,6 +165,16 @@ describe('two monitors, one voice (two real daemons)', () => {
     }
     // Nothing of oracle's reached the SMTP server.
     expect(smtp.mails.every((m) => m.subject.startsWith('[llm-sentinel mac]'))).toBe(true);
+    // Peer tokens are secrets: in no log, state file, database or mail.
+    await Promise.all([mac.proc?.stop(), oracle.proc?.stop()]);
+    for (const m of [mac, oracle]) {
+      const files = readdirSync(m.dir).filter((f) => f.startsWith('sentinel.db') || f === 'state.json');
+      for (const token of Object.values(TOKENS)) {
+        expect(m.proc?.output()).not.toContain(token);
+        for (const f of files) expect(readFileSync(join(m.dir, f)).includes(token)).toBe(false);
+        expect(smtp.mails.some((x) => x.raw.includes(token))).toBe(false);
+      }
+    }
   });
 
   test('the sender SIGKILLed as the outage starts: the survivor mails it once and says mac is silent; mac restarted sends nothing about it; one recovery', async () => {
