@@ -1,3 +1,4 @@
+import { UNDECIDED } from '../core/peers';
 import { createChannels } from '../alerts/registry';
 import { toChannelError, type AlertMessage } from '../alerts/channel';
 import { createDigestJob } from '../alerts/digest';
@@ -139,7 +140,7 @@ function list(config: Config, limit: number, json: boolean, io: CliIo): number {
       String(a.id),
       when(a.createdAt),
       a.severity,
-      a.status === 'suppressed' ? `not sent (${a.suppressed ?? '?'})` : a.status,
+      a.status === 'suppressed' ? suppressedText(a.suppressed, a.facts.heldBy) : a.status,
       a.subject.replace(/^\[llm-sentinel [^\]]*\] /, ''),
       a.deliveries.map((d) => deliveryText(d, now)).join('; ') || '-',
     ]);
@@ -148,4 +149,10 @@ function list(config: Config, limit: number, json: boolean, io: CliIo): number {
   } finally {
     storage.close();
   }
+}
+
+/** Why a recorded alert was not sent; one voice names the monitor that speaks for it. */
+function suppressedText(reason: string | null, heldBy: string | undefined): string {
+  if (reason !== 'peer' || heldBy === undefined) return `not sent (${reason ?? '?'})`;
+  return heldBy === UNDECIDED ? 'held (peers not heard from yet)' : `held (sent by ${heldBy})`;
 }

@@ -1,5 +1,5 @@
 import type { CoreEvent, MonitorState, NodeRuntime } from './decide';
-import { outageKey, speaker, type PeerOutage, type Voice } from './peers';
+import { outageKey, speaker, UNDECIDED, type PeerOutage, type Voice } from './peers';
 import type { NodeStatus } from './status';
 
 /**
@@ -203,7 +203,7 @@ export class Plan {
     const v = this.input.peers?.voice;
     if (!v) return undefined;
     const who = speaker(v, opts);
-    return who === v.self ? undefined : (who ?? 'peers not heard from yet');
+    return who === v.self ? undefined : (who ?? UNDECIDED);
   }
 
   /** The node-specific hold (maintenance, flapping), the rule/quiet switch, then one voice, in that order. */

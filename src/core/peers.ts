@@ -76,6 +76,9 @@ export function voiceOf(self: string, rank: readonly string[], views: readonly P
   return { self, rank, live, known };
 }
 
+/** `heldBy` of an alert held while the speaker is not known yet (this monitor just started); resolved on a later tick. */
+export const UNDECIDED = 'undecided';
+
 /** The voice of a monitor with no peers: always itself. */
 export const aloneVoice = (self: string): Voice => ({ self, rank: [self], live: new Set(), known: true });
 

@@ -30,7 +30,7 @@ interface Monitor {
   proc?: DaemonProcess;
 }
 
-function writeConfig(m: Monitor, other: Monitor, primary: string, fallback: string, smtpPort: number): void {
+function writeConfig(m: Monitor, other: Monitor, primary: string, fallback: string, smtpPort: number, peerExtra = ''): void {
   writeFileSync(
     m.config,
     `instance: ${m.name}
@@ -53,7 +53,7 @@ peers:
   timeout: 1s
   rank: [mac, oracle]
   monitors:
-    - { name: ${other.name}, url: "http://127.0.0.1:${other.port}", token: "${TOKENS[other.name]}" }
+    - { name: ${other.name}, url: "http://127.0.0.1:${other.port}", token: "${TOKENS[other.name]}"${peerExtra} }
 alerts:
   retry: { initial: 200ms, max: 1s }
   email:
@@ -85,6 +85,7 @@ const word = (m: ReceivedMail) => {
   if (/ DOWN /.test(s)) return 'DOWN';
   if (/ is SILENT /.test(s)) return 'SILENT';
   if (/ is back after /.test(s)) return 'BACK';
+  if (/ host looks down: /.test(s)) return 'HOST DOWN';
   return s;
 };
 const count = (mails: ReceivedMail[], w: string) => mails.filter((m) => word(m) === w).length;
@@ -207,5 +208,28 @@ describe('two monitors, one voice (two real daemons)', () => {
     expect([...smtp.mails.map(word)].sort()).toEqual(['BACK', 'DOWN', 'RECOVERED', 'SILENT']);
     const recovered = smtp.mails.find((m) => word(m) === 'RECOVERED') as ReceivedMail;
     expect(recovered.inReplyTo).toBe(down.messageId);
+  });
+
+  test('the sender\'s host goes down (monitor and primary together): ONE "host looks down" mail, then one recovery under it', async () => {
+    // oracle knows mac runs next to the primary (loopback URLs name no machine, so it is said in the config).
+    writeConfig(oracle, mac, primary.url, fallback.url, smtp.port, ', sharesHostWith: primary');
+    start(mac);
+    start(oracle);
+    await Promise.all([ready(mac), ready(oracle)]);
+    await peered();
+
+    await mac.proc?.kill9();
+    await primary.setFault('refuse');
+    await until(() => smtp.mails.length >= 1, 25_000, 'the host-down mail');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(smtp.mails.map(word)).toEqual(['HOST DOWN']);
+    const host = smtp.mails[0] as ReceivedMail;
+    expect(host.subject).toMatch(/^\[llm-sentinel oracle\] mac host looks down: its monitor is silent and primary connection refused; apps on fallback$/);
+    expect(host.messageId).toMatch(/^<outage\.primary\.[0-9a-z]+@llm-sentinel>$/);
+
+    await primary.setFault('none');
+    await until(() => count(smtp.mails, 'RECOVERED') >= 1, 25_000, 'the RECOVERED mail');
+    expect(smtp.mails.map(word)).toEqual(['HOST DOWN', 'RECOVERED']);
+    expect(smtp.mails[1]?.inReplyTo).toBe(host.messageId);
   });
 });
