@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config';
-import { alertsForEvents, alertsForMonitorEvent, alertsForTick, withAnnouncement, type AlertPolicy, type MonitorEvent, type PeerPolicyInput, type PolicyInput, type PolicyOutput } from '../core/alert-policy';
+import { alertsForEvents, alertsForMonitorEvent, alertsForTick, withAnnouncement } from '../core/alert-policy';
+import { type AlertPolicy, type MonitorEvent, type PeerPolicyInput, type PolicyInput, type PolicyOutput } from '../core/alert-types';
 import type { CoreEvent, Instant, MonitorState } from '../core/decide';
 import { alertsForPeers, type PeerAlertState } from '../core/peer-alerts';
 import { deliveryGate, peerFacts, peerOutages, voiceOf, type PeerView } from '../core/peers';
-import { createPeerStore } from '../storage/peers';
 import type { Logger } from '../logging';
 import type { Storage } from '../storage';
-import { createMaintenanceStore, createOutbox, type Outbox, type StoredAlert } from '../storage/outbox';
+import type { Outbox, StoredAlert } from '../storage';
 import type { Clock } from '../util/clock';
 import type { AlertMessage, Channel } from './channel';
 import { createChannels } from './registry';
@@ -89,14 +89,14 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
   const ownChannels = deps.channels === undefined;
   const channels = deps.channels ?? createChannels(config.alerts);
   const channelNames = channels.map((c) => c.name);
-  const outbox: Outbox = createOutbox(storage.db);
+  const outbox: Outbox = storage.outbox;
   const databaseToken = outbox.databaseToken();
-  const calendar = new MaintenanceCalendar(createMaintenanceStore(storage.db), config.maintenance.recurring);
+  const calendar = new MaintenanceCalendar(storage.maintenance, config.maintenance.recurring);
   const policy = policyFromConfig(config.alerts, channels.length);
   const events = new EventEmitter<AlertingEvents>();
   const instance = config.instance;
   const peerCfg = config.peers && deps.peers ? { ...config.peers, source: deps.peers } : undefined;
-  const peerStore = peerCfg ? createPeerStore(storage.db) : undefined;
+  const peerStore = peerCfg ? storage.peers : undefined;
   const sharedHost = new Map((config.peers?.monitors ?? []).flatMap((m) => (m.sharesHostWith ? [[m.name, m.sharesHostWith] as const] : [])));
 
   /** Who speaks now and the outages peers reported; undefined when this monitor works alone. */

@@ -1,3 +1,5 @@
+import type { Reason } from '../core/reasons';
+import type { NodeStatus } from '../core/status';
 /** Public types of the client library (`llm-sentinel/client`). Kept free of imports beyond node builtins. */
 
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -73,27 +75,16 @@ export interface Endpoint {
   model: string;
   headers?: Record<string, string>;
   /** The monitor's published status, when a fresh state document is known. */
-  status?: 'up' | 'degraded' | 'down' | 'unknown';
+  status?: NodeStatus;
 }
 
 /**
  * Why an attempt on a node failed. The names are the daemon's probe reasons (docs/reasons.md), so a report
  * reads the same as a probe result.
  */
-export type FailureReason =
-  | 'refused'
-  | 'dns'
-  | 'tls'
-  | 'connect_timeout'
-  | 'timeout'
-  | 'reset'
-  | 'cloudflare_tunnel_down'
-  | 'cloudflare_origin_unreachable'
-  | 'cloudflare_timeout'
-  | 'auth_required'
-  | 'overloaded'
-  | 'server_error'
-  | 'bad_response';
+/** Only probe reasons are allowed here: a misspelt name does not compile. */
+type ProbeReasons<T extends Reason> = T;
+export type FailureReason = ProbeReasons<'refused' | 'dns' | 'tls' | 'connect_timeout' | 'timeout' | 'reset' | 'cloudflare_tunnel_down' | 'cloudflare_origin_unreachable' | 'cloudflare_timeout' | 'auth_required' | 'overloaded' | 'server_error' | 'bad_response'>;
 
 export interface Attempt {
   node: string;

@@ -1,4 +1,5 @@
-import { Plan, type PlannedAlert, type PolicyInput } from './alert-policy';
+import { Plan } from './alert-policy';
+import type { PlannedAlert, PolicyInput } from './alert-types';
 import type { PeerFacts } from './peers';
 
 /**

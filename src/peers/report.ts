@@ -1,4 +1,4 @@
-import type { AlertPolicyState } from '../core/alert-policy';
+import type { AlertPolicyState } from '../core/alert-types';
 import type { MonitorState } from '../core/decide';
 import type { PeerReport } from '../core/peers';
 import type { AlertWithDeliveries } from '../storage/outbox';

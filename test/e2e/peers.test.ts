@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
-import { freePort, startSmtp, type ReceivedMail, type SmtpFixture } from '../integration/alert-fixtures';
-import { until } from '../helpers/wait';
+import { freePort, startSmtp, type ReceivedMail, type SmtpFixture } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
+
+const until = (check: () => boolean, timeoutMs: number, what: string) => waitFor(what, check, timeoutMs);
 
 jest.setTimeout(120_000);
 

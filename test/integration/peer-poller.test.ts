@@ -7,8 +7,10 @@ import { createLogger, silentLogger } from '../../src/logging';
 import { PeerPoller } from '../../src/peers/poller';
 import { systemClock } from '../../src/util/clock';
 import { Secret } from '../../src/util/secret';
-import { LogCapture } from './alert-fixtures';
-import { until } from '../helpers/wait';
+import { LogCapture } from '../helpers/log';
+import { waitFor } from '../helpers/wait';
+
+const until = (check: () => boolean, timeoutMs: number, what: string) => waitFor(what, check, timeoutMs);
 
 const TOKEN = 'peer-tok-51c2';
 const report = (instance: string): PeerReport => ({

@@ -1,5 +1,6 @@
 import { outageMessageId, renderAlert, subjectFor } from '../../src/alerts/render';
-import { alertsForEvents, alertsForTick, withAnnouncement, type AlertPolicy, type AlertPolicyState, type PlannedAlert, type PolicyInput } from '../../src/core/alert-policy';
+import { alertsForEvents, alertsForTick, withAnnouncement } from '../../src/core/alert-policy';
+import type { AlertPolicy, AlertPolicyState, PlannedAlert, PolicyInput } from '../../src/core/alert-types';
 import { initialState, type CoreEvent, type MonitorState } from '../../src/core/decide';
 import { alertsForPeers, type PeerAlertState } from '../../src/core/peer-alerts';
 import { deliveryGate, isSilent, outageKey, peerFacts, peerOutages, speaker, voiceOf, type PeerReport, type PeerView, type Voice } from '../../src/core/peers';
