@@ -1,6 +1,7 @@
 import { createAlerting } from '../alerts/alerting';
 import { createDigestJob, type DigestJob } from '../alerts/digest';
 import type { Config } from '../config';
+import { speaker, voiceOf } from '../core/peers';
 import { Daemon } from '../daemon/daemon';
 import type { DaemonEmitter } from '../daemon/events';
 import { createSdNotify, type SdNotify } from '../daemon/sdnotify';
@@ -113,9 +114,10 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
           alertStatus: (id) => storage.outbox.getAlert(id)?.status,
         })
     : undefined;
+  const speaks = poller && peersConfig ? () => speaker(voiceOf(config.instance, peersConfig.rank, poller.views(), clock.now(), peersConfig.silentAfter)) === config.instance : undefined;
   const statusPage = () => renderStatusPage(buildStatusModel(storage.history, daemon.published?.state, clock.now()));
   let historyJob: HistoryJob = createHistoryJob({ storage, config, logger, clock });
-  let digest: DigestJob = createDigestJob({ config, storage, logger, clock });
+  let digest: DigestJob = createDigestJob({ config, storage, logger, clock, speaks });
   let services: Services;
   try {
     daemon.start();
@@ -158,7 +160,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       historyJob = createHistoryJob({ storage, config: daemon.config, logger, clock });
       historyJob.start();
       await digest.stop();
-      digest = createDigestJob({ config: daemon.config, storage, logger, clock });
+      digest = createDigestJob({ config: daemon.config, storage, logger, clock, speaks });
       digest.start();
     },
     stop(reason = 'stop') {
