@@ -121,6 +121,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
   let services: Services;
   try {
     daemon.start();
+    poller?.onChange(() => daemon.peersChanged());
     poller?.start();
     historyJob.start();
     digest.start();

@@ -346,6 +346,13 @@ export class Daemon {
     }
   }
 
+  /** A peer monitor fell silent or answers again: run the alerts' time-driven step now, not at the next heartbeat. */
+  peersChanged(): void {
+    if (this.#stopping || this.#writes.length > 0) return;
+    this.#alerting?.tick(this.#state, this.#instant());
+    this.#publish();
+  }
+
   #heartbeat(): void {
     this.#apply(evaluatePreferred(this.#state, policyOf(this.#config), this.#instant()));
     this.#publish();

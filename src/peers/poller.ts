@@ -1,6 +1,6 @@
 import { Agent, request } from 'undici';
 import type { PeerConfig, PeersConfig } from '../config';
-import type { PeerReport, PeerView } from '../core/peers';
+import { isSilent, type PeerReport, type PeerView } from '../core/peers';
 import type { Logger } from '../logging';
 import type { Clock } from '../util/clock';
 import { MAX_PEER_REPORT_BYTES, parsePeerReport } from './wire';
@@ -20,6 +20,7 @@ export class PeerPoller {
   #agent: Agent;
   #stopped = false;
   #listeners = new Set<(peer: string) => void>();
+  #silent = new Map<string, boolean>();
 
   constructor(
     private readonly deps: { self: string; config: PeersConfig; clock: Clock; logger: Logger; version: string },
@@ -34,8 +35,8 @@ export class PeerPoller {
     return [...this.#views.values()].map((v) => ({ ...v }));
   }
 
-  /** Called after every poll (good or not) with the peer's name. */
-  onPoll(fn: (peer: string) => void): () => void {
+  /** Called after a poll that made a peer silent or live again (core/peers isSilent), or brought its first answer. */
+  onChange(fn: (peer: string) => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
   }
@@ -63,6 +64,7 @@ export class PeerPoller {
     const r = await this.#poll(p);
     if (this.#stopped) return;
     const v = this.#views.get(p.name);
+    const first = r.ok && v?.lastOkAt === null;
     if (v) {
       const log = this.deps.logger.child({ component: 'peers', peer: p.name });
       if (r.ok) {
@@ -77,7 +79,13 @@ export class PeerPoller {
         v.lastError = r.reason;
       }
     }
-    for (const fn of this.#listeners) fn(p.name);
+    if (v) {
+      const silent = isSilent(v, this.deps.clock.now(), this.deps.config.silentAfter);
+      const was = this.#silent.get(p.name) ?? false;
+      this.#silent.set(p.name, silent);
+      // Its first answer since start counts too: held alerts can be resolved once every peer is known.
+      if (silent !== was || first) for (const fn of this.#listeners) fn(p.name);
+    }
     const spent = this.deps.clock.mono() - started;
     this.#schedule(p, Math.max(0, this.deps.config.interval - spent));
   }
