@@ -95,8 +95,8 @@ async function main(): Promise<void> {
     rows.push({
       measure: 'takeover: sender killed → survivor mails (defaults)',
       value: `min ${s(Math.min(...xs))}, median ${s(median)}, max ${s(max)}`,
-      target: `≤ ${s(d.silentAfter + d.heartbeat)} + send`,
-      note: `interval ${d.interval / 1000} s, silentAfter ${d.silentAfter / 1000} s, heartbeat ${d.heartbeat / 1000} s; real time, n=${xs.length}`,
+      target: `≤ ${s(d.silentAfter + d.timeout)} + send`,
+      note: `interval ${d.interval / 1000} s, silentAfter ${d.silentAfter / 1000} s, poll deadline ${d.timeout / 1000} s; real time, n=${xs.length}`,
     });
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;

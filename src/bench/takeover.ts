@@ -10,10 +10,11 @@ import { startSimulator } from '../simulator';
  * mac is silent"), on two real daemons at the DEFAULT peer settings (poll every 10 s, silent after 60 s,
  * heartbeat 10 s), with a real SMTP server on loopback. No time compression: each trial takes about a minute.
  * The kill lands at a random phase of the poll cycle. Bounds: silence is counted from the last good answer
- * (0–10 s before the death) and judged on the next heartbeat (0–10 s later): between 50 s and 70 s plus the send.
+ * (0–10 s before the death) and judged by the poll that crosses silentAfter (the alert step runs at once):
+ * between 50 s and 60 s plus one poll's deadline (5 s) and the send.
  */
 
-export const TAKEOVER_DEFAULTS = { interval: 10_000, silentAfter: 60_000, heartbeat: 10_000 };
+export const TAKEOVER_DEFAULTS = { interval: 10_000, silentAfter: 60_000, timeout: 5_000 };
 
 async function freePort(): Promise<number> {
   const s = createServer();

@@ -44,7 +44,7 @@ export interface PeerNodeVerdict {
 /** This monitor's knowledge of one peer. */
 export interface PeerView {
   name: string;
-  /** Wall time of the last good answer (this run); null: none yet. */
+  /** Wall time the last poll that got a good answer was sent (this run); null: none yet. */
   lastOkAt: number | null;
   /** When this monitor began watching (its start): a peer that never answered is silent this long after it. */
   watchingSince: number;
@@ -57,8 +57,15 @@ export interface PeerView {
 /** Silent = no good answer for silentAfter. Truth table:  answered recently → live;  answered long ago → silent;
  *  never answered → silent once silentAfter has passed since this monitor started watching. */
 export function isSilent(v: Pick<PeerView, 'lastOkAt' | 'watchingSince'>, now: number, silentAfter: number): boolean {
-  return now - (v.lastOkAt ?? v.watchingSince) >= silentAfter;
+  return now - (v.lastOkAt ?? v.watchingSince) >= silentAfter - SILENCE_SLACK_MS;
 }
+
+/**
+ * Polls start every `interval`, so the poll that starts silentAfter after the last good one must find the peer
+ * silent; timers fire up to a millisecond early each time, and six of them would otherwise miss it by a few
+ * milliseconds and leave the verdict to the next poll, a whole interval later.
+ */
+const SILENCE_SLACK_MS = 100;
 
 /** Who may speak, as the alert policy sees it. */
 export interface Voice {

@@ -61,6 +61,9 @@ export class PeerPoller {
 
   async #pollOnce(p: PeerConfig): Promise<void> {
     const started = this.deps.clock.mono();
+    // A good answer counts as of when it was asked for: polls start every `interval`, so the poll that starts
+    // silentAfter after the last good one is the one that finds the peer silent (not the one after it).
+    const askedAt = this.deps.clock.now();
     const r = await this.#poll(p);
     if (this.#stopped) return;
     const v = this.#views.get(p.name);
@@ -72,7 +75,7 @@ export class PeerPoller {
         if (r.report.rank.join('\u0000') !== this.deps.config.rank.join('\u0000') && v.report?.rank.join('\u0000') !== r.report.rank.join('\u0000')) {
           log.error({ ours: this.deps.config.rank, theirs: r.report.rank }, `peer ${p.name} has a different peers.rank: both may send alerts; make the lists the same on every monitor`);
         }
-        Object.assign(v, { lastOkAt: this.deps.clock.now(), lastError: null, report: r.report });
+        Object.assign(v, { lastOkAt: askedAt, lastError: null, report: r.report });
       } else {
         // Logged once per distinct reason, not every interval.
         if (r.reason !== v.lastError) log.warn({ reason: r.reason }, `peer ${p.name} is not answering: ${r.reason}`);
