@@ -234,4 +234,34 @@ describe('two monitors, one voice (two real daemons)', () => {
     expect(smtp.mails.map(word)).toEqual(['HOST DOWN', 'RECOVERED']);
     expect(smtp.mails[1]?.inReplyTo).toBe(host.messageId);
   });
+
+  test('a queued DOWN the sender never delivered (its SMTP was down) is mailed by the survivor, and held, not sent, when the sender restarts', async () => {
+    // mac's SMTP points at a dead port: its DOWN stays queued in its outbox.
+    writeConfig(mac, oracle, primary.url, fallback.url, await freePort());
+    start(mac);
+    start(oracle);
+    await Promise.all([ready(mac), ready(oracle)]);
+    await peered();
+
+    await primary.setFault('refuse');
+    await until(() => alertRows(mac.db).some((a) => a.kind === 'primaryDown' && a.status === 'pending'), 20_000, "mac's queued DOWN");
+    await mac.proc?.kill9();
+    await until(() => count(smtp.mails, 'DOWN') >= 1 && count(smtp.mails, 'SILENT') >= 1, 25_000, "oracle's takeover mails");
+
+    // mac comes back with a working SMTP server and its old DOWN still queued: oracle says it mailed that outage.
+    writeConfig(mac, oracle, primary.url, fallback.url, smtp.port);
+    start(mac);
+    await until(() => alertRows(mac.db).some((a) => a.kind === 'primaryDown' && a.status === 'suppressed'), 20_000, "mac's DOWN marked held");
+    await until(() => count(smtp.mails, 'BACK') >= 1, 15_000, "oracle's 'mac is back' mail");
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(count(smtp.mails, 'DOWN')).toBe(1);
+    expect(smtp.mails.find((m) => word(m) === 'DOWN')?.subject).toMatch(/^\[llm-sentinel oracle\] primary DOWN/);
+    expect(JSON.parse(alertRows(mac.db).find((a) => a.kind === 'primaryDown')?.facts ?? '{}').heldBy).toBe('oracle');
+    expect(mac.proc?.output()).toContain('alert held, not sent: already sent by peer oracle');
+
+    await primary.setFault('none');
+    await until(() => count(smtp.mails, 'RECOVERED') >= 1, 25_000, 'the RECOVERED mail');
+    await new Promise((r) => setTimeout(r, 2500));
+    expect([...smtp.mails.map(word)].sort()).toEqual(['BACK', 'DOWN', 'RECOVERED', 'SILENT']);
+  });
 });
