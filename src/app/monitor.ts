@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from '../logging';
 import { PeerPoller } from '../peers/poller';
 import { publishedPeers } from '../peers/publish';
 import { buildPeerReport } from '../peers/report';
+import { StatePublisher } from '../state/publisher';
 import type { PublishedState } from '../state/types';
 import { openStorage, type Storage } from '../storage';
 import { systemClock, type Clock } from '../util/clock';
@@ -89,7 +90,8 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
 
   // Peers (one voice): polled from start to stop; a changed peers section takes effect at the next restart.
   const peersConfig = config.peers;
-  const poller = peersConfig ? new PeerPoller({ self: config.instance, config: peersConfig, clock, logger, version: packageVersion() }) : undefined;
+  const previous = peersConfig ? new StatePublisher(config.stateFile, logger).readPrevious() : undefined;
+  const poller = peersConfig ? new PeerPoller({ self: config.instance, config: peersConfig, clock, logger, version: packageVersion(), previous: previous?.peers }) : undefined;
   const daemon = new Daemon({
     config,
     storage,

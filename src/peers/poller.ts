@@ -2,6 +2,7 @@ import { Agent, request } from 'undici';
 import type { PeerConfig, PeersConfig } from '../config';
 import { isSilent, type PeerReport, type PeerView } from '../core/peers';
 import type { Logger } from '../logging';
+import type { PublishedPeer } from '../state/types';
 import type { Clock } from '../util/clock';
 import { MAX_PEER_REPORT_BYTES, parsePeerReport } from './wire';
 
@@ -23,10 +24,26 @@ export class PeerPoller {
   #silent = new Map<string, boolean>();
 
   constructor(
-    private readonly deps: { self: string; config: PeersConfig; clock: Clock; logger: Logger; version: string },
+    private readonly deps: {
+      self: string;
+      config: PeersConfig;
+      clock: Clock;
+      logger: Logger;
+      version: string;
+      /**
+       * The previous run's `peers[]` (its state file). A peer that was already silent then counts as silent from
+       * the start, so a restart next to a dead peer does not hold every alert for silentAfter waiting for it.
+       */
+      previous?: readonly PublishedPeer[];
+    },
   ) {
     const now = deps.clock.now();
-    for (const p of deps.config.monitors) this.#views.set(p.name, { name: p.name, lastOkAt: null, watchingSince: now, lastError: null, report: null });
+    for (const p of deps.config.monitors) {
+      const wasSilent = deps.previous?.some((x) => x.name === p.name && x.silent) ?? false;
+      const watchingSince = wasSilent ? now - deps.config.silentAfter : now;
+      this.#views.set(p.name, { name: p.name, lastOkAt: null, watchingSince, lastError: null, report: null });
+      this.#silent.set(p.name, wasSilent);
+    }
     // Its own pool: a peer that hangs must not hold sockets the probes need.
     this.#agent = new Agent({ connections: 2, keepAliveTimeout: 4_000, connect: { timeout: deps.config.timeout } });
   }

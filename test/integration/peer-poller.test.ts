@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { PeerReport } from '../../src/core/peers';
+import { voiceOf, type PeerReport } from '../../src/core/peers';
 import { createMetrics } from '../../src/http/metrics';
 import { startHttpServer, type RunningHttpServer } from '../../src/http/server';
 import { createLogger, silentLogger } from '../../src/logging';
@@ -157,5 +157,25 @@ describe('peer poller: bad answers are silence, logged once, never a crash', () 
     await until(() => poller?.views()[0]?.lastError === null, 5_000, 'a good answer again');
     await poller.stop();
     poller = undefined;
+  });
+});
+
+describe('peer poller: restart next to a dead peer', () => {
+  test('a peer the previous run already found silent is silent from the start: alerts are not held for silentAfter', async () => {
+    const config = { interval: 1000, silentAfter: 60_000, timeout: 500, rank: ['mac', 'oracle'], monitors: [{ name: 'mac', url: 'http://127.0.0.1:9', token: new Secret(TOKEN) }] };
+    const fresh = new PeerPoller({ self: 'oracle', config, clock: systemClock, logger: silentLogger(), version: 'test' });
+    const restarted = new PeerPoller({
+      self: 'oracle',
+      config,
+      clock: systemClock,
+      logger: silentLogger(),
+      version: 'test',
+      previous: [{ name: 'mac', lastSeen: new Date(Date.now() - 600_000).toISOString(), silent: true, nodes: [] }],
+    });
+    const now = Date.now();
+    // Never started: no poll has answered, so only the previous run's verdict decides.
+    expect(voiceOf('oracle', config.rank, fresh.views(), now, config.silentAfter)).toMatchObject({ known: false });
+    expect(voiceOf('oracle', config.rank, restarted.views(), now, config.silentAfter)).toMatchObject({ known: true, live: new Set() });
+    await Promise.all([fresh.stop(), restarted.stop()]);
   });
 });
