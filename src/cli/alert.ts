@@ -116,6 +116,7 @@ const when = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace(
 function deliveryText(d: Delivery, now: number): string {
   if (d.status === 'sent') return `${d.channel} sent${d.attempts > 1 ? ` (try ${d.attempts})` : ''}`;
   if (d.status === 'failed') return `${d.channel} FAILED: ${d.lastError ?? '?'}`;
+  if (d.status === 'held') return `${d.channel} held: ${d.lastError ?? 'sent by a peer'}`;
   if (d.attempts === 0) return `${d.channel} queued`;
   const next = d.nextAttemptAt > now ? `retry in ${formatDuration(d.nextAttemptAt - now)}` : 'retry due';
   return `${d.channel} ${next} after ${d.attempts} tries: ${d.lastError ?? '?'}`;
