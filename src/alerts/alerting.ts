@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config';
 import { alertsForEvents, alertsForMonitorEvent, alertsForTick, withAnnouncement } from '../core/alert-policy';
-import { type AlertPolicy, type MonitorEvent, type PolicyInput, type PolicyOutput } from '../core/alert-types';
+import { type AlertPolicy, type MonitorEvent, type PeerPolicyInput, type PolicyInput, type PolicyOutput } from '../core/alert-types';
 import type { CoreEvent, Instant, MonitorState } from '../core/decide';
+import { alertsForPeers, type PeerAlertState } from '../core/peer-alerts';
+import { deliveryGate, peerFacts, peerOutages, voiceOf, type PeerView } from '../core/peers';
 import type { Logger } from '../logging';
 import type { Storage } from '../storage';
 import type { Outbox, StoredAlert } from '../storage';
@@ -33,6 +35,8 @@ export interface AlertQueued {
   kind: string;
   subject: string;
   suppressed: string | null;
+  /** Held for one voice: the monitor that speaks. */
+  heldBy?: string;
 }
 
 /** Typed events tests (and the status page) can await instead of sleeping. */
@@ -41,6 +45,8 @@ export interface AlertingEvents {
   'alert:sent': [report: DeliveryReport];
   'alert:retry': [report: DeliveryReport];
   'alert:failed': [report: DeliveryReport];
+  /** A queued alert another monitor had already sent: marked held, never sent from here. */
+  'alert:held': [held: { alertId: number; by: string }];
 }
 
 export interface AlertingService extends Alerting {
@@ -60,6 +66,8 @@ export interface AlertingDeps {
   channels?: Channel[];
   /** For tests: deterministic retry jitter. */
   random?: () => number;
+  /** With config.peers: what the peer poller knows (one voice). */
+  peers?: { views(): PeerView[] };
 }
 
 export function policyFromConfig(alerts: Config['alerts'], channelCount: number, decision?: Config['decision']): AlertPolicy {
@@ -88,6 +96,48 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
   const policy = policyFromConfig(config.alerts, channels.length, config.decision);
   const events = new EventEmitter<AlertingEvents>();
   const instance = config.instance;
+  const peerCfg = config.peers && deps.peers ? { ...config.peers, source: deps.peers } : undefined;
+  const peerStore = peerCfg ? storage.peers : undefined;
+  const sharedHost = new Map((config.peers?.monitors ?? []).flatMap((m) => (m.sharesHostWith ? [[m.name, m.sharesHostWith] as const] : [])));
+
+  /** Who speaks now and the outages peers reported; undefined when this monitor works alone. */
+  const peerInput = (at: number): (PeerPolicyInput & { views: PeerView[] }) | undefined => {
+    if (!peerCfg) return undefined;
+    const views = peerCfg.source.views();
+    const voice = voiceOf(instance, peerCfg.rank, views, at, peerCfg.silentAfter);
+    return { voice, outages: peerOutages(views, voice.live), views };
+  };
+
+  let waitingLogged = false;
+  /** Just before a delivery: wait until peers are known, hold what a peer already mailed (core/peers deliveryGate). */
+  const gate = (alertId: number): 'send' | 'wait' | 'held' => {
+    const now = clock.now();
+    const p = peerInput(now);
+    const a = outbox.getAlert(alertId);
+    if (!p || !a) return 'send';
+    const g = deliveryGate({ kind: a.kind, node: a.node, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot }, instance, p.voice.known, p.outages, p.views);
+    if (g.act === 'wait') {
+      if (!waitingLogged) logger.info('alerts wait until every peer monitor answered once or went silent (so nothing they mailed is mailed again)');
+      waitingLogged = true;
+      return 'wait';
+    }
+    waitingLogged = false;
+    if (g.act === 'send') return 'send';
+    storage.transaction(() => {
+      outbox.holdAlert(alertId, g.by);
+      // The outage's start went out from another monitor (or from this one before a crash): it owns the thread.
+      const st = outbox.loadPolicyState();
+      const o = st[a.node]?.outage;
+      if (a.facts.outageRoot && o && o.key === a.facts.outageKey) {
+        o.owner = g.by;
+        o.key = p.outages.get(a.node)?.key ?? o.key;
+        outbox.savePolicyState(st, now);
+      }
+    });
+    logger.info({ alertId, node: a.node, kind: a.kind, by: g.by }, `alert held, not sent: already sent by ${g.by === instance ? 'this monitor before a restart' : `peer ${g.by}`}: ${a.subject}`);
+    events.emit('alert:held', { alertId, by: g.by });
+    return 'held';
+  };
 
   const render = (a: StoredAlert): AlertMessage => {
     const r = renderAlert({ id: a.id, instance: a.instance, facts: a.facts, threadOf: a.threadOf }, { statusPageUrl: config.alerts.statusPageUrl, databaseToken });
@@ -103,13 +153,14 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     render,
     random: deps.random,
     onReport: (r) => events.emit(r.outcome === 'sent' ? 'alert:sent' : r.final ? 'alert:failed' : 'alert:retry', r),
+    gate: peerCfg ? gate : undefined,
   });
 
   if (policy.quiet === 'alerts_disabled') logger.info('alerts.enabled is false: alerts are recorded, not sent');
   else if (policy.quiet === 'no_channel') logger.warn('no alert channel configured (alerts.email, ntfy, telegram, discord, slack, webhooks): alerts are recorded, not sent');
 
   /** Stores the policy's output: alert rows (and their deliveries), then the state with thread roots filled in. */
-  function store(out: PolicyOutput, at: number): AlertQueued[] {
+  function store(out: PolicyOutput & { peers?: PeerAlertState }, at: number): AlertQueued[] {
     let state = out.state;
     const queued: AlertQueued[] = [];
     for (const p of out.alerts) {
@@ -127,15 +178,17 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
         channels: channelNames,
       });
       if (p.announces) state = withAnnouncement(state, p.facts.node, id);
-      queued.push({ id, node: p.facts.node, kind: p.facts.kind, subject, suppressed: p.suppressed });
+      queued.push({ id, node: p.facts.node, kind: p.facts.kind, subject, suppressed: p.suppressed, heldBy: p.facts.heldBy });
     }
     outbox.savePolicyState(state, at);
+    if (out.peers) peerStore?.save(out.peers, at);
     return queued;
   }
 
   function announce(queued: AlertQueued[]): void {
     for (const q of queued) {
-      if (q.suppressed) logger.info({ alertId: q.id, node: q.node, kind: q.kind, suppressed: q.suppressed }, `alert recorded, not sent (${q.suppressed}): ${q.subject}`);
+      if (q.suppressed === 'peer') logger.info({ alertId: q.id, node: q.node, kind: q.kind, heldBy: q.heldBy }, `alert held, not sent (${q.heldBy ?? 'a peer'} speaks): ${q.subject}`);
+      else if (q.suppressed) logger.info({ alertId: q.id, node: q.node, kind: q.kind, suppressed: q.suppressed }, `alert recorded, not sent (${q.suppressed}): ${q.subject}`);
       else logger.warn({ alertId: q.id, node: q.node, kind: q.kind }, `alert queued: ${q.subject}`);
       events.emit('alert:queued', q);
     }
@@ -143,11 +196,12 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
   }
 
   /** Runs one policy step and stores it in a (nested) transaction: a failure here rolls back only our rows. */
-  function step(what: string, at: number, run: (input: PolicyInput) => PolicyOutput, state: MonitorState, rethrow = false): void {
+  function step(what: string, at: number, run: (input: PolicyInput) => PolicyOutput & { peers?: PeerAlertState }, state: MonitorState, rethrow = false): void {
     let queued: AlertQueued[] = [];
     try {
       queued = storage.transaction(() => {
-        const input: PolicyInput = { state: outbox.loadPolicyState(), monitor: state, maintenance: calendar.at(at), policy, at };
+        const peers = peerInput(at);
+        const input: PolicyInput = { state: outbox.loadPolicyState(), monitor: state, maintenance: calendar.at(at), policy, at, ...(peers ? { peers } : {}) };
         return store(run(input), at);
       });
     } catch (e) {
@@ -171,7 +225,19 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
       step(e.type, e.at, (input) => alertsForMonitorEvent(input, e), state, true);
     },
     tick(state: MonitorState, at: Instant): void {
-      step('tick', at.wall, (input) => alertsForTick(input), state);
+      step(
+        'tick',
+        at.wall,
+        (input) => {
+          if (!peerCfg || !peerStore) return alertsForTick(input);
+          // Peers first: a silent peer on a down node's host announces that outage in one mail (core/peer-alerts).
+          const facts = peerFacts(peerCfg.source.views(), sharedHost, input.at, peerCfg.silentAfter);
+          const p = alertsForPeers(input, peerStore.load(), facts);
+          const t = alertsForTick({ ...input, state: p.state });
+          return { state: t.state, alerts: [...p.alerts, ...t.alerts], peers: p.peers };
+        },
+        state,
+      );
     },
     start(): void {
       sender.start();

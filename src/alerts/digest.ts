@@ -47,7 +47,15 @@ export interface DigestJob {
  * The optional weekly digest (alerts.digest). Not an alert: it is not queued in the outbox, and a digest that
  * cannot be sent is logged and skipped (next week's covers the same ground).
  */
-export function createDigestJob(deps: { config: Config; storage: Pick<Storage, 'history' | 'coldEvents'>; logger: Logger; clock: Clock; channels?: Channel[] }): DigestJob {
+export function createDigestJob(deps: {
+  config: Config;
+  storage: Pick<Storage, 'history' | 'coldEvents'>;
+  logger: Logger;
+  clock: Clock;
+  channels?: Channel[];
+  /** With peers (one voice): whether this monitor speaks now; the scheduled digest is left to the one that does. */
+  speaks?: () => boolean;
+}): DigestJob {
   const { config, clock } = deps;
   const log = deps.logger.child({ component: 'digest' });
   let task: ScheduledTask | undefined;
@@ -77,7 +85,14 @@ export function createDigestJob(deps: { config: Config; storage: Pick<Storage, '
   return {
     start() {
       if (task || !config.alerts.digest.enabled || !config.alerts.enabled) return;
-      task = cron.createTask(config.alerts.digest.schedule, () => sendNow().then(() => undefined), {
+      const scheduled = async (): Promise<void> => {
+        if (deps.speaks && !deps.speaks()) {
+          log.info('weekly digest left to the peer monitor that speaks (one voice)');
+          return;
+        }
+        await sendNow();
+      };
+      task = cron.createTask(config.alerts.digest.schedule, scheduled, {
         name: 'llm-sentinel-digest',
         noOverlap: true,
         suppressMissedWarning: true,

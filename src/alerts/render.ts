@@ -49,6 +49,15 @@ export function messageIdFor(id: number, instance: string, databaseToken?: strin
   return `<alert-${id}${databaseToken ? `.${idSafe(databaseToken)}` : ''}.${idSafe(instance)}@llm-sentinel>`;
 }
 
+/**
+ * Mails about one outage carry IDs made of its identity (node + confirmed-down time, core/peers outageKey),
+ * not of a database row: every monitor derives the same ones, so either monitor's mails thread together and a
+ * start mailed twice (a takeover racing a dying sender) has one Message-ID that mail readers show once.
+ */
+export function outageMessageId(outageKey: string, part = 'outage'): string {
+  return `<${idSafe(part)}.${idSafe(outageKey)}@llm-sentinel>`;
+}
+
 const time = (ms: number | null) => (ms === null ? '-' : `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
 
 function traffic(f: AlertFacts): string {
@@ -109,6 +118,12 @@ function headline(f: AlertFacts): string {
       return `${f.node} is OPEN TO THE INTERNET without authentication — an anonymous request got Ollama's API to answer`;
     case 'flappingSettled':
       return now === 'DOWN' ? `${f.node} stopped flapping but is DOWN — ${describeCause(f.cause, f.detail)}; ${traffic(f)}` : `${f.node} stable again, ${now} (${f.flaps?.count ?? 0} changes while flapping)`;
+    case 'monitorSilent':
+      return `monitor ${f.monitor ?? f.node} is SILENT for ${formatDuration(f.durationMs ?? 0)} (${f.detail ?? 'no answer'}); this monitor speaks now`;
+    case 'monitorBack':
+      return `monitor ${f.monitor ?? f.node} is back after ${formatDuration(f.durationMs ?? 0)} silent`;
+    case 'hostDown':
+      return `${f.monitor ?? '?'} host looks down: its monitor is silent and ${f.node} ${cause}; ${traffic(f)}`;
   }
 }
 
@@ -156,6 +171,18 @@ function explanation(f: AlertFacts): string[] {
       ];
     case 'flappingSettled':
       return [`${f.node} has stopped flapping after ${f.flaps?.count ?? 0} changes since ${time(f.flaps?.since ?? null)}.`];
+    case 'monitorSilent':
+      return [
+        `The peer monitor ${f.monitor ?? f.node} has not answered since ${time(f.since)}: ${f.detail ?? 'no answer'}.`,
+        'If it was the one sending alerts, this monitor sends them now (and mails any outage it had not mailed).',
+      ];
+    case 'monitorBack':
+      return [`The peer monitor ${f.monitor ?? f.node} answers again; it was silent from ${time(f.since)} for ${formatDuration(f.durationMs ?? 0)}.`];
+    case 'hostDown':
+      return [
+        `One root cause, two symptoms: the monitor ${f.monitor ?? '?'} on the same host as ${f.node} is silent, and ${f.node} fails from here since ${time(f.since)}: ${cause}.`,
+        'The host itself is probably down (power, network, OS update).',
+      ];
   }
 }
 
@@ -218,6 +245,12 @@ export function renderAlert(a: RenderInput, opts: RenderOptions = {}): Rendered 
     '',
   ].join('\n');
 
+  if (f.outageKey) {
+    const root = outageMessageId(f.outageKey);
+    if (f.outageRoot) return { subject, text, html, messageId: root };
+    const part = f.kind === 'recovered' ? 'recovered' : `${f.kind}-${Math.round(f.at).toString(36)}`;
+    return { subject, text, html, messageId: outageMessageId(f.outageKey, part), inReplyTo: root, references: [root] };
+  }
   const rendered: Rendered = { subject, text, html, messageId: messageIdFor(a.id, a.instance, opts.databaseToken) };
   if (a.threadOf !== null) {
     const root = messageIdFor(a.threadOf, a.instance, opts.databaseToken);

@@ -31,7 +31,15 @@ export interface SenderDeps {
   render: (alert: StoredAlert) => AlertMessage;
   random?: () => number;
   onReport?: (r: DeliveryReport) => void;
+  /**
+   * One voice (peers configured): asked just before a delivery. `wait`: nothing goes out yet (peers not
+   * heard from since start); `hold`: another monitor sent it, so it is marked held and never sent from here.
+   */
+  gate?: (alertId: number) => 'send' | 'wait' | 'held';
 }
+
+/** While the gate says wait, look again this often. */
+const GATE_WAIT_MS = 500;
 
 /** Longest a single send may take whatever the channel's own timeouts say. */
 const SEND_CAP_MS = 120_000;
@@ -168,9 +176,19 @@ export class OutboxSender {
     const { outbox, clock, logger } = this.deps;
     let wakeAt: number | undefined;
     try {
-      const pick = pickStartable(outbox.pendingDeliveries(), clock.now(), new Set(this.#inflight.keys()));
-      wakeAt = pick.wakeAt;
-      for (const d of pick.start) this.#launch(d);
+      // Re-pick after the gate holds an alert (it leaves the queue, so the next one in its channel may start).
+      for (let round = 0; round < 100 && !this.#stopping; round++) {
+        const pick = pickStartable(outbox.pendingDeliveries(), clock.now(), new Set(this.#inflight.keys()));
+        wakeAt = pick.wakeAt;
+        let held = false;
+        for (const d of pick.start) {
+          const gate = this.deps.gate?.(d.alertId) ?? 'send';
+          if (gate === 'wait') wakeAt = Math.min(wakeAt ?? Infinity, clock.now() + GATE_WAIT_MS);
+          else if (gate === 'held') held = true;
+          else this.#launch(d);
+        }
+        if (!held) break;
+      }
     } catch (e) {
       // The database went away or a bug: keep the daemon alive, try again later.
       if (!this.#detached) logger.error({ err: e }, 'alert sender failed; retrying in a minute');

@@ -1,12 +1,17 @@
 import { createAlerting } from '../alerts/alerting';
 import { createDigestJob, type DigestJob } from '../alerts/digest';
 import type { Config } from '../config';
+import { speaker, voiceOf } from '../core/peers';
 import { Daemon } from '../daemon/daemon';
 import type { DaemonEmitter } from '../daemon/events';
 import { createSdNotify, type SdNotify } from '../daemon/sdnotify';
 import { buildStatusModel, renderStatusPage } from '../http/status-page';
 import { createHistoryJob, type HistoryJob } from '../jobs/history';
 import { silentLogger, type Logger } from '../logging';
+import { PeerPoller } from '../peers/poller';
+import { publishedPeers } from '../peers/publish';
+import { buildPeerReport } from '../peers/report';
+import { StatePublisher } from '../state/publisher';
 import type { PublishedState } from '../state/types';
 import { openStorage, type Storage } from '../storage';
 import { systemClock, type Clock } from '../util/clock';
@@ -83,18 +88,48 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     throw new MonitorStartError('storage', e);
   }
 
-  const daemon = new Daemon({ config, storage, logger, clock, version: packageVersion(), alerting: (c) => createAlerting({ config: c, storage, logger, clock }) });
+  // Peers (one voice): polled from start to stop; a changed peers section takes effect at the next restart.
+  const peersConfig = config.peers;
+  const previous = peersConfig ? new StatePublisher(config.stateFile, logger).readPrevious() : undefined;
+  const poller = peersConfig ? new PeerPoller({ self: config.instance, config: peersConfig, clock, logger, version: packageVersion(), previous: previous?.peers }) : undefined;
+  const daemon = new Daemon({
+    config,
+    storage,
+    logger,
+    clock,
+    version: packageVersion(),
+    alerting: (c) => createAlerting({ config: c, storage, logger, clock, peers: poller }),
+    peers: poller && peersConfig ? () => publishedPeers(poller.views(), clock.now(), peersConfig.silentAfter) : undefined,
+  });
+  const peerReport = peersConfig
+    ? () =>
+        buildPeerReport({
+          instance: daemon.info.instance,
+          version: daemon.info.version,
+          startedAt: daemon.info.startedAt,
+          now: clock.now(),
+          rank: peersConfig.rank,
+          witnesses: daemon.config.selfCheck.witnesses.length,
+          state: daemon.state,
+          policy: storage.outbox.loadPolicyState(),
+          recent: storage.outbox.recentAlerts(50),
+          alertStatus: (id) => storage.outbox.getAlert(id)?.status,
+        })
+    : undefined;
+  const speaks = poller && peersConfig ? () => speaker(voiceOf(config.instance, peersConfig.rank, poller.views(), clock.now(), peersConfig.silentAfter)) === config.instance : undefined;
   const statusPage = () => renderStatusPage(buildStatusModel(storage.history, daemon.published?.state, clock.now()));
   let historyJob: HistoryJob = createHistoryJob({ storage, config, logger, clock });
-  let digest: DigestJob = createDigestJob({ config, storage, logger, clock });
+  let digest: DigestJob = createDigestJob({ config, storage, logger, clock, speaks });
   let services: Services;
   try {
     daemon.start();
+    poller?.onChange(() => daemon.peersChanged());
+    poller?.start();
     historyJob.start();
     digest.start();
-    services = await startServices({ daemon, config, logger, clock, notify, statusPage });
+    services = await startServices({ daemon, config, logger, clock, notify, statusPage, peerReport });
   } catch (e) {
-    await Promise.allSettled([daemon.stop('start failed'), historyJob.stop(), digest.stop()]);
+    await Promise.allSettled([daemon.stop('start failed'), historyJob.stop(), digest.stop(), poller?.stop()]);
     storage.close();
     throw new MonitorStartError('start', e);
   }
@@ -114,21 +149,25 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     health: () => daemon.health(),
     async reload(next: Config) {
       const previous = daemon.config;
+      if (JSON.stringify(next.peers ?? null) !== JSON.stringify(previous.peers ?? null)) {
+        logger.warn('peers changes take effect at the next restart');
+        next = { ...next, peers: previous.peers };
+      }
       await daemon.reload(next);
       if (stopped) return;
       if (!sameServices(previous, daemon.config)) {
         await services.close();
-        services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage });
+        services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage, peerReport });
       }
       await historyJob.stop();
       historyJob = createHistoryJob({ storage, config: daemon.config, logger, clock });
       historyJob.start();
       await digest.stop();
-      digest = createDigestJob({ config: daemon.config, storage, logger, clock });
+      digest = createDigestJob({ config: daemon.config, storage, logger, clock, speaks });
       digest.start();
     },
     stop(reason = 'stop') {
-      stopped ??= Promise.allSettled([services.close(), daemon.stop(reason), historyJob.stop(), digest.stop()]).then((results) => {
+      stopped ??= Promise.allSettled([services.close(), daemon.stop(reason), historyJob.stop(), digest.stop(), poller?.stop()]).then((results) => {
         for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'error while stopping');
         storage.close();
       });

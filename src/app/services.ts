@@ -20,7 +20,16 @@ export interface Services {
   close(): Promise<void>;
 }
 
-export async function startServices(deps: { daemon: Daemon; config: Config; logger: Logger; clock: Clock; notify: SdNotify; statusPage?: () => string | Promise<string> }): Promise<Services> {
+export async function startServices(deps: {
+  daemon: Daemon;
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  notify: SdNotify;
+  statusPage?: () => string | Promise<string>;
+  /** GET /peer's body, when peers are configured. */
+  peerReport?: () => unknown;
+}): Promise<Services> {
   const { daemon, config, logger, clock, notify } = deps;
   const metrics = createMetrics(config.nodes, config.instance);
   const unbind = bindMetrics(daemon, metrics, clock);
@@ -59,6 +68,7 @@ export async function startServices(deps: { daemon: Daemon; config: Config; logg
         health: () => daemon.health(),
         onReport,
         statusPage: deps.statusPage,
+        peerReport: deps.peerReport,
       });
       logger.info({ url: http.url }, 'HTTP API listening');
     } catch (e) {

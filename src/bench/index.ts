@@ -6,6 +6,7 @@ import { DEFAULT_CADENCE, FAST_CADENCE, falseFailovers, issueBound, measureDetec
 import { canaryCost } from './canary-cost';
 import { floodLatency, type FloodResult } from './flood';
 import { benchHistory } from './history';
+import { measureTakeover, TAKEOVER_DEFAULTS } from './takeover';
 
 /** One row of the printed table and of bench-results/latest.json. */
 interface Row {
@@ -111,6 +112,19 @@ async function main(): Promise<void> {
       rows.push(row(r.quiet, '-', 'fresh connection per request, real daemon'));
       rows.push(row(r.flooded, target, `3,000 idle + 1,000 slowloris from 127.0.0.2 (a worker thread, each closed socket reopened after 1 s; the server closed ${Math.round(r.flooded.floodClosedPerS)}/s of them meanwhile), client on 127.0.0.1`));
     }
+  }
+  if (want('takeover')) {
+    const trials = Number(process.env.BENCH_TRIALS ?? 3);
+    process.stderr.write(`  two monitors: sender SIGKILLed → survivor's first mail, default peer settings (${trials} trials, about 1 min each)…\n`);
+    const xs = await measureTakeover(trials);
+    const { median, max } = stats(xs);
+    const d = TAKEOVER_DEFAULTS;
+    rows.push({
+      measure: 'takeover: sender killed → survivor mails (defaults)',
+      value: `min ${s(Math.min(...xs))}, median ${s(median)}, max ${s(max)}`,
+      target: `≤ ${s(d.silentAfter + d.timeout)} + send`,
+      note: `interval ${d.interval / 1000} s, silentAfter ${d.silentAfter / 1000} s, poll deadline ${d.timeout / 1000} s; real time, n=${xs.length}`,
+    });
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
   const widths = [0, 1, 2, 3].map((i) => Math.max(...[['measure', 'value', 'target', 'note'], ...rows.map((r) => [r.measure, r.value, r.target, r.note])].map((r) => (r[i] ?? '').length)));

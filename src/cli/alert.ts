@@ -1,3 +1,4 @@
+import { UNDECIDED } from '../core/peers';
 import { createChannels } from '../alerts/registry';
 import { toChannelError, type AlertMessage } from '../alerts/channel';
 import { createDigestJob } from '../alerts/digest';
@@ -115,6 +116,7 @@ const when = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace(
 function deliveryText(d: Delivery, now: number): string {
   if (d.status === 'sent') return `${d.channel} sent${d.attempts > 1 ? ` (try ${d.attempts})` : ''}`;
   if (d.status === 'failed') return `${d.channel} FAILED: ${d.lastError ?? '?'}`;
+  if (d.status === 'held') return `${d.channel} held: ${d.lastError ?? 'sent by a peer'}`;
   if (d.attempts === 0) return `${d.channel} queued`;
   const next = d.nextAttemptAt > now ? `retry in ${formatDuration(d.nextAttemptAt - now)}` : 'retry due';
   return `${d.channel} ${next} after ${d.attempts} tries: ${d.lastError ?? '?'}`;
@@ -139,7 +141,7 @@ function list(config: Config, limit: number, json: boolean, io: CliIo): number {
       String(a.id),
       when(a.createdAt),
       a.severity,
-      a.status === 'suppressed' ? `not sent (${a.suppressed ?? '?'})` : a.status,
+      a.status === 'suppressed' ? suppressedText(a.suppressed, a.facts.heldBy) : a.status,
       a.subject.replace(/^\[llm-sentinel [^\]]*\] /, ''),
       a.deliveries.map((d) => deliveryText(d, now)).join('; ') || '-',
     ]);
@@ -148,4 +150,10 @@ function list(config: Config, limit: number, json: boolean, io: CliIo): number {
   } finally {
     storage.close();
   }
+}
+
+/** Why a recorded alert was not sent; one voice names the monitor that speaks for it. */
+function suppressedText(reason: string | null, heldBy: string | undefined): string {
+  if (reason !== 'peer' || heldBy === undefined) return `not sent (${reason ?? '?'})`;
+  return heldBy === UNDECIDED ? 'held (peers not heard from yet)' : `held (sent by ${heldBy})`;
 }

@@ -61,6 +61,28 @@ export interface Config {
     maxConnections: number;
     timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
   };
+  /** Absent: this monitor works alone and sends every alert itself. */
+  peers?: PeersConfig;
+}
+
+export interface PeerConfig {
+  name: string;
+  /** Base URL of the peer's HTTP API (no trailing slash); polled at `${url}/peer`. */
+  url: string;
+  /** The peer's http.token. */
+  token: Secret;
+  /** The node on the peer's host: from `sharesHostWith`, or inferred when the peer URL's host is a node URL's host. */
+  sharesHostWith?: string;
+  sharedHostFrom?: 'config' | 'url';
+}
+
+export interface PeersConfig {
+  interval: number;
+  silentAfter: number;
+  timeout: number;
+  /** Every monitor (this one included), best first: the first live one sends. */
+  rank: string[];
+  monitors: PeerConfig[];
 }
 
 export interface EmailConfig {
@@ -259,13 +281,15 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
   c.maintenance.recurring.forEach((w, i) => {
     if (!seen.has(w.node)) problems.push(`maintenance.recurring[${i}].node: no node named ${JSON.stringify(w.node)}`);
   });
+  const instance = c.instance ?? io.hostname();
+  const peers = c.peers ? resolvePeers(c.peers, { instance, nodes, hasToken: http?.token !== undefined, hasHttp: http !== undefined }, env, io, problems, baseDir) : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
 
   // systemd's StateDirectory= sets $STATE_DIRECTORY; otherwise a folder next to where we run.
   const stateDir = env.STATE_DIRECTORY?.split(':')[0] || resolve(io.cwd(), 'llm-sentinel-data');
   const path = (v: string | undefined, dflt: string) => (v === undefined ? resolve(stateDir, dflt) : isAbsolute(v) ? v : resolve(baseDir, v));
   return {
-    instance: c.instance ?? io.hostname(),
+    instance,
     nodes,
     probes: p,
     decision: { ...c.decision, softFall: c.decision.softFall ?? c.decision.fall + 1 },
@@ -278,7 +302,64 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
     maintenance: c.maintenance,
     http,
     selfCheck: { pingUrl, witnesses: c.selfCheck.witnesses, witnessTimeout: c.selfCheck.witnessTimeout },
+    ...(peers ? { peers } : {}),
   };
+}
+
+const hostOf = (url: string | undefined): string | undefined => {
+  if (!url) return undefined;
+  try {
+    return new URL(url).hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The peers section: names unique and not this instance, a token for each (the peer endpoint never answers
+ * without one), a rank naming everyone once. A shared host is taken from `sharesHostWith`, else inferred when
+ * the peer's URL has the same host name as a node's url or directUrl; loopback names are never inferred
+ * (127.0.0.1 in this file says nothing about which machine a peer runs on).
+ */
+function resolvePeers(p: NonNullable<Parsed['peers']>, self: { instance: string; nodes: NodeConfig[]; hasToken: boolean; hasHttp: boolean }, env: NodeJS.ProcessEnv, io: ConfigIo, problems: string[], baseDir: string): PeersConfig {
+  if (!self.hasHttp) problems.push('http: required with peers (peers poll each other at GET /peer on the HTTP API)');
+  else if (!self.hasToken) problems.push('http.token: required with peers (GET /peer needs the token, even from loopback)');
+  if (p.silentAfter <= p.interval) problems.push('peers.silentAfter: must be longer than peers.interval');
+  const timeout = p.timeout ?? Math.min(p.interval, 5_000);
+  if (timeout > p.interval) problems.push('peers.timeout: must not exceed peers.interval');
+  const names = new Set<string>();
+  const monitors: PeerConfig[] = [];
+  p.monitors.forEach((m, i) => {
+    const where = `peers.monitors[${i}]`;
+    if (m.name === self.instance) problems.push(`${where}.name: ${JSON.stringify(m.name)} is this monitor's own instance name; a monitor cannot be its own peer`);
+    else if (names.has(m.name)) problems.push(`${where}.name: duplicate peer name ${JSON.stringify(m.name)}`);
+    names.add(m.name);
+    let token: Secret | undefined;
+    if (m.token === undefined) problems.push(`${where}.token: required (the peer's http.token; its GET /peer never answers without one)`);
+    else token = resolveSecret(m.token, `${where}.token`, env, io, problems, baseDir);
+    let sharesHostWith = m.sharesHostWith;
+    let sharedHostFrom: PeerConfig['sharedHostFrom'] = sharesHostWith ? 'config' : undefined;
+    if (sharesHostWith !== undefined && !self.nodes.some((n) => n.name === sharesHostWith)) problems.push(`${where}.sharesHostWith: no node named ${JSON.stringify(sharesHostWith)}`);
+    if (sharesHostWith === undefined) {
+      const h = hostOf(m.url);
+      const node = h && !LOOPBACK.test(h) ? self.nodes.find((n) => hostOf(n.url) === h || hostOf(n.directUrl) === h) : undefined;
+      if (node) {
+        sharesHostWith = node.name;
+        sharedHostFrom = 'url';
+      }
+    }
+    monitors.push({ name: m.name, url: m.url.replace(/\/+$/, ''), token: token ?? new Secret(''), sharesHostWith, sharedHostFrom });
+  });
+  const everyone = [self.instance, ...monitors.map((m) => m.name)];
+  let rank = [...everyone].sort();
+  if (p.rank) {
+    const listed = new Set(p.rank);
+    if (listed.size !== p.rank.length) problems.push('peers.rank: names a monitor twice');
+    for (const n of everyone) if (!listed.has(n)) problems.push(`peers.rank: must list ${JSON.stringify(n)} (this instance and every peer, best first)`);
+    for (const n of p.rank) if (!everyone.includes(n)) problems.push(`peers.rank: ${JSON.stringify(n)} is neither this instance nor a peer`);
+    rank = p.rank;
+  }
+  return { interval: p.interval, silentAfter: p.silentAfter, timeout, rank, monitors };
 }
 
 /** Reads and parses a YAML config file; without a path, builds the config from the environment alone. */

@@ -141,6 +141,9 @@ const alertsSchema = z
         flappingSettled: eventRule('info'),
         monitorNetwork: eventRule('warning'),
         exposed: eventRule('critical'),
+        monitorSilent: eventRule('warning'),
+        monitorBack: eventRule('info'),
+        hostDown: eventRule('critical'),
       })
       .strict()
       .prefault({}),
@@ -195,6 +198,35 @@ const maintenanceSchema = z
           .strict(),
       )
       .prefault([]),
+  })
+  .strict();
+
+const instanceName = z.string().min(1).max(100);
+
+/** Other llm-sentinel instances watching the same nodes (docs/alerts.md "One voice"). */
+const peersSchema = z
+  .object({
+    /** How often each peer is polled. */
+    interval: duration(100).prefault('10s'),
+    /** No good answer for this long: the peer is silent. */
+    silentAfter: duration(200).prefault('60s'),
+    /** Deadline of one poll; default: the shorter of interval and 5s. */
+    timeout: duration(50).optional(),
+    /** Who sends: the first live monitor in this list. Must name this instance and every peer; default: names sorted. */
+    rank: z.array(instanceName).optional(),
+    monitors: z
+      .array(
+        z
+          .object({
+            name: instanceName,
+            url: httpUrl,
+            token: secretSource.optional(),
+            /** The node this peer runs next to (same host): its silence and that node's failure are one root cause. */
+            sharesHostWith: z.string().min(1).optional(),
+          })
+          .strict(),
+      )
+      .min(1, 'list at least one peer monitor (or leave peers out)'),
   })
   .strict();
 
@@ -280,6 +312,7 @@ export const configSchema = z
       .prefault({}),
     alerts: alertsSchema.prefault({}),
     maintenance: maintenanceSchema.prefault({}),
+    peers: peersSchema.optional(),
   })
   .strict();
 

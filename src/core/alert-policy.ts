@@ -1,4 +1,5 @@
 import type { CoreEvent, NodeRuntime } from './decide';
+import { outageKey, speaker, UNDECIDED, type PeerOutage } from './peers';
 import type { NodeStatus } from './status';
 import { emptyNodeState, type AlertKind, type SuppressReason, type EventRule, type Flapping, type NodeAlertState, type AlertPolicyState, type NodeSnapshot, type AlertFacts, type PlannedAlert, type PolicyInput, type PolicyOutput, type MonitorEvent } from './alert-types';
 
@@ -13,7 +14,7 @@ const healthy = (s: NodeStatus) => s === 'up' || s === 'degraded';
 type Transition = Extract<CoreEvent, { type: 'node:transition' }>;
 
 /** A working copy of the input; every public function builds one, applies its rules and returns the result. */
-class Plan {
+export class Plan {
   readonly state: AlertPolicyState;
   readonly alerts: PlannedAlert[] = [];
 
@@ -36,12 +37,29 @@ class Plan {
     return this.input.policy.events[kind];
   }
 
-  /** The node-specific hold (maintenance, flapping) or the rule/quiet switch, in that order. */
-  suppression(node: string, kind: AlertKind, opts: { ignoreMaintenance?: boolean } = {}): SuppressReason | null {
+  get self(): string | undefined {
+    return this.input.peers?.voice.self;
+  }
+
+  get peerOutages(): ReadonlyMap<string, PeerOutage> {
+    return this.input.peers?.outages ?? new Map();
+  }
+
+  /** Another monitor speaks for this alert (its name), or undefined when this one does. */
+  heldBy(opts: { owner?: string | null; about?: string } = {}): string | undefined {
+    const v = this.input.peers?.voice;
+    if (!v) return undefined;
+    const who = speaker(v, opts);
+    return who === v.self ? undefined : (who ?? UNDECIDED);
+  }
+
+  /** The node-specific hold (maintenance, flapping), the rule/quiet switch, then one voice, in that order. */
+  suppression(node: string, kind: AlertKind, opts: { ignoreMaintenance?: boolean; owner?: string | null; about?: string } = {}): SuppressReason | null {
     if (this.input.policy.quiet) return this.input.policy.quiet;
     if (this.state[node]?.flapping && kind !== 'flapping' && kind !== 'flappingSettled') return 'flapping';
     if (!opts.ignoreMaintenance && this.input.maintenance.has(node)) return 'maintenance';
     if (!this.rule(kind).send) return 'event_off';
+    if (this.heldBy(opts) !== undefined) return 'peer';
     return null;
   }
 
@@ -76,8 +94,10 @@ class Plan {
     };
   }
 
-  emit(facts: AlertFacts, suppressed: SuppressReason | null, threadOf: number | null, announces = false): void {
-    this.alerts.push({ facts, suppressed, threadOf, announces: announces && suppressed === null });
+  emit(facts: AlertFacts, suppressed: SuppressReason | null, threadOf: number | null, announces = false, owner?: string | null): void {
+    const held = suppressed === 'peer' && facts.heldBy === undefined ? { heldBy: this.heldBy({ owner, about: facts.monitor }) } : {};
+    const root = announces && facts.outageKey ? { outageRoot: true } : {};
+    this.alerts.push({ facts: { ...facts, ...held, ...root }, suppressed, threadOf, announces: announces && suppressed === null });
   }
 
   /**
@@ -148,6 +168,14 @@ class Plan {
     }
     if (open) return undefined; // already known: a restart or a repeated event must not mail twice
     const { kind, primaryMaintenance } = this.downKind(rt, allDown);
+    const peer = this.peerOutages.get(rt.name);
+    const key = peer?.key ?? outageKey(rt.name, since);
+    if (peer?.mailedBy) {
+      // Another monitor already mailed this outage (before this one saw it, or before it restarted): adopt it.
+      st.outage = { since, cause, detail, announced: true, announcedBy: null, heldFor: null, lastReminderAt: this.input.at, key, owner: peer.mailedBy };
+      this.emit(this.facts(kind, rt.name, { cause, detail, since, primaryMaintenance, outageKey: key, heldBy: peer.mailedBy }), 'peer', null);
+      return kind;
+    }
     const suppressed = this.suppression(rt.name, kind);
     st.outage = {
       since,
@@ -155,11 +183,13 @@ class Plan {
       detail,
       announced: suppressed === null,
       announcedBy: null,
-      heldFor: suppressed === null ? null : suppressed === 'maintenance' || suppressed === 'flapping' ? suppressed : 'off',
+      heldFor: suppressed === null ? null : suppressed === 'maintenance' || suppressed === 'flapping' || suppressed === 'peer' ? suppressed : 'off',
       lastReminderAt: suppressed === null ? this.input.at : null,
+      key,
+      ...(suppressed === null && this.self ? { owner: this.self } : {}),
     };
     if (suppressed === 'maintenance') st.maintenance = this.input.maintenance.get(rt.name)?.reason ?? 'maintenance';
-    this.emit(this.facts(kind, rt.name, { cause, detail, since, primaryMaintenance }), suppressed, null, true);
+    this.emit(this.facts(kind, rt.name, { cause, detail, since, primaryMaintenance, outageKey: key }), suppressed, null, true);
     return kind;
   }
 
@@ -171,15 +201,15 @@ class Plan {
     st.outage = null;
     if (!o.announced) {
       // Nobody was told it was down; record why nothing goes out now either (maintenance, flapping).
-      if (o.heldFor === 'maintenance' || o.heldFor === 'flapping') {
-        this.emit(this.facts('recovered', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since }), o.heldFor, null);
+      if (o.heldFor === 'maintenance' || o.heldFor === 'flapping' || o.heldFor === 'peer') {
+        this.emit(this.facts('recovered', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since, outageKey: o.key }), o.heldFor, null);
       }
       return;
     }
     // An announced outage gets its recovery mail even inside a maintenance window: it closes a thread people
     // are watching. Flapping is the exception: the flapping mail and its summary speak for those changes.
-    const suppressed = this.suppression(rt.name, 'recovered', { ignoreMaintenance: true });
-    this.emit(this.facts('recovered', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since }), suppressed, o.announcedBy);
+    const suppressed = this.suppression(rt.name, 'recovered', { ignoreMaintenance: true, owner: o.owner });
+    this.emit(this.facts('recovered', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since, outageKey: o.key }), suppressed, o.announcedBy, false, o.owner);
   }
 
   /** Counts a change into or out of `down`; returns true when it starts flapping. */
@@ -209,6 +239,15 @@ class Plan {
   announceHeld(rt: NodeRuntime, endedWindow: string | null): void {
     const o = this.node(rt.name).outage;
     if (!o || o.announced || o.heldFor === null || o.heldFor === 'off' || !(rt.status === 'down' || (o.degraded && this.trafficAway(rt)))) return;
+    const peer = this.peerOutages.get(rt.name);
+    if (o.heldFor === 'peer' && peer) {
+      // Held for a peer: take its identity, and when it (or another) mailed the start, that is the announcement.
+      o.key = peer.key;
+      if (peer.mailedBy) {
+        Object.assign(o, { announced: true, heldFor: null, owner: peer.mailedBy, lastReminderAt: this.input.at });
+        return;
+      }
+    }
     const { kind, primaryMaintenance } = o.degraded ? { kind: 'primaryDegraded' as const, primaryMaintenance: undefined } : this.downKind(rt, this.input.monitor.allDown);
     const suppressed = this.suppression(rt.name, kind);
     if (suppressed !== null) return;
@@ -216,7 +255,9 @@ class Plan {
     o.announced = true;
     o.heldFor = null;
     o.lastReminderAt = this.input.at;
-    this.emit(this.facts(kind, rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: this.input.at - o.since, primaryMaintenance, ...extra }), null, null, true);
+    if (this.self) o.owner = this.self;
+    o.key ??= outageKey(rt.name, o.since);
+    this.emit(this.facts(kind, rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: this.input.at - o.since, primaryMaintenance, outageKey: o.key, ...extra }), null, null, true);
   }
 }
 
@@ -282,11 +323,11 @@ export function alertsForMonitorEvent(input: PolicyInput, e: MonitorEvent): Poli
   if (e.type === 'monitor:network-back') {
     const kind: AlertKind = 'monitorNetwork';
     const facts = plan.facts(kind, input.monitor.nodes[0]?.name ?? '', { since: e.since, durationMs: e.at - e.since, cause: 'monitor_offline' });
-    plan.emit(facts, input.policy.quiet ?? (input.policy.events[kind].send ? null : 'event_off'), null);
+    plan.emit(facts, input.policy.quiet ?? (!input.policy.events[kind].send ? 'event_off' : plan.heldBy() !== undefined ? 'peer' : null), null);
   } else {
     const kind: AlertKind = 'exposed';
     const facts = plan.facts(kind, e.node, { cause: 'exposed', detail: e.detail, since: e.at });
-    plan.emit(facts, input.policy.quiet ?? (input.policy.events[kind].send ? null : 'event_off'), null);
+    plan.emit(facts, input.policy.quiet ?? (!input.policy.events[kind].send ? 'event_off' : plan.heldBy() !== undefined ? 'peer' : null), null);
   }
   return { state: plan.state, alerts: plan.alerts };
 }
@@ -332,7 +373,7 @@ export function alertsForTick(input: PolicyInput): PolicyOutput {
         null,
         announces,
       );
-      if (announces && suppressed === null && o) Object.assign(o, { announced: true, heldFor: null, lastReminderAt: at });
+      if (announces && suppressed === null && o) Object.assign(o, { announced: true, heldFor: null, lastReminderAt: at, ...(plan.self ? { owner: plan.self } : {}) });
       else if (announces && o && suppressed === 'maintenance') o.heldFor = 'maintenance';
     }
 
@@ -345,8 +386,8 @@ export function alertsForTick(input: PolicyInput): PolicyOutput {
       const last = o.lastReminderAt ?? o.since;
       if (at - last >= policy.reminderInterval) {
         o.lastReminderAt = at;
-        const suppressed = plan.suppression(rt.name, 'reminder');
-        plan.emit(plan.facts('reminder', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since }), suppressed, o.announcedBy);
+        const suppressed = plan.suppression(rt.name, 'reminder', { owner: o.owner });
+        plan.emit(plan.facts('reminder', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since, outageKey: o.key }), suppressed, o.announcedBy, false, o.owner);
       }
     }
   }

@@ -1,5 +1,6 @@
 /** What the alert policy speaks of: alert kinds, the policy's settings and memory, and the facts it plans. */
 import type { MonitorState } from './decide';
+import type { PeerOutage, Voice } from './peers';
 import type { NodeStatus } from './status';
 
 
@@ -15,12 +16,15 @@ export const ALERT_KINDS = [
   'flappingSettled',
   'monitorNetwork',
   'exposed',
+  'monitorSilent',
+  'monitorBack',
+  'hostDown',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 export type Severity = 'critical' | 'warning' | 'info';
 
 /** Why an alert was recorded but not sent. The first three are the policy's; the others the caller's. */
-export type SuppressReason = 'maintenance' | 'flapping' | 'event_off' | 'alerts_disabled' | 'no_channel';
+export type SuppressReason = 'maintenance' | 'flapping' | 'event_off' | 'alerts_disabled' | 'no_channel' | 'peer';
 
 export interface EventRule {
   send: boolean;
@@ -48,11 +52,15 @@ export interface Outage {
   announced: boolean;
   /** The alert that announced it (its mail starts the thread); set by the caller once the row has an id. */
   announcedBy: number | null;
-  /** Why it was not announced when it began; `off` means it never will be (event switched off, quiet). */
-  heldFor: 'maintenance' | 'flapping' | 'off' | null;
+  /** Why it was not announced when it began; `off` means it never will be (event switched off, quiet); `peer`: another monitor speaks. */
+  heldFor: 'maintenance' | 'flapping' | 'off' | 'peer' | null;
   lastReminderAt: number | null;
   /** Opened because traffic left a degraded (not down) primary; cleared if it then goes down. */
   degraded?: boolean;
+  /** Its identity across monitors (core/peers outageKey); absent in state stored by older versions. */
+  key?: string;
+  /** The monitor whose mail announced it (this instance or a peer); absent: not announced, or alone. */
+  owner?: string;
 }
 
 export interface Flapping {
@@ -113,6 +121,14 @@ export interface AlertFacts {
   flaps?: { count: number; since: number; windowMs: number };
   /** A SLOW primary: its last canary's times (load time taken off) and the limits they passed. */
   slow?: { ttftMs: number | null; totalMs: number | null; ttftLimitMs: number; totalLimitMs: number };
+  /** The outage this alert belongs to (node + start): mails from any monitor thread on it. */
+  outageKey?: string;
+  /** This alert starts its outage's thread. */
+  outageRoot?: boolean;
+  /** Held, not sent: the monitor that speaks for it (docs/alerts.md "One voice"). */
+  heldBy?: string;
+  /** The peer monitor a monitorSilent / monitorBack / hostDown alert is about. */
+  monitor?: string;
 }
 
 export interface PlannedAlert {
@@ -132,6 +148,14 @@ export interface PolicyInput {
   policy: AlertPolicy;
   /** Wall-clock time of the decision (epoch ms). */
   at: number;
+  /** With peers configured: who speaks, and the outages peers reported. Absent: this monitor speaks alone. */
+  peers?: PeerPolicyInput;
+}
+
+export interface PeerPolicyInput {
+  voice: Voice;
+  /** Open outages peers reported, by node. */
+  outages: ReadonlyMap<string, PeerOutage>;
 }
 
 export interface PolicyOutput {

@@ -11,6 +11,7 @@ import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import type { ProbeKind, ProbeResult } from '../probes/types';
 import { buildPublishedState, type MonitorInfo } from '../state/build';
 import { StatePublisher, type Published } from '../state/publisher';
+import type { PublishedPeer } from '../state/types';
 import type { Alerting } from '../alerts/alerting';
 import type { Storage } from '../storage';
 import type { Clock } from '../util/clock';
@@ -30,6 +31,8 @@ export interface DaemonDeps {
   version: string;
   /** For tests: deterministic jitter. */
   random?: () => number;
+  /** With peers: what they last said, for the state file's `peers` section. */
+  peers?: () => PublishedPeer[];
   /** Builds the alerting for a config (again on reload); absent: no alerts. */
   alerting?: (config: Config) => Alerting;
 }
@@ -108,6 +111,9 @@ export class Daemon {
   }
   get config(): Config {
     return this.#config;
+  }
+  get info(): MonitorInfo {
+    return this.#info;
   }
   /** The latest published document and its ETag, for the HTTP server. */
   get published(): Published | undefined {
@@ -363,6 +369,13 @@ export class Daemon {
     }
   }
 
+  /** A peer monitor fell silent or answers again: run the alerts' time-driven step now, not at the next heartbeat. */
+  peersChanged(): void {
+    if (this.#stopping || this.#writes.length > 0) return;
+    this.#alerting?.tick(this.#state, this.#instant());
+    this.#publish();
+  }
+
   #heartbeat(): void {
     this.#apply(evaluatePreferred(this.#state, policyOf(this.#config), this.#instant()));
     this.#publish();
@@ -389,7 +402,7 @@ export class Daemon {
   #publish(): void {
     const c = this.#config;
     const nodes = c.nodes.map((n) => this.#known.resolve(n)).map((n) => ({ ...n, model: n.model ?? '', warmth: this.#warmth.get(n.name) }));
-    const json = this.#publisher.publish(buildPublishedState(this.#state, nodes, this.#info, this.deps.clock.now(), c.state.staleAfter));
+    const json = this.#publisher.publish(buildPublishedState(this.#state, nodes, this.#info, this.deps.clock.now(), c.state.staleAfter, this.deps.peers?.()));
     if (json !== undefined) this.events.emit('state:written', json);
   }
 }

@@ -23,6 +23,8 @@ export interface HttpServerOptions {
   health(): { ok: boolean; detail: string };
   metrics: Metrics;
   onReport(r: AcceptedReport): void;
+  /** GET /peer: what peer monitors poll (src/peers/report.ts). Absent: 404. Needs the token, from loopback too. */
+  peerReport?(): unknown;
   /** GET / (HTML). Absent: 404. */
   statusPage?(): string | Promise<string>;
   /** Share one limiter with the drop folder so a node gets reportsPerMinute in total, not per door. */
@@ -178,6 +180,20 @@ export function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpSer
       },
     },
   };
+  const peerReport = opts.peerReport;
+  if (peerReport) {
+    routes['/peer'] = {
+      methods: ['GET'],
+      handle(_req, res) {
+        // Peers are remote by nature: no token configured means no peer endpoint, loopback or not.
+        if (!opts.token) {
+          sendJson(res, 401, { error: 'the peer endpoint needs http.token' }, { 'www-authenticate': 'Bearer realm="llm-sentinel"' });
+          return;
+        }
+        sendJson(res, 200, peerReport());
+      },
+    };
+  }
   const statusPage = opts.statusPage;
   if (statusPage) {
     routes['/'] = {

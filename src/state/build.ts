@@ -1,6 +1,6 @@
 import type { MonitorState } from '../core/decide';
 import { publicUrl } from '../util/url';
-import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedState } from './types';
+import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedPeer, type PublishedState } from './types';
 
 export interface MonitorInfo {
   instance: string;
@@ -23,7 +23,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 /** The document apps read, from the runtime state. Pure; carries no secret (URLs lose their userinfo). */
-export function buildPublishedState(s: MonitorState, nodes: readonly NodeInfo[], monitor: MonitorInfo, now: number, staleAfterMs: number): PublishedState {
+export function buildPublishedState(s: MonitorState, nodes: readonly NodeInfo[], monitor: MonitorInfo, now: number, staleAfterMs: number, peers?: PublishedPeer[]): PublishedState {
   const endpoint = (n: NodeInfo): PublishedEndpoint => ({ name: n.name, url: publicUrl(n.url), model: n.model, api: n.api });
   const preferred = nodes.find((n) => n.name === s.preferred) ?? nodes[0];
   if (!preferred) throw new Error('buildPublishedState: no nodes');
@@ -58,5 +58,6 @@ export function buildPublishedState(s: MonitorState, nodes: readonly NodeInfo[],
         },
       ];
     }),
+    ...(peers ? { peers } : {}),
   };
 }

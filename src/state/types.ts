@@ -35,6 +35,17 @@ export interface PublishedNode extends PublishedEndpoint {
   lastColdEvent?: { model: string; at: string } | null;
 }
 
+/** What a peer monitor last said (docs/state-file.md "peers"); added within schemaVersion 1. */
+export interface PublishedPeer {
+  name: string;
+  /** When it last answered this monitor (ISO); null: not since this monitor started. */
+  lastSeen: string | null;
+  /** No good answer for peers.silentAfter. */
+  silent: boolean;
+  /** Its own verdict per node, from its last answer (empty before one). Never merged into `nodes`. */
+  nodes: Array<{ name: string; status: PublishedStatus; since: string; reason: string; cause: string | null }>;
+}
+
 export interface PublishedState {
   schemaVersion: 1;
   /** ISO time this document was written (heartbeat refreshes it even when nothing changed). */
@@ -48,4 +59,6 @@ export interface PublishedState {
   /** The monitor's own network is down (its witnesses fail too): node statuses are frozen, not judged. */
   monitorOffline?: boolean;
   nodes: PublishedNode[];
+  /** With peers configured: the other monitors and their verdicts. This monitor's own verdict stays in `nodes`. */
+  peers?: PublishedPeer[];
 }

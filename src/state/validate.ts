@@ -1,5 +1,5 @@
 import { NODE_STATUSES } from '../core/status';
-import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedNode, type PublishedState, type PublishedStatus } from './types';
+import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedNode, type PublishedPeer, type PublishedState, type PublishedStatus } from './types';
 
 /*
  * Hand-written on purpose: the client library imports this file, and apps (some serverless) must not pay for
@@ -164,6 +164,34 @@ function coldEvent(raw: unknown, path: string): { model: string; at: string } | 
   return { model: str(o, 'model', path), at: iso(o, 'at', path) };
 }
 
+const MAX_PEERS = 64;
+
+function peer(v: unknown, path: string): PublishedPeer {
+  const o = obj(v, path);
+  const nodesRaw = field(o, 'nodes');
+  if (!Array.isArray(nodesRaw)) fail(join(path, 'nodes'), 'an array', nodesRaw);
+  if (nodesRaw.length > MAX_NODES) fail(join(path, 'nodes'), `at most ${MAX_NODES} nodes`);
+  const silent = field(o, 'silent');
+  if (typeof silent !== 'boolean') fail(join(path, 'silent'), 'a boolean', silent);
+  return {
+    name: str(o, 'name', path, { nonEmpty: true }),
+    lastSeen: isoOrNull(o, 'lastSeen', path),
+    silent,
+    nodes: nodesRaw.map((n, i) => {
+      const p = `${path}.nodes[${i}]`;
+      const x = obj(n, p);
+      const cause = field(x, 'cause');
+      return { name: str(x, 'name', p, { nonEmpty: true }), status: oneOf(x, 'status', p, STATUSES), since: iso(x, 'since', p), reason: str(x, 'reason', p), cause: cause === null ? null : str(x, 'cause', p) };
+    }),
+  };
+}
+
+function peers(raw: unknown): PublishedPeer[] {
+  if (!Array.isArray(raw)) fail('peers', 'an array', raw);
+  if (raw.length > MAX_PEERS) fail('peers', `at most ${MAX_PEERS} peers`);
+  return raw.map((p, i) => peer(p, `peers[${i}]`));
+}
+
 function document(raw: unknown): PublishedState {
   const o = obj(raw, '(top level)');
   const version = field(o, 'schemaVersion');
@@ -194,6 +222,7 @@ function document(raw: unknown): PublishedState {
     allDown,
     ...(field(o, 'monitorOffline') !== undefined ? { monitorOffline: bool(o, 'monitorOffline') } : {}),
     nodes: nodesRaw.map((n, i) => node(n, `nodes[${i}]`)),
+    ...(field(o, 'peers') !== undefined ? { peers: peers(field(o, 'peers')) } : {}),
   };
 }
 

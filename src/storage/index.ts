@@ -9,6 +9,7 @@ import { createHistory, type History } from './history';
 import { createMaintenanceStore, type MaintenanceStore } from './maintenance';
 import { loadMigrations, migrate } from './migrate';
 import { createOutbox, type Outbox } from './outbox';
+import { createPeerStore, type PeerStore } from './peers';
 import { prepareQueries } from './queries';
 import type { Storage } from './types';
 
@@ -117,7 +118,7 @@ function build(db: Database.Database, logger: Logger): Storage {
   }
 
   const q = prepareQueries(db);
-  const stores: { history?: History; outbox?: Outbox; maintenance?: MaintenanceStore; coldEvents?: ColdEvents } = {};
+  const stores: { history?: History; outbox?: Outbox; maintenance?: MaintenanceStore; coldEvents?: ColdEvents; peers?: PeerStore } = {};
   const integrity = db.prepare<[], { integrity_check: string }>('PRAGMA integrity_check');
   const version = db.prepare<[], { v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
 
@@ -136,6 +137,9 @@ function build(db: Database.Database, logger: Logger): Storage {
     },
     get coldEvents() {
       return (stores.coldEvents ??= createColdEvents(db));
+    },
+    get peers() {
+      return (stores.peers ??= createPeerStore(db));
     },
     insertProbe: guard(q.insertProbe),
     insertTransition: guard(q.insertTransition),

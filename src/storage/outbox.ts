@@ -9,7 +9,8 @@ import { guarded } from './errors';
  */
 
 export type AlertStatus = 'pending' | 'sent' | 'partial' | 'failed' | 'suppressed';
-export type DeliveryStatus = 'pending' | 'sent' | 'failed';
+/** `held`: another monitor sent it (one voice); never delivered from here. */
+export type DeliveryStatus = 'pending' | 'sent' | 'failed' | 'held';
 export type AttemptOutcome = 'sent' | 'transient' | 'permanent';
 
 export interface NewAlert {
@@ -98,6 +99,8 @@ export interface Outbox {
   pendingDeliveries(): PendingDelivery[];
   /** Records one attempt and moves the delivery (sent, retry later, failed) and its alert's status along. */
   recordAttempt(a: AttemptInput): void;
+  /** A queued alert another monitor already sent: its pending deliveries become `held`, the alert suppressed (peer). */
+  holdAlert(alertId: number, by: string): void;
   /** Newest first; default 50, at most 10 000. */
   recentAlerts(limit?: number): AlertWithDeliveries[];
   attempts(alertId: number): StoredAttempt[];
@@ -205,7 +208,14 @@ export function createOutbox(db: BetterSqlite3.Database): Outbox {
     upsertState: db.prepare<[string, string, number]>(`INSERT INTO alert_node_state (node, state, updated_at) VALUES (?, ?, ?)
       ON CONFLICT (node) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at WHERE state IS NOT excluded.state`),
     deleteState: db.prepare<[string]>('DELETE FROM alert_node_state WHERE node = ?'),
+    holdDeliveries: db.prepare<[string, number]>("UPDATE alert_deliveries SET status = 'held', last_error = ? WHERE alert_id = ? AND status = 'pending'"),
+    holdAlert: db.prepare<[string, number]>(`UPDATE alerts SET status = 'suppressed', suppressed = 'peer', facts = json_set(facts, '$.heldBy', ?)
+      WHERE id = ? AND status = 'pending'`),
   };
+  const holdAlert = db.transaction((alertId: number, by: string): void => {
+    s.holdDeliveries.run(`sent by peer ${by}`.slice(0, TEXT_MAX), alertId);
+    s.holdAlert.run(by, alertId);
+  });
 
   const insertAlert = db.transaction((a: NewAlert): number => {
     const deliver = a.suppressed === null && a.channels.length > 0;
@@ -257,6 +267,7 @@ export function createOutbox(db: BetterSqlite3.Database): Outbox {
     },
     pendingDeliveries: () => s.pending.all().map((r) => ({ ...toDelivery(r), node: r.node, createdAt: r.created_at })),
     recordAttempt: (a) => recordAttempt(a),
+    holdAlert: (alertId, by) => holdAlert(alertId, by),
     recentAlerts: (limit = 50) =>
       s.recent.all(Math.min(Math.max(1, Math.floor(limit)), 10_000)).map((r) => ({ ...toAlert(r), deliveries: s.deliveriesOf.all(r.id).map(toDelivery) })),
     attempts: (alertId) =>

@@ -3,6 +3,7 @@ import type { ColdEvents } from './cold-events';
 import type { History } from './history';
 import type { MaintenanceStore } from './maintenance';
 import type { Outbox } from './outbox';
+import type { PeerStore } from './peers';
 import type { NodeStatus } from '../core/status';
 import type { ProbeKind, ProbeResult } from '../probes/types';
 
@@ -126,6 +127,8 @@ export interface Storage {
   readonly maintenance: MaintenanceStore;
   /** Keep-warm loads (cold events), written by the daemon and counted by the report. */
   readonly coldEvents: ColdEvents;
+  /** What the peer alerts remember about each peer monitor (one voice). */
+  readonly peers: PeerStore;
   /**
    * The raw handle, for tests that inspect rows. Code outside src/storage uses the stores above (lint
    * refuses `storage.db` elsewhere in src/), so all SQL stays in this folder.

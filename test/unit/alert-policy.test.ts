@@ -21,6 +21,9 @@ const rules = (over: Partial<Record<AlertKind, Partial<EventRule>>> = {}): Recor
     flappingSettled: { send: true, severity: 'info' },
     monitorNetwork: { send: true, severity: 'warning' },
     exposed: { send: true, severity: 'critical' },
+    monitorSilent: { send: true, severity: 'warning' },
+    monitorBack: { send: true, severity: 'info' },
+    hostDown: { send: true, severity: 'critical' },
   };
   for (const [k, v] of Object.entries(over)) base[k as AlertKind] = { ...base[k as AlertKind], ...v };
   return base;

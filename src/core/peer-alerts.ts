@@ -1,0 +1,68 @@
+import { Plan } from './alert-policy';
+import type { PlannedAlert, PolicyInput } from './alert-types';
+import type { PeerFacts } from './peers';
+
+/**
+ * Alerts about peer monitors: one when a peer falls silent, one when it is back (with how long). When the
+ * silent peer shares a host with a node that is down from here, the two symptoms are one root cause and make
+ * one mail ("mac-mini host looks down: its monitor is silent and primary refuses"); if that node's outage had
+ * not been mailed yet, that mail announces it (its recovery threads under it). Pure, like the alert policy.
+ */
+
+/** What is remembered per peer (in SQLite, so a restart does not repeat a silence alert). */
+export interface PeerAlertMemory {
+  /** Last heard from it when it was found silent; null while it is live. */
+  silentSince: number | null;
+}
+export type PeerAlertState = Record<string, PeerAlertMemory>;
+
+export interface PeerPolicyOutput {
+  state: PolicyInput['state'];
+  peers: PeerAlertState;
+  alerts: PlannedAlert[];
+}
+
+export function alertsForPeers(input: PolicyInput, memory: PeerAlertState, peers: readonly PeerFacts[]): PeerPolicyOutput {
+  const plan = new Plan(input);
+  const next: PeerAlertState = {};
+  // Nothing is judged while this monitor's own network is down: every peer would look silent.
+  if (input.monitor.monitorOffline) return { state: plan.state, peers: { ...memory }, alerts: [] };
+  for (const p of peers) {
+    const st: PeerAlertMemory = { ...(memory[p.name] ?? { silentSince: null }) };
+    next[p.name] = st;
+    if (p.silent && st.silentSince === null) {
+      st.silentSince = p.lastHeardAt;
+      silent(plan, input, p);
+    } else if (!p.silent && p.answered && st.silentSince !== null) {
+      const since = st.silentSince;
+      st.silentSince = null;
+      const facts = plan.facts('monitorBack', p.name, { since, durationMs: input.at - since, monitor: p.name });
+      plan.emit(facts, plan.suppression(p.name, 'monitorBack', { about: p.name }), null);
+    }
+  }
+  return { state: plan.state, peers: next, alerts: plan.alerts };
+}
+
+function silent(plan: Plan, input: PolicyInput, p: PeerFacts): void {
+  const rt = p.sharesHostWith ? input.monitor.nodes.find((n) => n.name === p.sharesHostWith) : undefined;
+  const durationMs = input.at - p.lastHeardAt;
+  if (!rt || rt.status !== 'down') {
+    const facts = plan.facts('monitorSilent', p.name, { since: p.lastHeardAt, durationMs, detail: p.lastError, monitor: p.name });
+    plan.emit(facts, plan.suppression(p.name, 'monitorSilent', { about: p.name }), null);
+    return;
+  }
+  const o = plan.node(rt.name).outage;
+  const suppressed = plan.suppression(rt.name, 'hostDown', { about: p.name });
+  // Announces the node's outage when nobody had mailed it (typically: the silent monitor was the one speaking).
+  const announces = o !== null && !o.announced && o.heldFor !== 'off' && !plan.peerOutages.get(rt.name)?.mailedBy;
+  const facts = plan.facts('hostDown', rt.name, {
+    cause: o?.cause ?? rt.statusReason,
+    detail: o?.detail ?? rt.lastError?.message ?? null,
+    since: o?.since ?? rt.since,
+    durationMs,
+    monitor: p.name,
+    ...(o?.key ? { outageKey: o.key } : {}),
+  });
+  plan.emit(facts, suppressed, o?.announced ? o.announcedBy : null, announces);
+  if (announces && suppressed === null && o) Object.assign(o, { announced: true, heldFor: null, lastReminderAt: input.at, ...(plan.self ? { owner: plan.self } : {}) });
+}

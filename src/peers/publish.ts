@@ -1,0 +1,15 @@
+import { isSilent, type PeerView } from '../core/peers';
+import type { PublishedPeer } from '../state/types';
+
+/**
+ * The state file's `peers` section: each peer's last answer, as it said it. This monitor's own verdict stays
+ * in `nodes` and is never replaced by a peer's (docs/state-file.md "When monitors disagree").
+ */
+export function publishedPeers(views: readonly PeerView[], now: number, silentAfter: number): PublishedPeer[] {
+  return views.map((v) => ({
+    name: v.name,
+    lastSeen: v.lastOkAt === null ? null : new Date(v.lastOkAt).toISOString(),
+    silent: isSilent(v, now, silentAfter),
+    nodes: (v.report?.nodes ?? []).map((n) => ({ name: n.name, status: n.status, since: n.since, reason: n.reason, cause: n.cause })),
+  }));
+}

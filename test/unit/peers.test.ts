@@ -1,0 +1,242 @@
+import { outageMessageId, renderAlert, subjectFor } from '../../src/alerts/render';
+import { alertsForEvents, alertsForTick, withAnnouncement } from '../../src/core/alert-policy';
+import type { AlertPolicy, AlertPolicyState, PlannedAlert, PolicyInput } from '../../src/core/alert-types';
+import { initialState, type CoreEvent, type MonitorState } from '../../src/core/decide';
+import { alertsForPeers, type PeerAlertState } from '../../src/core/peer-alerts';
+import { deliveryGate, isSilent, outageKey, peerFacts, peerOutages, speaker, voiceOf, type PeerReport, type PeerView, type Voice } from '../../src/core/peers';
+import type { NodeStatus } from '../../src/core/status';
+import { buildPeerReport } from '../../src/peers/report';
+import { parsePeerReport } from '../../src/peers/wire';
+
+const T0 = Date.UTC(2026, 10, 30, 9, 0);
+const S = 1000;
+const SILENT_AFTER = 60 * S;
+const rule = (severity: 'critical' | 'warning' | 'info') => ({ send: true, severity });
+const POLICY: AlertPolicy = {
+  reminderInterval: 0,
+  flapping: { transitions: 0, window: 60 * S, settle: 60 * S },
+  events: {
+    primaryDown: rule('critical'),
+    primaryDegraded: rule('warning'),
+    fallbackDown: rule('warning'),
+    fallbackDownPrimaryOut: rule('critical'),
+    allDown: rule('critical'),
+    recovered: rule('info'),
+    reminder: rule('warning'),
+    flapping: rule('warning'),
+    flappingSettled: rule('info'),
+    monitorNetwork: rule('warning'),
+    exposed: rule('critical'),
+    monitorSilent: rule('warning'),
+    monitorBack: rule('info'),
+    hostDown: rule('critical'),
+  },
+  quiet: null,
+};
+
+function monitor(statuses: Record<string, NodeStatus>, at = T0): MonitorState {
+  const names = Object.keys(statuses);
+  const s = initialState(names.map((name, priority) => ({ name, priority })), { wall: at, mono: 0 });
+  return {
+    ...s,
+    nodes: s.nodes.map((n) => ({ ...n, status: statuses[n.name] as NodeStatus, statusReason: statuses[n.name] === 'down' ? 'refused' : 'ok', since: at })),
+    preferred: statuses.primary === 'down' ? 'fallback' : 'primary',
+    allDown: false,
+  };
+}
+const tr = (node: string, from: NodeStatus, to: NodeStatus, at: number): CoreEvent => ({ type: 'node:transition', node, from, to, reason: to === 'down' ? 'refused' : 'ok', detail: 'refused', at });
+
+const report = (instance: string, over: Partial<PeerReport> = {}): PeerReport => ({
+  protocol: 1,
+  instance,
+  version: '0.1.0',
+  startedAt: new Date(T0 - 3600 * S).toISOString(),
+  at: new Date(T0).toISOString(),
+  rank: ['mac', 'oracle'],
+  network: { monitorOffline: false, witnesses: 0 },
+  nodes: [],
+  outages: [],
+  sent: [],
+  ...over,
+});
+const view = (name: string, lastOkAt: number | null, r: PeerReport | null = lastOkAt === null ? null : report(name), watchingSince = T0 - 3600 * S): PeerView => ({ name, lastOkAt, watchingSince, lastError: lastOkAt === null ? 'ECONNREFUSED' : null, report: r });
+
+describe('silence and the speaker (fixed rank, keepalived style)', () => {
+  test.each([
+    // lastOkAt,           watchingSince,   now,               silent
+    [T0 - 59 * S, T0 - 3600 * S, T0, false],
+    [T0 - 60 * S, T0 - 3600 * S, T0, true],
+    [null, T0 - 30 * S, T0, false], // never answered, but this monitor only started 30 s ago
+    [null, T0 - 60 * S, T0, true],
+  ] as const)('lastOk %p watching since %p → silent %p', (lastOkAt, watchingSince, now, silent) => {
+    expect(isSilent({ lastOkAt, watchingSince }, now, SILENT_AFTER)).toBe(silent);
+  });
+
+  const voice = (self: string, live: string[], known = true): Voice => ({ self, rank: ['mac', 'oracle', 'pi'], live: new Set(live), known });
+  test.each([
+    // self,     live peers,          options,                                     speaker
+    ['oracle', ['mac'], {}, 'mac'],
+    ['oracle', [], {}, 'oracle'], // mac silent: oracle takes over
+    ['pi', ['oracle'], {}, 'oracle'], // three monitors: the first live one by rank
+    ['mac', ['oracle'], {}, 'mac'],
+    ['mac', ['oracle'], { owner: 'oracle' }, 'oracle'], // the outage's follow-ups stay with whoever mailed its start
+    ['oracle', [], { owner: 'mac' }, 'oracle'], // …unless it is silent
+    ['oracle', ['mac'], { about: 'mac' }, 'oracle'], // mac never speaks about mac
+  ] as const)('%s with live peers %j and %j → %s', (self, live, opts, who) => {
+    expect(speaker(voice(self, [...live]), opts)).toBe(who);
+  });
+
+  test('nothing is decided before every peer answered once or went silent', () => {
+    const starting = T0;
+    const v = voiceOf('mac', ['mac', 'oracle'], [view('oracle', null, null, starting)], starting + 1 * S, SILENT_AFTER);
+    expect(v.known).toBe(false);
+    expect(speaker(v)).toBeUndefined();
+    expect(voiceOf('mac', ['mac', 'oracle'], [view('oracle', starting + 1 * S)], starting + 2 * S, SILENT_AFTER).known).toBe(true);
+    expect(voiceOf('mac', ['mac', 'oracle'], [view('oracle', null, null, starting)], starting + 60 * S, SILENT_AFTER)).toMatchObject({ known: true, live: new Set() });
+  });
+});
+
+describe('delivery gate', () => {
+  const mailed = (by: string | null, key = 'primary.x1') => [view('oracle', T0, report('oracle', { outages: [{ node: 'primary', key, since: new Date(T0).toISOString(), mailedBy: by }] }))];
+  test.each([
+    // what,                                    known, views,                  alert,                                                                        gate
+    ['peers not heard yet', false, mailed(null), { kind: 'primaryDown', node: 'primary', outageKey: 'primary.x1', outageRoot: true }, { act: 'wait' }],
+    ['peer mailed the outage', true, mailed('oracle'), { kind: 'primaryDown', node: 'primary', outageKey: 'primary.y2', outageRoot: true }, { act: 'hold', by: 'oracle' }],
+    ['nobody mailed it', true, mailed(null), { kind: 'primaryDown', node: 'primary', outageKey: 'primary.x1', outageRoot: true }, { act: 'send' }],
+    ['we mailed it before a crash', true, mailed('mac'), { kind: 'primaryDown', node: 'primary', outageKey: 'primary.x1', outageRoot: true }, { act: 'hold', by: 'mac' }],
+    ['we mailed an earlier outage', true, mailed('mac', 'primary.old'), { kind: 'primaryDown', node: 'primary', outageKey: 'primary.x1', outageRoot: true }, { act: 'send' }],
+    ['not about an outage', true, mailed('oracle'), { kind: 'exposed', node: 'primary' }, { act: 'send' }],
+  ] as const)('%s', (_what, known, views, alert, gate) => {
+    expect(deliveryGate(alert, 'mac', known, peerOutages(views, new Set(['oracle'])), views)).toEqual(gate);
+  });
+
+  test('a recovery the peer already sent is held', () => {
+    const views = [view('oracle', T0, report('oracle', { sent: [{ id: 9, node: 'primary', kind: 'recovered', outageKey: 'primary.x1', status: 'sent', heldBy: null, at: new Date(T0).toISOString() }] }))];
+    expect(deliveryGate({ kind: 'recovered', node: 'primary', outageKey: 'primary.x1' }, 'mac', true, new Map(), views)).toEqual({ act: 'hold', by: 'oracle' });
+  });
+});
+
+/** Two policy drivers, one per monitor, fed like the daemon feeds its alerting. */
+class Monitor {
+  state: AlertPolicyState = {};
+  peerMemory: PeerAlertState = {};
+  out: Array<PlannedAlert & { id: number }> = [];
+  #id = 0;
+  constructor(
+    readonly name: string,
+    readonly sharedHost = new Map<string, string>(),
+  ) {}
+  input(m: MonitorState, at: number, views: PeerView[]): PolicyInput {
+    const voice = voiceOf(this.name, ['mac', 'oracle'], views, at, SILENT_AFTER);
+    return { state: this.state, monitor: m, maintenance: new Map(), policy: POLICY, at, peers: { voice, outages: peerOutages(views, voice.live) } };
+  }
+  #store(alerts: PlannedAlert[], state: AlertPolicyState) {
+    const got = alerts.map((a) => {
+      const id = ++this.#id;
+      if (a.announces) state = withAnnouncement(state, a.facts.node, id);
+      return { ...a, id };
+    });
+    this.state = state;
+    this.out.push(...got);
+    return got;
+  }
+  events(m: MonitorState, at: number, views: PeerView[], ...e: CoreEvent[]) {
+    const r = alertsForEvents(this.input(m, at, views), e);
+    return this.#store(r.alerts, r.state);
+  }
+  tick(m: MonitorState, at: number, views: PeerView[]) {
+    const p = alertsForPeers(this.input(m, at, views), this.peerMemory, peerFacts(views, this.sharedHost, at, SILENT_AFTER));
+    this.peerMemory = p.peers;
+    const t = alertsForTick({ ...this.input(m, at, views), state: p.state });
+    return this.#store([...p.alerts, ...t.alerts], t.state);
+  }
+  /** What GET /peer would answer, with every unsuppressed alert counted as sent. */
+  report(m: MonitorState, at: number): PeerReport {
+    const status = (id: number) => (this.out.find((a) => a.id === id)?.suppressed === null ? 'sent' : 'suppressed');
+    const recent = [...this.out].reverse().map((a) => ({ id: a.id, instance: this.name, node: a.facts.node, kind: a.facts.kind, severity: a.facts.severity, createdAt: a.facts.at, subject: '', facts: a.facts, threadOf: a.threadOf, status: status(a.id), suppressed: a.suppressed, deliveries: [] }) as const);
+    return buildPeerReport({ instance: this.name, version: '0.1.0', startedAt: T0, now: at, rank: ['mac', 'oracle'], witnesses: 0, state: m, policy: this.state, recent: recent as never, alertStatus: status });
+  }
+}
+const mails = (ms: Monitor[]) => ms.flatMap((m) => m.out.filter((a) => a.suppressed === null).map((a) => `${m.name}:${a.facts.kind}:${a.facts.node}`));
+
+describe('one voice through the alert policy (two monitors)', () => {
+  const up = monitor({ primary: 'up', fallback: 'up' });
+  const down = monitor({ primary: 'down', fallback: 'up' });
+
+  test('both see the outage: mac (first by rank) mails it, oracle holds it and adopts its identity; one recovery, from mac', () => {
+    const mac = new Monitor('mac');
+    const oracle = new Monitor('oracle');
+    const t1 = T0 + 10 * S;
+    mac.events(down, t1, [view('oracle', t1)], tr('primary', 'up', 'down', t1));
+    const [held] = oracle.events(down, t1 + 2 * S, [view('mac', t1, mac.report(down, t1))], tr('primary', 'up', 'down', t1 + 2 * S));
+    expect(held).toMatchObject({ suppressed: 'peer', facts: { heldBy: 'mac', kind: 'primaryDown' } });
+    // oracle's own key first; the next report from mac (the DOWN went out) makes it adopt mac's outage.
+    oracle.tick(down, t1 + 5 * S, [view('mac', t1 + 5 * S, mac.report(down, t1 + 5 * S))]);
+    expect(oracle.state.primary?.outage).toMatchObject({ announced: true, owner: 'mac', key: outageKey('primary', t1) });
+    const t2 = t1 + 60 * S;
+    mac.events(up, t2, [view('oracle', t2, oracle.report(down, t2))], tr('primary', 'down', 'up', t2));
+    oracle.events(up, t2 + S, [view('mac', t2, mac.report(up, t2))], tr('primary', 'down', 'up', t2 + S));
+    expect(mails([mac, oracle])).toEqual(['mac:primaryDown:primary', 'mac:recovered:primary']);
+    const rec = oracle.out.find((a) => a.facts.kind === 'recovered');
+    expect(rec).toMatchObject({ suppressed: 'peer', facts: { heldBy: 'mac', outageKey: outageKey('primary', t1) } });
+  });
+
+  test('mac dies before mailing: oracle holds until mac is silent, then mails "silent" and the outage once; mac back sends nothing about it', () => {
+    const oracle = new Monitor('oracle');
+    const lastHeard = T0;
+    const macBefore = view('mac', lastHeard); // its last report: no outage
+    const t1 = T0 + 5 * S;
+    expect(oracle.events(down, t1, [macBefore], tr('primary', 'up', 'down', t1)).map((a) => a.suppressed)).toEqual(['peer']);
+    expect(oracle.tick(down, T0 + 30 * S, [macBefore])).toEqual([]);
+    const takeover = oracle.tick(down, T0 + 60 * S, [{ ...macBefore, lastError: 'ECONNREFUSED' }]);
+    expect(takeover.map((a) => `${a.facts.kind}${a.suppressed ? `(${a.suppressed})` : ''}`)).toEqual(['monitorSilent', 'primaryDown']);
+    expect(takeover[1]?.facts.outageRoot).toBe(true);
+    expect(oracle.tick(down, T0 + 70 * S, [macBefore])).toEqual([]);
+
+    // mac restarts (its database knew nothing of the outage) and hears from oracle before judging.
+    const mac = new Monitor('mac');
+    const tBack = T0 + 120 * S;
+    const fromOracle = view('oracle', tBack, oracle.report(down, tBack), tBack);
+    const [macDown] = mac.events(down, tBack + 3 * S, [fromOracle], tr('primary', 'unknown', 'down', tBack + 3 * S));
+    expect(macDown).toMatchObject({ suppressed: 'peer', facts: { heldBy: 'oracle', outageKey: outageKey('primary', t1) } });
+    const back = oracle.tick(down, tBack + S, [view('mac', tBack + S, mac.report(down, tBack + S))]);
+    expect(back.map((a) => [a.facts.kind, a.suppressed, a.facts.durationMs])).toEqual([['monitorBack', null, 121 * S]]);
+    // Recovery: oracle mailed the start and still lives, so it closes the thread; mac (first by rank) holds.
+    const t2 = T0 + 300 * S;
+    mac.events(up, t2, [view('oracle', t2, oracle.report(down, t2))], tr('primary', 'down', 'up', t2));
+    oracle.events(up, t2 + S, [view('mac', t2, mac.report(up, t2))], tr('primary', 'down', 'up', t2 + S));
+    expect(mails([mac, oracle])).toEqual(['oracle:monitorSilent:mac', 'oracle:primaryDown:primary', 'oracle:monitorBack:mac', 'oracle:recovered:primary']);
+  });
+
+  test('a silent peer on the host of a down node: ONE mail naming the root cause, which also announces the outage', () => {
+    const oracle = new Monitor('oracle', new Map([['mac', 'primary']]));
+    const macLast = view('mac', T0);
+    oracle.events(down, T0 + 5 * S, [macLast], tr('primary', 'up', 'down', T0 + 5 * S));
+    const got = oracle.tick(down, T0 + 61 * S, [macLast]);
+    expect(got.map((a) => [a.facts.kind, a.suppressed, a.announces])).toEqual([['hostDown', null, true]]);
+    const subject = subjectFor('oracle', got[0]!.facts);
+    expect(subject).toBe('[llm-sentinel oracle] mac host looks down: its monitor is silent and primary connection refused; apps on fallback');
+    // The recovery threads under that mail.
+    const [rec] = oracle.events(up, T0 + 200 * S, [macLast], tr('primary', 'down', 'up', T0 + 200 * S));
+    const root = renderAlert({ id: got[0]!.id, instance: 'oracle', facts: got[0]!.facts, threadOf: null });
+    expect(renderAlert({ id: rec!.id, instance: 'oracle', facts: rec!.facts, threadOf: rec!.threadOf }).inReplyTo).toBe(root.messageId);
+    expect(root.messageId).toBe(outageMessageId(outageKey('primary', T0 + 5 * S)));
+  });
+
+  test('a peer that never answers after this monitor restarts is not "back", and its silence is not mailed twice', () => {
+    const oracle = new Monitor('oracle');
+    oracle.peerMemory = { mac: { silentSince: T0 - 600 * S } };
+    const fresh = view('mac', null, null, T0);
+    expect(oracle.tick(up, T0 + S, [fresh])).toEqual([]);
+    expect(oracle.tick(up, T0 + 90 * S, [fresh])).toEqual([]);
+  });
+});
+
+describe('the peer wire', () => {
+  test('a built report parses back; HTML, garbage and foreign JSON are refused with a reason', () => {
+    const r = report('mac', { outages: [{ node: 'primary', key: 'primary.x', since: new Date(T0).toISOString(), mailedBy: null }] });
+    expect(parsePeerReport(JSON.stringify(r))).toEqual({ ok: true, report: r });
+    expect(parsePeerReport('<!doctype html><title>Sign in</title>')).toEqual({ ok: false, error: 'not JSON' });
+    expect(parsePeerReport('{"schemaVersion":1}')).toMatchObject({ ok: false, error: expect.stringMatching(/^not a peer report \(protocol: /) });
+  });
+});
