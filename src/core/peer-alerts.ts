@@ -1,4 +1,4 @@
-import { Plan } from './alert-policy';
+import { Plan } from './alert-plan';
 import type { PlannedAlert, PolicyInput } from './alert-types';
 import type { PeerFacts } from './peers';
 
