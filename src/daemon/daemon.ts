@@ -8,8 +8,11 @@ import { restoreState } from '../core/restore';
 import { describeCause, rootCause } from '../core/selfcheck';
 import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
+import { probeLivenessConfirmed } from '../probes/liveness-confirm';
+import { SUSPECT_REASON } from '../client/suspicion';
+import { SUSPECT_ATTEMPTS, SUSPECT_STAGGER_MS } from '../core/suspect';
 import type { ProbeKind, ProbeResult } from '../probes/types';
-import { buildPublishedState, type MonitorInfo } from '../state/build';
+import { buildPublishedState, type LivenessFact, type MonitorInfo } from '../state/build';
 import type { PublishedState } from '../state/types';
 import { parseState } from '../state/validate';
 import { writeFileAtomic } from '../state/writer';
@@ -18,6 +21,7 @@ import type { Storage } from '../storage';
 import type { Clock } from '../util/clock';
 import { DaemonEmitter } from './events';
 import { SelfChecks } from './selfcheck';
+import { SuspectProber } from './suspect';
 import { ProbeLoop } from './loop';
 import { watchClock, type ClockJump } from './wake';
 import { WriteQueue } from './write-queue';
@@ -67,6 +71,8 @@ export class Daemon {
   #reloading: Promise<void> = Promise.resolve();
   #writes: WriteQueue;
   #alerting: Alerting | undefined;
+  #liveness = new Map<string, LivenessFact>();
+  #suspects: SuspectProber;
 
   constructor(private readonly deps: DaemonDeps) {
     this.#config = deps.config;
@@ -78,6 +84,13 @@ export class Daemon {
     this.#self = this.#selfChecks(deps.config);
     this.#writes = new WriteQueue(deps.logger.child({ component: 'storage' }), () => deps.clock.mono());
     this.#alerting = deps.alerting?.(deps.config);
+    this.#suspects = new SuspectProber({
+      mono: () => deps.clock.mono(),
+      run: async (name, signal) => {
+        const node = this.#config.nodes.find((n) => n.name === name);
+        if (node) await this.#probe(node, 'liveness', signal, true).catch((e: unknown) => deps.logger.error({ err: e, node: name }, 'internal error in a suspect probe'));
+      },
+    });
   }
 
   #selfChecks(config: Config, previous?: SelfChecks): SelfChecks {
@@ -147,6 +160,13 @@ export class Daemon {
   /** A client says a node just failed: re-probe it at once. Only probes decide; a report flips nothing. */
   reportFailure(node: string, reason: string, source: string): boolean {
     if (!this.#config.nodes.some((n) => n.name === node)) return false;
+    if (reason === SUSPECT_REASON) {
+      // A request is waiting on this node: one liveness probe now, its result published at once (core/suspect).
+      const v = this.#suspects.suspect(node);
+      this.deps.logger[v === 'probe' ? 'info' : 'debug']({ node, source, verdict: v }, v === 'probe' ? 'suspect report: probing now' : `suspect report: ${v}`);
+      this.events.emit('report:received', { node, reason, source });
+      return true;
+    }
     this.deps.logger.info({ node, reason, source }, 'client reported a failure; re-probing now');
     this.events.emit('report:received', { node, reason, source });
     this.#loops.get(`${node}/liveness`)?.trigger();
@@ -194,7 +214,7 @@ export class Daemon {
     await this.#reloading;
     for (const t of this.#timers) t();
     this.#timers = [];
-    await Promise.all([this.#stopLoops(), this.#self.stop()]);
+    await Promise.all([this.#stopLoops(), this.#self.stop(), this.#suspects.stop()]);
     await this.#alerting?.stop();
     this.#publish();
     const runId = this.#runId;
@@ -264,9 +284,15 @@ export class Daemon {
     return fast ? Math.min(c.decision.fastInterval, normal) : normal;
   }
 
-  async #probe(node: NodeConfig, kind: ProbeKind, signal: AbortSignal): Promise<void> {
+  async #probe(node: NodeConfig, kind: ProbeKind, signal: AbortSignal, suspect = false): Promise<void> {
     const ctx = { signal, clock: this.deps.clock, dispatcher: this.#agent };
-    let result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx);
+    const p = this.#config.probes;
+    let result =
+      kind === 'canary'
+        ? await probeCanary(node, p, ctx)
+        : suspect
+          ? await probeLivenessConfirmed(node, p, ctx, { attempts: SUSPECT_ATTEMPTS, staggerMs: SUSPECT_STAGGER_MS })
+          : await probeLiveness(node, p, ctx);
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
     if (!result.ok && PATH_REASONS.has(result.reason) && node.directUrl) {
@@ -302,7 +328,15 @@ export class Daemon {
     if (r.kind === 'canary' && r.ok && (r.loadMs ?? 0) > this.#config.probes.canary.coldStart) {
       log.warn({ loadMs: r.loadMs, keepAlive: this.#config.probes.canary.keepAlive }, 'cold start: the model had been unloaded (evicted or expired) and was loaded again');
     }
-    if (!note) this.#apply(decide(this.#state, r, policyOf(this.#config), this.#instant()));
+    if (!note) {
+      // The last liveness result is published at once when it failed or answered a suspect report: a waiting
+      // client acts on a first failure, long before `fall` turns it into a status.
+      const live = r.kind === 'liveness';
+      if (live) this.#liveness.set(r.node, { ok: r.ok, reason: r.reason, at: endedAt, attempts: r.attempts ?? 1 });
+      const d = decide(this.#state, r, policyOf(this.#config), this.#instant());
+      this.#apply(d);
+      if (live && d.events.length === 0 && (!r.ok || (r.attempts ?? 1) > 1)) this.#publish();
+    }
     this.events.emit('probe:done', r, !note);
     if (r.kind === 'liveness') this.#self.cycleDone(r.node, this.#trouble());
   }
@@ -401,7 +435,7 @@ export class Daemon {
 
   #publish(): void {
     const c = this.#config;
-    const doc = buildPublishedState(this.#state, c.nodes, this.#info, this.deps.clock.now(), c.state.staleAfter);
+    const doc = buildPublishedState(this.#state, c.nodes, this.#info, this.deps.clock.now(), c.state.staleAfter, this.#liveness);
     const json = `${JSON.stringify(doc, null, 2)}\n`;
     this.#published = { json, etag: `"${createHash('sha1').update(json).digest('base64url')}"`, state: doc };
     try {

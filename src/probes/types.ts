@@ -63,4 +63,6 @@ export interface ProbeResult {
    * answers: cloudflared, DNS or Cloudflare) or `ollama_or_host` (both fail).
    */
   cause?: 'tunnel' | 'ollama_or_host';
+  /** Liveness answering a suspect report: how many attempts it made (absent = 1). */
+  attempts?: number;
 }

@@ -14,6 +14,7 @@ import { readBody } from './request';
 import { nowNs, wait } from './time';
 import { FAULTS, type Fault, type FaultOptions, type Simulator, type SimulatorOptions } from './types';
 import { errorReply, sendReply, textReply, type Reply } from './wire';
+import { mulberry32 } from '../util/random';
 
 interface Route {
   methods: readonly string[];
@@ -58,6 +59,7 @@ class SimulatorServer implements Simulator {
   private currentFault: Fault = 'none';
   private faultOptions: FaultOptions = {};
   private answerText: string;
+  private flaky: { rate: number; random: () => number } | undefined;
   private total = 0;
   private lastHeaders: Record<string, string | string[] | undefined> | undefined;
 
@@ -100,6 +102,11 @@ class SimulatorServer implements Simulator {
 
   lastRequestHeaders(): Record<string, string | string[] | undefined> | undefined {
     return this.lastHeaders ? { ...this.lastHeaders } : undefined;
+  }
+
+  setFlakyLiveness(rate: number, seed = 1): void {
+    if (!(rate >= 0 && rate <= 1)) throw new RangeError(`rate must be between 0 and 1, got ${rate}`);
+    this.flaky = rate > 0 ? { rate, random: mulberry32(seed) } : undefined;
   }
 
   setAnswer(text: string): void {
@@ -215,6 +222,8 @@ class SimulatorServer implements Simulator {
       const body = await readBody(req);
       if (signal.aborted) return;
 
+      // Flaky liveness, beside whatever fault is in force: this request is read and never answered.
+      if (info.class === 'liveness' && this.flaky && this.flaky.random() < this.flaky.rate) return;
       const plan = planFault(fault, faultOptions, info, req.headers, url);
       if (plan.kind === 'hang') return;
       if (plan.kind === 'reset') {

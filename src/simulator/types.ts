@@ -95,6 +95,11 @@ export interface Simulator {
   /** Resolves once in effect (e.g. socket closed for 'refuse', re-listening for anything else). */
   setFault(fault: Fault, opts?: FaultOptions): Promise<void>;
   setAnswer(text: string): void;
+  /**
+   * Beside the fault in force, each liveness request (/, version, tags, ps, v1/models) independently goes
+   * unanswered (like `hang`) with probability `rate`, from a seeded PRNG; 0 turns it off.
+   */
+  setFlakyLiveness(rate: number, seed?: number): void;
   /** Total requests received (connections reset or refused before a request arrived are not counted). */
   readonly requestCount: number;
   /** Requests received for a path (without query string). */

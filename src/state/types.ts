@@ -29,6 +29,21 @@ export interface PublishedNode extends PublishedEndpoint {
   latency: { ttftMs: number | null; totalMs: number | null; tokensPerSec: number | null; loadMs: number | null } | null;
   /** Last time a canary met a cold model (load time over the threshold: it had been evicted). */
   lastColdStartAt?: string | null;
+  /**
+   * The last liveness probe's result, published as soon as it is known (since 0.1; absent from older
+   * monitors, null before the first probe). A first failure shows here at once, long before `fall` makes it
+   * a status. `attempts` > 1: a probe that answered a client's suspect report, retried on fresh connections.
+   */
+  lastLiveness?: PublishedLiveness | null;
+}
+
+export interface PublishedLiveness {
+  ok: boolean;
+  /** A probe reason (docs/reasons.md); `ok` when it passed. */
+  reason: string;
+  /** ISO time the result was known (the probe's end). */
+  at: string;
+  attempts: number;
 }
 
 export interface PublishedState {
