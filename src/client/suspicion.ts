@@ -30,26 +30,16 @@ export const SUSPECT_REASON = 'suspect';
 
 /** What the monitor said about a node, reduced to what suspicion reads. Times are the monitor's (epoch ms). */
 export interface NodeEvidence {
-  /** When the monitor's last passing probe of any kind started (`lastOkAt`). */
-  okAt?: number;
-  /** The last liveness result (`lastLiveness`). */
+  /** The last liveness result (`lastLiveness`); absent from an older monitor and before the first probe. */
   liveness?: { ok: boolean; reason: string; at: number; attempts: number };
 }
 
-/** Reads the evidence out of a published node; undefined fields for an older monitor that lacks them. */
+/** Reads the evidence out of a published node. */
 export function evidenceOf(n: PublishedNode | undefined): NodeEvidence | undefined {
   if (!n) return undefined;
-  const ms = (s: string | null | undefined): number | undefined => {
-    if (!s) return undefined;
-    const t = Date.parse(s);
-    return Number.isNaN(t) ? undefined : t;
-  };
   const l = n.lastLiveness;
-  const at = ms(l?.at);
-  return {
-    ...(ms(n.lastOkAt) !== undefined ? { okAt: ms(n.lastOkAt) } : {}),
-    ...(l && at !== undefined ? { liveness: { ok: l.ok, reason: l.reason, at, attempts: l.attempts } } : {}),
-  };
+  const at = l ? Date.parse(l.at) : Number.NaN;
+  return l && !Number.isNaN(at) ? { liveness: { ok: l.ok, reason: l.reason, at, attempts: l.attempts } } : {};
 }
 
 export interface SuspicionInput {
@@ -62,6 +52,8 @@ export interface SuspicionInput {
   before?: NodeEvidence;
   /** What it publishes now; undefined when the state is missing, stale or unreadable. */
   now?: NodeEvidence;
+  /** A passing liveness result newer than `before` was seen at some look during this attempt. */
+  sawPass: boolean;
 }
 
 export type SuspicionVerdict =
@@ -71,41 +63,42 @@ export type SuspicionVerdict =
   /** Start the next node: the monitor found no answer from this one since the request started. */
   | { action: 'hedge'; reason: string; detail: string };
 
-const newer = (a: number | undefined, b: number | undefined): boolean => a !== undefined && (b === undefined || a > b);
+/** The liveness result in `now` when it is newer than the one in `before` (the monitor's clock: no skew). */
+export function newLiveness(before: NodeEvidence | undefined, now: NodeEvidence | undefined): NodeEvidence['liveness'] {
+  const l = now?.liveness;
+  if (!l || !before) return undefined;
+  const b = before.liveness?.at;
+  return b === undefined || l.at > b ? l : undefined;
+}
 
 /**
  * Hedge now?
  *
- * Evidence counts only when it is NEWER than what the monitor had published when the attempt started
- * (compared on the monitor's own clock, so the app's clock skew does not matter):
+ * Only liveness results NEWER than the one published when the attempt started count (compared on the
+ * monitor's own clock, so the app's clock skew does not matter). The latest result wins:
  *
- *   state now | a pass newer | liveness newer: failed, | verdict
- *   usable    | than start   | no answer, retried      |
- *   ----------+--------------+-------------------------+-----------------------------------------------------
- *   no        | -            | -                       | wait (today's rules: a missing or hung monitor
- *             |              |                         |   changes nothing; so does no usable state at start)
- *   yes       | yes          | any                     | wait: the node answered after our request was sent,
- *             |              |                         |   so it is slow, not hung; up to timeoutMs as before
- *   yes       | no           | yes                     | hedge
- *   yes       | no           | failed once (cadence    | wait: one lost packet must not duplicate a long
- *             |              |   probe, 1 attempt)     |   generation; ask for a suspect probe instead
- *   yes       | no           | no                      | suspect once waited suspectAfterMs, and again every
- *             |              |                         |   suspectAfterMs while no verdict arrives
+ *   state now | latest liveness, newer than start    | verdict
+ *   ----------+--------------------------------------+-------------------------------------------------------
+ *   unusable  | -                                    | wait: a missing, stale or hung monitor, or no usable
+ *             |                                      |   state at start, changes nothing (today's rules)
+ *   usable    | failed, no answer, retried (>1 try)  | hedge, even after an earlier pass: the node stopped
+ *   usable    | failed once (cadence probe, 1 try)   | not enough: one lost packet must not duplicate a long
+ *             |                                      |   generation; treated as "nothing new"
+ *   usable    | failed with an answer (500, 403, …)  | not hung: treated as "nothing new"
+ *   usable    | passed (now or at an earlier look)   | wait: alive after the request was sent, so slow, not
+ *             |                                      |   hung; no more suspect reports; up to timeoutMs
+ *   usable    | nothing new                          | suspect once waited suspectAfterMs, then again every
+ *             |                                      |   suspectAfterMs while no verdict arrives
  *
- * A node that passes and then hangs while this request waits is not hedged (it waits up to timeoutMs): the
- * pass says it was alive after the request was sent, and telling a late hang from a long prompt would need
- * more probes than a first token is worth.
+ * A canary pass is not evidence here: it may have started before the hang and ended after the request did.
  */
 export function judgeSuspicion(i: SuspicionInput): SuspicionVerdict {
-  const now = i.now;
-  const before = i.before;
-  if (!now || !before) return { action: 'wait' };
-  if (newer(now.okAt, before.okAt)) return { action: 'wait' };
-  const l = now.liveness;
-  if (l && l.ok && newer(l.at, before.liveness?.at)) return { action: 'wait' };
-  if (l && !l.ok && newer(l.at, before.liveness?.at) && isNoAnswer(l.reason) && l.attempts > 1) {
+  if (!i.now || !i.before) return { action: 'wait' };
+  const l = newLiveness(i.before, i.now);
+  if (l && !l.ok && isNoAnswer(l.reason) && l.attempts > 1) {
     return { action: 'hedge', reason: l.reason, detail: `the monitor's liveness probe found no answer (${l.reason}, ${l.attempts} attempts)` };
   }
+  if (i.sawPass || l?.ok) return { action: 'wait' };
   if (i.waitedMs < i.suspectAfterMs) return { action: 'wait' };
   if (i.sinceSuspectMs !== undefined && i.sinceSuspectMs < i.suspectAfterMs) return { action: 'wait' };
   return { action: 'suspect' };

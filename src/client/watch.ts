@@ -1,7 +1,7 @@
 import type { PublishedState } from '../state/types';
 import { isStale } from '../state/validate';
 import type { StateSource } from './state-source';
-import { evidenceOf, judgeSuspicion, type NodeEvidence } from './suspicion';
+import { evidenceOf, judgeSuspicion, newLiveness, type NodeEvidence } from './suspicion';
 
 export interface WatchOptions {
   source: StateSource;
@@ -37,6 +37,7 @@ export function freshEvidence(state: PublishedState | undefined, name: string, n
 export function watchSuspicion(o: WatchOptions): Watch {
   const startedAt = o.now();
   let lastSuspectAt: number | undefined;
+  let sawPass = false;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let resolveHedge: (v: { reason: string; detail: string }) => void = () => undefined;
@@ -54,12 +55,14 @@ export function watchSuspicion(o: WatchOptions): Watch {
     if (stopped) return;
     const t = o.now();
     const v = judgeSuspicion({
+      sawPass,
       waitedMs: t - startedAt,
       suspectAfterMs: o.suspectAfterMs,
       ...(lastSuspectAt !== undefined ? { sinceSuspectMs: t - lastSuspectAt } : {}),
       before: o.before,
       now,
     });
+    if (newLiveness(o.before, now)?.ok) sawPass = true;
     if (v.action === 'hedge') {
       stopped = true;
       resolveHedge({ reason: v.reason, detail: v.detail });

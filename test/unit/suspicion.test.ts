@@ -3,11 +3,12 @@ import { admitSuspect, type SuspectSlot } from '../../src/core/suspect';
 import { FakeClock } from '../../src/util/clock';
 
 const T = Date.UTC(2026, 0, 1, 12);
-const before: NodeEvidence = { okAt: T - 10_000, liveness: { ok: true, reason: 'ok', at: T - 9_000, attempts: 1 } };
-const fail = (at: number, reason = 'timeout', attempts = 3): NodeEvidence => ({ okAt: before.okAt, liveness: { ok: false, reason, at, attempts } });
+const before: NodeEvidence = { liveness: { ok: true, reason: 'ok', at: T - 9_000, attempts: 1 } };
+const fail = (at: number, reason = 'timeout', attempts = 3): NodeEvidence => ({ liveness: { ok: false, reason, at, attempts } });
+const pass = (at: number): NodeEvidence => ({ liveness: { ok: true, reason: 'ok', at, attempts: 1 } });
 
 describe('judgeSuspicion: hedge now?', () => {
-  const base: SuspicionInput = { waitedMs: 100, suspectAfterMs: 2_500, before, now: before };
+  const base: SuspicionInput = { waitedMs: 100, suspectAfterMs: 2_500, before, now: before, sawPass: false };
   const steps: Array<[string, Partial<SuspicionInput>, string]> = [
     ['nothing new, early: wait', {}, 'wait'],
     ['nothing new after suspectAfterMs: suspect', { waitedMs: 2_500 }, 'suspect'],
@@ -20,20 +21,23 @@ describe('judgeSuspicion: hedge now?', () => {
     ['the node answered with an error (500): not hung, suspect/wait only', { waitedMs: 2_600, now: fail(T + 1, 'server_error') }, 'suspect'],
     ['model missing: the node answers', { now: fail(T + 1, 'model_missing') }, 'wait'],
     ['the failure is the one known at start: wait', { before: fail(T - 1), now: fail(T - 1) }, 'wait'],
-    ['a liveness pass newer than start: wait, never suspect again', { waitedMs: 9_000, now: { okAt: T + 1, liveness: { ok: true, reason: 'ok', at: T + 5, attempts: 1 } } }, 'wait'],
-    ['a canary pass newer than start, then a failure: wait (alive after the request was sent)', { waitedMs: 9_000, now: { okAt: T + 1, liveness: { ok: false, reason: 'timeout', at: T + 3, attempts: 3 } } }, 'wait'],
+    ['a liveness pass newer than start: wait', { waitedMs: 9_000, now: pass(T + 5) }, 'wait'],
+    ['a pass seen at an earlier look, nothing new since: wait, never suspect again', { waitedMs: 9_000, sawPass: true, now: fail(T + 5, 'timeout', 1) }, 'wait'],
+    ['a pass seen earlier, then a retried no-answer: the node stopped, hedge', { waitedMs: 9_000, sawPass: true, now: fail(T + 7) }, 'hedge'],
     ['state unusable now (missing, stale, hung): wait', { waitedMs: 9_000, now: undefined }, 'wait'],
     ['no usable state at start: wait', { waitedMs: 9_000, before: undefined, now: fail(T + 1) }, 'wait'],
-    ['an older monitor without lastLiveness: suspect does no harm, never hedges', { waitedMs: 3_000, before: { okAt: T - 1 }, now: { okAt: T - 1 } }, 'suspect'],
+    ['an older monitor without lastLiveness: suspect does no harm, never hedges', { waitedMs: 3_000, before: {}, now: {} }, 'suspect'],
+    ['no liveness at start (first probe pending), a retried no-answer now: hedge', { before: {}, now: fail(T + 1) }, 'hedge'],
   ];
   test.each(steps)('%s', (_name, over, action) => {
     expect(judgeSuspicion({ ...base, ...over }).action).toBe(action);
   });
 
-  test('evidenceOf reads lastOkAt and lastLiveness, and tolerates their absence', () => {
+  test('evidenceOf reads lastLiveness, and tolerates its absence', () => {
     const n = { lastOkAt: new Date(T).toISOString(), lastLiveness: { ok: false, reason: 'reset', at: new Date(T + 5).toISOString(), attempts: 2 } };
-    expect(evidenceOf(n as never)).toEqual({ okAt: T, liveness: { ok: false, reason: 'reset', at: T + 5, attempts: 2 } });
+    expect(evidenceOf(n as never)).toEqual({ liveness: { ok: false, reason: 'reset', at: T + 5, attempts: 2 } });
     expect(evidenceOf({ lastOkAt: null } as never)).toEqual({});
+    expect(evidenceOf({ lastLiveness: null } as never)).toEqual({});
     expect(evidenceOf(undefined)).toBeUndefined();
   });
 });
