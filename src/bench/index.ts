@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { failoverWithReport, lookupCost, outageLatency, soak } from './client';
 import { DEFAULT_CADENCE, FAST_CADENCE, falseFailovers, issueBound, measureDetection, seedClientPenalty, theoreticalBound, type Cadence } from './detection';
 import { benchHistory } from './history';
+import { firstIntoHang, slowPrimary } from './suspicion';
 
 /** One row of the printed table and of bench-results/latest.json. */
 interface Row {
@@ -73,6 +74,31 @@ async function main(): Promise<void> {
         note: `${((o.libraryS / o.seedS) * 100).toFixed(2)} % over ${o.requests} requests (real daemon + client, time ×1/10)`,
       });
     }
+  }
+  if (want('suspicion')) {
+    const trials = Number(process.env.BENCH_TRIALS ?? 3);
+    process.stderr.write(`  first request into a hang, real time, defaults (${trials} trials)…\n`);
+    const xs = await firstIntoHang(trials);
+    const { median, max } = stats(xs.map((x) => x * 1000));
+    rows.push({ measure: 'first request into a hang answered (defaults, no hedgeAfterMs)', value: `median ${s(median)}, max ${s(max)}`, target: '≤ 9 s', note: `seed client: 15 s; real time, n=${xs.length}` });
+    const n = Number(process.env.BENCH_SLOW_REQUESTS ?? 100);
+    process.stderr.write(`  slow but alive primary (first token 12 s), ${n} requests, 1 / s (time-compressed ×10)…\n`);
+    const slow = await slowPrimary({ requests: n, everyS: 1, ttftS: 12, flaky: 0 });
+    rows.push({
+      measure: `slow primary (first token 12 s, liveness fine), ${slow.requests} requests`,
+      value: `${slow.fallbackCalls} duplicates, ${slow.fromPrimary}/${slow.requests} from primary`,
+      target: '0 duplicates, all from primary',
+      note: `${slow.suspectProbes} suspect probes, ${slow.preferredFlips} preferred changes; 1 request / s, time ×1/10`,
+    });
+    const m = Number(process.env.BENCH_FLAKY_REQUESTS ?? 1000);
+    process.stderr.write(`  slow primary with 5 % random liveness failures, ${m} requests (time-compressed ×10)…\n`);
+    const flaky = await slowPrimary({ requests: m, everyS: 1, ttftS: 12, flaky: 0.05 });
+    rows.push({
+      measure: `false suspicion: slow primary + 5 % random liveness failures, ${flaky.requests} requests`,
+      value: `${flaky.fallbackCalls} hedged needlessly (${((flaky.fallbackCalls / flaky.requests) * 1000).toFixed(1)} per 1,000)`,
+      target: '< 1 per 1,000',
+      note: `${flaky.suspectProbes} suspect probes, ${flaky.preferredFlips} preferred changes; failures are unanswered requests; time ×1/10`,
+    });
   }
   if (want('soak')) {
     const secs = Number(process.env.BENCH_SOAK_SECONDS ?? 180);

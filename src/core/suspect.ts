@@ -19,6 +19,11 @@ export const SUSPECT_ATTEMPTS = 3;
 /** A further attempt starts when the earlier ones have been silent this long (a healthy node answers in ms). */
 export const SUSPECT_STAGGER_MS = 500;
 
+/** The stagger for a liveness timeout: every attempt keeps most of the deadline (short timeouts in tests, benches). */
+export function suspectStagger(livenessTimeoutMs: number, attempts = SUSPECT_ATTEMPTS): number {
+  return Math.min(SUSPECT_STAGGER_MS, Math.floor(livenessTimeoutMs / (attempts + 1)));
+}
+
 export interface SuspectSlot {
   /** Monotonic ms when the last suspect probe of this node started. */
   lastStartedAt?: number;

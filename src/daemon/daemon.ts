@@ -10,7 +10,7 @@ import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { probeLivenessConfirmed } from '../probes/liveness-confirm';
 import { SUSPECT_REASON } from '../client/suspicion';
-import { SUSPECT_ATTEMPTS, SUSPECT_STAGGER_MS } from '../core/suspect';
+import { SUSPECT_ATTEMPTS, suspectStagger } from '../core/suspect';
 import type { ProbeKind, ProbeResult } from '../probes/types';
 import { buildPublishedState, type LivenessFact, type MonitorInfo } from '../state/build';
 import type { PublishedState } from '../state/types';
@@ -291,7 +291,7 @@ export class Daemon {
       kind === 'canary'
         ? await probeCanary(node, p, ctx)
         : suspect
-          ? await probeLivenessConfirmed(node, p, ctx, { attempts: SUSPECT_ATTEMPTS, staggerMs: SUSPECT_STAGGER_MS })
+          ? await probeLivenessConfirmed(node, p, ctx, { attempts: SUSPECT_ATTEMPTS, staggerMs: suspectStagger(p.liveness.timeout) })
           : await probeLiveness(node, p, ctx);
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
