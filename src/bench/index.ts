@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { failoverWithReport, lookupCost, outageLatency, soak } from './client';
 import { DEFAULT_CADENCE, FAST_CADENCE, falseFailovers, issueBound, measureDetection, seedClientPenalty, theoreticalBound, type Cadence } from './detection';
 import { benchHistory } from './history';
+import { footprint } from './footprint';
 import { firstIntoHang, slowPrimary } from './suspicion';
 
 /** One row of the printed table and of bench-results/latest.json. */
@@ -99,6 +100,14 @@ async function main(): Promise<void> {
       target: '< 1 per 1,000',
       note: `${flaky.suspectProbes} suspect probes, ${flaky.preferredFlips} preferred changes; failures are unanswered requests; time ×1/10`,
     });
+  }
+  if (want('footprint')) {
+    const secs = Number(process.env.BENCH_FOOTPRINT_SECONDS ?? 120);
+    process.stderr.write(`  daemon footprint at the default cadence for ${secs} s…\n`);
+    const f = await footprint(secs);
+    rows.push({ measure: 'daemon peak RSS (VmHWM), default cadence', value: `${f.peakMb.toFixed(1)} MB`, target: '≤ 90 MB', note: `start-up peak (first 15 s) ${f.startPeakMb.toFixed(1)} MB; run of ${secs} s` });
+    rows.push({ measure: `daemon RSS after ${secs} s (mean of the last quarter)`, value: `${f.steadyRssMb.toFixed(1)} MB`, target: '≤ 70 MB (after 10 min)', note: `at the end ${f.endRssMb.toFixed(1)} MB; BENCH_FOOTPRINT_SECONDS=600 for the 10-minute figure` });
+    rows.push({ measure: 'daemon CPU, default cadence', value: `${f.cpuPercent.toFixed(2)} % of one core`, target: '≤ 1 %', note: `two nodes, liveness 10 s, canary 60 s; ${secs} s` });
   }
   if (want('soak')) {
     const secs = Number(process.env.BENCH_SOAK_SECONDS ?? 180);

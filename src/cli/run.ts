@@ -5,7 +5,6 @@ import { Daemon } from '../daemon/daemon';
 import { createSdNotify } from '../daemon/sdnotify';
 import { startServices, type Services } from '../daemon/services';
 import { createHistoryJob } from '../history/job';
-import { buildStatusModel, renderStatusPage } from '../http/status-page';
 import { createLogger, type Logger } from '../logging';
 import { createHistory } from '../storage/history';
 import { openStorage, StorageError } from '../storage';
@@ -79,7 +78,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const db = storage;
   const daemon = new Daemon({ config, storage, logger, clock, version: packageVersion(), alerting: (c) => createAlerting({ config: c, storage: db, logger, clock }) });
   const history = createHistory(storage.db);
-  const statusPage = () => renderStatusPage(buildStatusModel(history, daemon.published?.state, clock.now()));
+  // The status page's code is loaded at its first view, not at start.
+  const statusPage = async () => {
+    const { buildStatusModel, renderStatusPage } = await import('../http/status-page');
+    return renderStatusPage(buildStatusModel(history, daemon.published?.state, clock.now()));
+  };
   let historyJob = createHistoryJob({ storage, config, logger, clock });
   let digest = createDigestJob({ config, storage, logger, clock });
   let services: Services;

@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import type { Config } from '../config';
-import { createMetrics, type Metrics } from '../http/metrics';
+import type { Metrics } from '../http/metrics';
+import { noMetrics } from '../http/no-metrics';
 import { startHttpServer, type RunningHttpServer } from '../http/server';
 import type { Logger } from '../logging';
 import { createRateLimiter } from '../intake/rate-limit';
@@ -21,7 +22,8 @@ export interface Services {
 
 export async function startServices(deps: { daemon: Daemon; config: Config; logger: Logger; clock: Clock; notify: SdNotify; statusPage?: () => string | Promise<string> }): Promise<Services> {
   const { daemon, config, logger, clock, notify } = deps;
-  const metrics = createMetrics(config.nodes, config.instance);
+  // prom-client (about 12 MB resident) only when there is an HTTP server to serve /metrics.
+  const metrics = config.http ? (await import('../http/metrics')).createMetrics(config.nodes, config.instance) : noMetrics();
   const unbind = bindMetrics(daemon, metrics, clock);
 
   const nodeNames = config.nodes.map((n) => n.name);
