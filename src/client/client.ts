@@ -275,8 +275,13 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
       // other leg is abandoned (Ollama stops generating when the client goes away).
       const cancelFirst = new AbortController();
       const first = runLeg(ep, cancelFirst.signal);
-      const early = await Promise.race([first, company.when.then((why) => ({ why }))]);
-      company.stop();
+      let early: Leg | { why: string };
+      try {
+        early = await Promise.race([first, company.when.then((why) => ({ why }))]);
+      } finally {
+        // Also when the caller aborts (the race rejects): a watch must not outlive its request.
+        company.stop();
+      }
       if (!('why' in early)) {
         const res = book(early);
         if (res) return res;

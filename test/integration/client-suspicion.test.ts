@@ -123,6 +123,17 @@ describe('client suspicion (hand-written monitor state)', () => {
     }
   });
 
+  test('a request the caller aborts stops watching: no suspect report afterwards', async () => {
+    publish(state(live(true, 'ok', 1, Date.now() - 5_000)));
+    await primary.setFault('hang');
+    const ctl = new AbortController();
+    const pending = client().fetchWithFallback('/api/chat', body, { signal: ctl.signal });
+    setTimeout(() => ctl.abort(), 100);
+    await expect(pending).rejects.toBeDefined();
+    await new Promise((r) => setTimeout(r, 900));
+    expect(suspectReports()).toEqual([]);
+  });
+
   test('suspicion: false keeps the old behaviour (no suspect report)', async () => {
     publish(state(live(true, 'ok', 1, Date.now() - 5_000)));
     await primary.setFault('slow_first_token', { delayMs: 800, scope: 'generation' });
