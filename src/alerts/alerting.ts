@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config';
-import { alertsForEvents, alertsForMonitorEvent, alertsForTick, withAnnouncement, type AlertPolicy, type MonitorEvent, type PolicyInput, type PolicyOutput } from '../core/alert-policy';
+import { alertsForEvents, alertsForMonitorEvent, alertsForTick, withAnnouncement } from '../core/alert-policy';
+import { type AlertPolicy, type MonitorEvent, type PolicyInput, type PolicyOutput } from '../core/alert-types';
 import type { CoreEvent, Instant, MonitorState } from '../core/decide';
 import type { Logger } from '../logging';
 import type { Storage } from '../storage';
-import { createMaintenanceStore, createOutbox, type Outbox, type StoredAlert } from '../storage/outbox';
+import type { Outbox, StoredAlert } from '../storage';
 import type { Clock } from '../util/clock';
 import type { AlertMessage, Channel } from './channel';
 import { createChannels } from './registry';
@@ -80,9 +81,9 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
   const ownChannels = deps.channels === undefined;
   const channels = deps.channels ?? createChannels(config.alerts);
   const channelNames = channels.map((c) => c.name);
-  const outbox: Outbox = createOutbox(storage.db);
+  const outbox: Outbox = storage.outbox;
   const databaseToken = outbox.databaseToken();
-  const calendar = new MaintenanceCalendar(createMaintenanceStore(storage.db), config.maintenance.recurring);
+  const calendar = new MaintenanceCalendar(storage.maintenance, config.maintenance.recurring);
   const policy = policyFromConfig(config.alerts, channels.length);
   const events = new EventEmitter<AlertingEvents>();
   const instance = config.instance;

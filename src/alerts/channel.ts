@@ -1,4 +1,4 @@
-import type { AlertFacts, AlertKind, Severity } from '../core/alert-policy';
+import type { AlertFacts, AlertKind, Severity } from '../core/alert-types';
 
 /** One message, rendered, as every channel receives it. */
 export interface AlertMessage {

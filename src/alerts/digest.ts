@@ -4,7 +4,6 @@ import type { Logger } from '../logging';
 import { buildReport } from '../uptime/model';
 import { renderReportText } from '../uptime/text';
 import type { Storage } from '../storage';
-import { createHistory } from '../storage/history';
 import type { Clock } from '../util/clock';
 import type { AlertMessage, Channel, SendResult } from './channel';
 import { createChannels } from './registry';
@@ -48,14 +47,14 @@ export interface DigestJob {
  * The optional weekly digest (alerts.digest). Not an alert: it is not queued in the outbox, and a digest that
  * cannot be sent is logged and skipped (next week's covers the same ground).
  */
-export function createDigestJob(deps: { config: Config; storage: Pick<Storage, 'db'>; logger: Logger; clock: Clock; channels?: Channel[] }): DigestJob {
+export function createDigestJob(deps: { config: Config; storage: Pick<Storage, 'history'>; logger: Logger; clock: Clock; channels?: Channel[] }): DigestJob {
   const { config, clock } = deps;
   const log = deps.logger.child({ component: 'digest' });
   let task: ScheduledTask | undefined;
 
   const sendNow: DigestJob['sendNow'] = async () => {
     const now = clock.now();
-    const report = buildReport(createHistory(deps.storage.db), { from: now - WEEK_MS, to: now, now, nodes: config.nodes.map((n) => n.name), coldStartMs: config.probes.canary.coldStart });
+    const report = buildReport(deps.storage.history, { from: now - WEEK_MS, to: now, now, nodes: config.nodes.map((n) => n.name), coldStartMs: config.probes.canary.coldStart });
     const msg = renderDigest(config.instance, renderReportText(report), now, config.alerts.statusPageUrl);
     const own = deps.channels === undefined;
     const channels = deps.channels ?? createChannels(config.alerts);

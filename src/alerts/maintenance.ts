@@ -1,7 +1,7 @@
 import type { Config } from '../config';
-import type { MaintenanceView } from '../core/alert-policy';
+import type { MaintenanceView } from '../core/alert-types';
 import { activeMaintenance, MINUTE_MS, recurringStart, type RecurringWindow } from '../core/maintenance';
-import type { MaintenanceStore } from '../storage/outbox';
+import type { MaintenanceStore } from '../storage/maintenance';
 import { compileCron, type CronMatcher } from './cron';
 
 /** Recurring windows from the config (compiled once) plus one-off windows from the database. */

@@ -1,4 +1,5 @@
-import type { AlertFacts, NodeSnapshot } from '../core/alert-policy';
+import type { AlertFacts, NodeSnapshot } from '../core/alert-types';
+import { isReason, REASON_INFO } from '../core/reasons';
 import { formatDuration } from '../util/duration';
 
 /** Pure rendering: an alert's stored facts → subject, plain text, HTML and threading headers. */
@@ -26,35 +27,14 @@ export interface Rendered {
   references?: string[];
 }
 
-/** Short words for each probe reason; the detail line says the rest. */
-const CAUSES: Readonly<Record<string, string>> = {
-  refused: 'connection refused',
-  dns: 'DNS lookup failed',
-  tls: 'TLS failed',
-  connect_timeout: 'no answer (connect timeout)',
-  timeout: 'timed out',
-  reset: 'connection reset',
-  cloudflare_tunnel_down: 'Cloudflare tunnel down',
-  cloudflare_origin_unreachable: 'Cloudflare cannot reach Ollama',
-  cloudflare_timeout: 'Cloudflare timeout',
-  auth_required: 'access denied (auth)',
-  not_ollama: 'not the Ollama API',
-  model_missing: 'model missing',
-  overloaded: 'overloaded',
-  server_error: 'server error',
-  stream_error: 'stream broke off',
-  bad_response: 'bad response',
-  too_large: 'response too large',
-  wrong_answer: 'canary answered wrongly',
-  empty_answer: 'canary answered nothing',
-  slow: 'slow',
-};
+/** Short words for a reason (the reason table's, plus the decision core's `slow`); the detail line says the rest. */
+const causeWords = (reason: string): string => (isReason(reason) ? REASON_INFO[reason].words : reason === 'slow' ? 'slow' : reason.replace(/_/g, ' '));
 
 /** `Cloudflare tunnel down (530/1033)`: the reason in words plus the HTTP status and Cloudflare code from the detail. */
 export function describeCause(reason: string | null, detail: string | null): string {
   if (reason === null) return 'unknown cause';
   const canary = /^canary_(.+)$/.exec(reason);
-  const words = canary ? `canary failing: ${CAUSES[canary[1] as string] ?? canary[1]}` : (CAUSES[reason] ?? reason.replace(/_/g, ' '));
+  const words = canary ? `canary failing: ${isReason(canary[1] as string) ? causeWords(canary[1] as string) : canary[1]}` : causeWords(reason);
   const cf = detail ? /^(\d{3}) from Cloudflare(?: \(error (\d{4}))?/.exec(detail) : null;
   if (cf) return `${words} (${cf[1]}${cf[2] ? `/${cf[2]}` : ''})`;
   const status = detail ? /^(\d{3})\b/.exec(detail) : null;

@@ -6,14 +6,13 @@ import { run as reportCli } from '../cli/report';
 import { parseConfig } from '../config';
 import { DAY_MS } from '../history/intervals';
 import { buildStatusModel, renderStatusPage } from '../http/status-page';
-import { createHistoryJob } from '../history/job';
+import { createHistoryJob } from '../jobs/history';
 import { silentLogger } from '../logging';
 import type { ProbeResult, Reason } from '../probes/types';
 import { buildReport } from '../uptime/model';
 import { reportJson } from '../uptime/json';
 import { renderReportText } from '../uptime/text';
 import { openStorage, type Storage } from '../storage';
-import { createHistory } from '../storage/history';
 import { FakeClock } from '../util/clock';
 import { mulberry32 } from '../util/random';
 
@@ -118,7 +117,7 @@ export async function benchHistory(opts: BenchHistoryOptions = {}): Promise<Reco
       jobMaxMs = Math.max(jobMaxMs, took);
     }
     storage.endRun(runId, END, 'signal');
-    const counts = createHistory(storage.db).counts();
+    const counts = storage.history.counts();
     storage.close();
     const sizeMb = dbBytes(file) / 2 ** 20;
 
@@ -131,12 +130,12 @@ export async function benchHistory(opts: BenchHistoryOptions = {}): Promise<Reco
     try {
       for (let i = 0; i < 6; i++) {
         const t = performance.now();
-        const report = buildReport(createHistory(reader.db), { from: END - 365 * DAY_MS, to: END, now: END, nodes: names });
+        const report = buildReport(reader.history, { from: END - 365 * DAY_MS, to: END, now: END, nodes: names });
         sample = renderReportText(report);
         JSON.stringify(reportJson(report));
         if (i > 0) times.push(performance.now() - t);
         const p = performance.now();
-        renderStatusPage(buildStatusModel(createHistory(reader.db), undefined, END));
+        renderStatusPage(buildStatusModel(reader.history, undefined, END));
         if (i > 0) pageTimes.push(performance.now() - p);
       }
     } finally {

@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { failoverWithReport, lookupCost, outageLatency, soak } from './client';
 import { DEFAULT_CADENCE, FAST_CADENCE, falseFailovers, issueBound, measureDetection, seedClientPenalty, theoreticalBound, type Cadence } from './detection';
+import { floodLatency, type FloodResult } from './flood';
 import { benchHistory } from './history';
 import { footprint } from './footprint';
 import { firstIntoHang, slowPrimary } from './suspicion';
@@ -119,6 +120,24 @@ async function main(): Promise<void> {
     process.stderr.write('  one year of probes: rollup, retention, report…\n');
     const h = await benchHistory();
     for (const [k, v] of Object.entries(h)) rows.push({ measure: `history: ${k}`, value: String(v), target: /size/i.test(k) ? '≤ 100 MB' : /report/i.test(k) && /ms/i.test(k) ? '≤ 200 ms' : '-', note: '' });
+  }
+  if (want('flood')) {
+    const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : '-');
+    const row = (r: FloodResult, target: string, note: string): Row => ({
+      measure: `GET /state, well-behaved client: ${r.label}`,
+      value: r.ok === 0 ? `0 / ${r.requests} answered` : `p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)}, ${r.ok}/${r.requests} answered`,
+      target,
+      note,
+    });
+    for (const [label, http, target] of [
+      ['without the per-address cap (before)', '{ listen: "127.0.0.1:0", maxConnectionsPerAddress: 512, headersTimeout: 10s, requestTimeout: 30s }', '-'],
+      ['defaults (cap 64 per address)', '{ listen: "127.0.0.1:0" }', 'all answered, p99 ≤ 100 ms'],
+    ] as const) {
+      process.stderr.write(`  /state during a one-address flood: ${label}…\n`);
+      const r = await floodLatency({ http, label });
+      rows.push(row(r.quiet, '-', 'fresh connection per request, real daemon'));
+      rows.push(row(r.flooded, target, `3,000 idle + 1,000 slowloris from 127.0.0.2 (a worker thread, each closed socket reopened after 1 s; the server closed ${Math.round(r.flooded.floodClosedPerS)}/s of them meanwhile), client on 127.0.0.1`));
+    }
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
   const widths = [0, 1, 2, 3].map((i) => Math.max(...[['measure', 'value', 'target', 'note'], ...rows.map((r) => [r.measure, r.value, r.target, r.note])].map((r) => (r[i] ?? '').length)));

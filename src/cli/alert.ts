@@ -4,7 +4,7 @@ import { createDigestJob } from '../alerts/digest';
 import { renderTest } from '../alerts/render';
 import { loadConfig, type Config } from '../config';
 import { openStorage } from '../storage';
-import { createOutbox, type AlertWithDeliveries, type Delivery } from '../storage/outbox';
+import type { AlertWithDeliveries, Delivery } from '../storage';
 import { silentLogger } from '../logging';
 import { systemClock } from '../util/clock';
 import { formatDuration } from '../util/duration';
@@ -123,7 +123,7 @@ function deliveryText(d: Delivery, now: number): string {
 function list(config: Config, limit: number, json: boolean, io: CliIo): number {
   const storage = openStorage(config.database);
   try {
-    const outbox = createOutbox(storage.db);
+    const outbox = storage.outbox;
     const alerts: AlertWithDeliveries[] = outbox.recentAlerts(limit);
     if (json) {
       const out = alerts.map((a) => ({ ...a, createdAt: new Date(a.createdAt).toISOString(), attempts: outbox.attempts(a.id) }));

@@ -1,5 +1,6 @@
+import { isReason, REASON_INFO } from '../core/reasons';
 import { loadConfig } from '../config';
-import { policyOf } from '../daemon/daemon';
+import { policyOf } from '../config/policy';
 import { oneShotVerdict } from '../core/verdict';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { publicUrl } from '../util/url';
@@ -11,6 +12,9 @@ const HELP = `Usage: llm-sentinel check [--config FILE] [--json]
 Probes every node once (liveness, then a canary generation) and prints a table.
 Exit 0 when at least one node is healthy (up or degraded), 1 when none is, 78 on bad config.
 `;
+
+/** The reason table's one-line hint (docs/reasons.md has the long form); none for `ok` or the core's `slow`. */
+const hintFor = (reason: string): string | null => (isReason(reason) && REASON_INFO[reason].hint) || null;
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
   try {
@@ -36,6 +40,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           model: node.model,
           status: verdict.status,
           reason: verdict.reason,
+          hint: hintFor(verdict.reason),
           liveness: { ok: liveness.ok, reason: liveness.reason, httpStatus: liveness.httpStatus ?? null, durationMs: Math.round(liveness.durationMs), detail: liveness.detail ?? null },
           canary: canary
             ? { ok: canary.ok, reason: canary.reason, httpStatus: canary.httpStatus ?? null, ttftMs: canary.ttftMs ?? null, totalMs: canary.totalMs ?? null, tokensPerSec: canary.tokensPerSec ?? null, loadMs: canary.loadMs ?? null, answer: canary.answer ?? null, detail: canary.detail ?? null }
@@ -57,6 +62,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
             ]),
           ),
         );
+        for (const { node, verdict } of rows) {
+          const hint = hintFor(verdict.reason);
+          if (hint) io.stdout.write(`${node.name}: ${verdict.reason}: ${hint}\n`);
+        }
       }
       return rows.some((r) => r.verdict.status === 'up' || r.verdict.status === 'degraded') ? 0 : 1;
     } finally {

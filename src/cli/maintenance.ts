@@ -2,7 +2,6 @@ import { compileCron } from '../alerts/cron';
 import { loadConfig, type Config } from '../config';
 import { recurringStart } from '../core/maintenance';
 import { openStorage } from '../storage';
-import { createMaintenanceStore } from '../storage/outbox';
 import { formatDuration, parseDuration } from '../util/duration';
 import { parseFlags, reportError, UsageError, type CliIo } from './io';
 import { table } from '../util/table';
@@ -65,7 +64,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 
     const storage = openStorage(config.database);
     try {
-      const store = createMaintenanceStore(storage.db);
+      const store = storage.maintenance;
       const now = Date.now();
       if (sub === 'start') {
         const reason = values.reason?.trim() || 'maintenance';

@@ -4,7 +4,6 @@ import { buildReport } from '../uptime/model';
 import { reportJson } from '../uptime/json';
 import { renderReportText } from '../uptime/text';
 import { openStorage } from '../storage';
-import { createHistory } from '../storage/history';
 import { parseDuration } from '../util/duration';
 import { parseFlags, reportError, UsageError, type CliIo } from './io';
 
@@ -57,7 +56,7 @@ export async function run(argv: string[], io: CliIo, now: () => number = Date.no
     }
     const storage = openStorage(file);
     try {
-      const report = buildReport(createHistory(storage.db), { ...window, now: t, nodes: names, coldStartMs: config?.probes.canary.coldStart });
+      const report = buildReport(storage.history, { ...window, now: t, nodes: names, coldStartMs: config?.probes.canary.coldStart });
       io.stdout.write(values.json ? `${JSON.stringify(reportJson(report), null, 2)}\n` : renderReportText(report));
     } finally {
       storage.close();

@@ -1,15 +1,8 @@
-import { createAlerting } from '../alerts/alerting';
-import { createDigestJob } from '../alerts/digest';
+import { MonitorStartError, startMonitor, type Monitor } from '../app/monitor';
 import { loadConfig, type Config } from '../config';
-import { Daemon } from '../daemon/daemon';
 import { createSdNotify } from '../daemon/sdnotify';
-import { startServices, type Services } from '../daemon/services';
-import { createHistoryJob } from '../history/job';
 import { createLogger, type Logger } from '../logging';
-import { createHistory } from '../storage/history';
-import { openStorage, StorageError } from '../storage';
 import { systemClock } from '../util/clock';
-import { packageVersion } from '../version';
 import { parseFlags, reportError, type CliIo } from './io';
 
 const HELP = `Usage: llm-sentinel run [--config FILE]
@@ -25,11 +18,7 @@ const EXIT_CANTCREAT = 73;
 /** A stop must finish within this; past it we exit anyway (systemd's TimeoutStopSec is larger). */
 const STOP_DEADLINE_MS = 4500;
 
-const sameServices = (a: Config, b: Config) =>
-  JSON.stringify([a.nodes.map((n) => n.name), a.http && [a.http.host, a.http.port, a.http.reportsPerMinute, a.http.token?.reveal()], a.stateFile]) ===
-  JSON.stringify([b.nodes.map((n) => n.name), b.http && [b.http.host, b.http.port, b.http.reportsPerMinute, b.http.token?.reveal()], b.stateFile]);
-
-/** The composition root: config → logger → storage → daemon → services → signals. Nothing else wires things. */
+/** The process around the composition root (src/app/monitor.ts): flags, config, logger, exit codes and signals. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
   let config: Config;
   let configPath: string | undefined;
@@ -62,40 +51,15 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const logger = createLogger({ level: config.log.level });
   const clock = systemClock;
   const notify = createSdNotify(io.env, { logger });
-  let storage;
+  let monitor: Monitor;
   try {
-    // A short busy wait: the daemon retries failed writes from its queue rather than freeze every loop.
-    storage = openStorage(config.database, { logger, busyTimeoutMs: 250 });
+    monitor = await startMonitor({ config, logger, clock, notify });
   } catch (e) {
-    const msg = e instanceof StorageError ? e.message : (e as Error).message;
-    logger.fatal({ database: config.database, code: (e as StorageError).code }, msg);
+    const failure = e instanceof MonitorStartError ? e : new MonitorStartError('start', e);
+    const msg = failure.message;
+    if (failure.stage === 'storage') logger.fatal({ database: config.database, code: failure.code }, msg);
+    else logger.fatal({ err: failure.cause }, msg);
     io.stderr.write(`llm-sentinel run: ${msg}\n`);
-    releaseEarly();
-    await flush(logger);
-    return EXIT_CANTCREAT;
-  }
-
-  const db = storage;
-  const daemon = new Daemon({ config, storage, logger, clock, version: packageVersion(), alerting: (c) => createAlerting({ config: c, storage: db, logger, clock }) });
-  const history = createHistory(storage.db);
-  // The status page's code is loaded at its first view, not at start.
-  const statusPage = async () => {
-    const { buildStatusModel, renderStatusPage } = await import('../http/status-page');
-    return renderStatusPage(buildStatusModel(history, daemon.published?.state, clock.now()));
-  };
-  let historyJob = createHistoryJob({ storage, config, logger, clock });
-  let digest = createDigestJob({ config, storage, logger, clock });
-  let services: Services;
-  try {
-    daemon.start();
-    historyJob.start();
-    digest.start();
-    services = await startServices({ daemon, config, logger, clock, notify, statusPage });
-  } catch (e) {
-    logger.fatal({ err: e }, `cannot start: ${(e as Error).message}`);
-    io.stderr.write(`llm-sentinel run: cannot start: ${(e as Error).message}\n`);
-    await Promise.allSettled([daemon.stop('start failed'), historyJob.stop(), digest.stop()]);
-    storage.close();
     releaseEarly();
     await flush(logger);
     return EXIT_CANTCREAT;
@@ -117,12 +81,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         process.exit(1);
       }, STOP_DEADLINE_MS);
       force.unref();
-      Promise.allSettled([services.close(), daemon.stop(signal), historyJob.stop(), digest.stop()])
-        .then((results) => {
-          for (const r of results) if (r.status === 'rejected') logger.error({ err: r.reason }, 'error while stopping');
-        })
+      monitor
+        .stop(signal)
         .finally(() => {
-          storage.close();
           logger.info('stopped');
           process.off('SIGHUP', onHup);
           clearTimeout(force);
@@ -138,22 +99,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         logger.error({ problems }, 'SIGHUP: new configuration is invalid; keeping the running one');
         return;
       }
-      const previous = daemon.config;
-      daemon
+      monitor
         .reload(next)
-        .then(async () => {
-          if (!sameServices(previous, daemon.config)) {
-            await services.close();
-            services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage });
-          }
-          await historyJob.stop();
-          historyJob = createHistoryJob({ storage, config: daemon.config, logger, clock });
-          historyJob.start();
-          await digest.stop();
-          digest = createDigestJob({ config: daemon.config, storage, logger, clock });
-          digest.start();
-          notify.status(`monitoring ${daemon.config.nodes.length} nodes (reloaded)`);
-        })
+        .then(() => notify.status(`monitoring ${monitor.config.nodes.length} nodes (reloaded)`))
         .catch((e: unknown) => logger.error({ err: e }, 'reload failed'));
     };
     process.on('SIGTERM', onStop);

@@ -1,3 +1,4 @@
+import { reasonForCodes } from '../core/reasons';
 import type { FailureReason } from './types';
 
 export interface Failure {
@@ -62,42 +63,27 @@ export function classifyResponse(res: Response): Failure | undefined {
   return undefined;
 }
 
-const CODES: Record<string, FailureReason> = {
-  ECONNREFUSED: 'refused',
-  ENOTFOUND: 'dns',
-  EAI_AGAIN: 'dns',
-  EAI_NONAME: 'dns',
-  UND_ERR_CONNECT_TIMEOUT: 'connect_timeout',
-  ETIMEDOUT: 'connect_timeout',
-  ECONNRESET: 'reset',
-  EPIPE: 'reset',
-  UND_ERR_SOCKET: 'reset',
-  UND_ERR_CLOSED: 'reset',
-  EHOSTUNREACH: 'refused',
-  ENETUNREACH: 'refused',
-  UND_ERR_HEADERS_OVERFLOW: 'bad_response',
-  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'bad_response',
-};
-
-/** The innermost error code of a fetch failure (Node wraps the socket error as `cause`). */
-function codeOf(e: unknown): string | undefined {
-  let cur: unknown = e;
-  for (let depth = 0; depth < 5 && cur; depth++) {
+/** Every error code in a fetch failure's chain (Node wraps the socket error as `cause`; Happy Eyeballs as `errors`). */
+function codesOf(e: unknown): string[] {
+  const out: string[] = [];
+  const visit = (cur: unknown, depth: number): void => {
+    if (depth > 5 || cur === null || typeof cur !== 'object') return;
     const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return undefined;
+    if (typeof code === 'string') out.push(code);
+    visit((cur as { cause?: unknown }).cause, depth + 1);
+    const errors = (cur as { errors?: unknown }).errors;
+    if (Array.isArray(errors)) for (const inner of errors) visit(inner, depth + 1);
+  };
+  visit(e, 0);
+  return out;
 }
 
 /** Judges a thrown fetch error by its code (never by message text). `timedOut` means our own deadline fired. */
 export function classifyError(e: unknown, timedOut: boolean, timeoutMs: number): Failure {
   if (timedOut) return { reason: 'timeout', detail: `no response headers within ${timeoutMs}ms` };
-  const code = codeOf(e);
-  if (code && CODES[code]) return { reason: CODES[code], detail: code };
-  if (code && (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT') || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')) {
-    return { reason: 'tls', detail: code };
-  }
-  if (code?.startsWith('HPE_')) return { reason: 'bad_response', detail: code };
-  return { reason: 'reset', detail: code ?? ((e as Error)?.name || 'network error') };
+  const codes = codesOf(e);
+  // The same table the probes use (src/core/reasons.ts): an app's report and a probe name a failure alike.
+  const coded = reasonForCodes(codes);
+  if (coded) return { reason: coded.reason, detail: coded.code };
+  return { reason: 'reset', detail: codes[0] ?? ((e as Error)?.name || 'network error') };
 }

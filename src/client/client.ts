@@ -3,6 +3,7 @@ import { classifyError, classifyResponse, type Failure } from './classify';
 import { plan, type Plan } from './plan';
 import { createReporter, type Reporter } from './failure-report';
 import { fileStateSource, httpStateSource, type StateSource, type StateView } from './state-source';
+import { displayUrl, fanOutReporter, freshestStateSource, resolveStateUrls } from './state-sources';
 import { SUSPECT_REASON } from './suspicion';
 import { freshEvidence, watchSuspicion } from './watch';
 import {
@@ -109,26 +110,44 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
   const env = options.env ?? process.env;
   const nodes = (options.nodes ?? envNodes(env)).map((n) => ({ ...n }));
   checkNodes(nodes);
-  const explicitSource = options.stateFile !== undefined || options.stateUrl !== undefined;
+  const explicitSource = options.stateFile !== undefined || options.stateUrl !== undefined || options.stateUrls !== undefined;
   const stateFile = explicitSource ? options.stateFile : env.LLM_SENTINEL_STATE_FILE || undefined;
-  const stateUrl = explicitSource ? options.stateUrl : env.LLM_SENTINEL_STATE_URL || undefined;
+  const stateUrls = resolveStateUrls(options, env, explicitSource);
+  const stateUrl = stateUrls?.[0];
   const token = options.token ?? (env.LLM_SENTINEL_TOKEN || undefined);
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => fetch(input, init));
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
   let source: StateSource | undefined;
+  const several = !stateFile && stateUrls !== undefined && stateUrls.length > 1;
+  const httpSource = (url: string): StateSource =>
+    httpStateSource({
+      url,
+      token,
+      ttlMs: options.ttlMs ?? DEFAULT_TTL_MS,
+      timeoutMs: options.stateTimeoutMs ?? DEFAULT_STATE_TIMEOUT_MS,
+      fetch: fetchImpl,
+      now,
+      ...(several ? { revalidateStale: { staleAfterMs: options.staleAfterMs } } : {}),
+    });
   if (stateFile) source = fileStateSource(stateFile);
-  else if (stateUrl) {
-    source = httpStateSource({ url: stateUrl, token, ttlMs: options.ttlMs ?? DEFAULT_TTL_MS, timeoutMs: options.stateTimeoutMs ?? DEFAULT_STATE_TIMEOUT_MS, fetch: fetchImpl, now });
-  }
+  else if (several && stateUrls) {
+    source = freshestStateSource(
+      stateUrls.map((url) => ({ label: displayUrl(url), source: httpSource(url) })),
+      { now, staleAfterMs: options.staleAfterMs },
+    );
+  } else if (stateUrl) source = httpSource(stateUrl);
 
   let reporter: Reporter | undefined;
   if (options.reports !== false) {
     const explicit = options.reportDir !== undefined || options.reportUrl !== undefined;
     const reportDir = explicit ? options.reportDir : stateFile ? join(dirname(stateFile), 'reports') : undefined;
     const reportUrl = explicit ? options.reportUrl : !stateFile && stateUrl ? reportUrlFor(stateUrl) : undefined;
-    reporter = createReporter({ reportDir, reportUrl, token, fetch: fetchImpl, now, timeoutMs: DEFAULT_STATE_TIMEOUT_MS });
+    reporter =
+      !explicit && several && stateUrls
+        ? fanOutReporter(stateUrls.map((url) => ({ label: displayUrl(url), reporter: createReporter({ reportUrl: reportUrlFor(url), token, fetch: fetchImpl, now, timeoutMs: DEFAULT_STATE_TIMEOUT_MS }) })))
+        : createReporter({ reportDir, reportUrl, token, fetch: fetchImpl, now, timeoutMs: DEFAULT_STATE_TIMEOUT_MS });
   }
   const lastReported = new Map<string, number>();
   const failureHoldMs = options.failureHoldMs ?? DEFAULT_FAILURE_HOLD_MS;

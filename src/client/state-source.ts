@@ -1,6 +1,6 @@
 import { constants as fsConstants, promises as fsp, statSync } from 'node:fs';
 import type { PublishedState } from '../state/types';
-import { MAX_STATE_BYTES, parseState } from '../state/validate';
+import { isStale, MAX_STATE_BYTES, parseState } from '../state/validate';
 import type { FetchLike } from './types';
 
 /** What a source knows right now: the last good document (if any) and, if the last look failed, why. */
@@ -105,6 +105,13 @@ export interface HttpSourceOptions {
   timeoutMs: number;
   fetch: FetchLike;
   now: () => number;
+  /**
+   * Several monitors (state-sources.ts): a cached document that is already stale is not answered at once
+   * but revalidated first, so a client that paused longer than staleAfter does not throw away a live
+   * monitor's view. The composer's straggler grace bounds what a hung monitor costs. `staleAfterMs` is the
+   * app's override of the document's own.
+   */
+  revalidateStale?: { staleAfterMs?: number };
 }
 
 /**
@@ -159,7 +166,8 @@ export function httpStateSource(opts: HttpSourceOptions): StateSource {
       if (age >= 0 && age < opts.ttlMs) return Promise.resolve(view());
       // With a document in hand, revalidate in the background: a slow or unreachable monitor must not add
       // its timeout to app requests (the document's own updatedAt still says when it is too old to use).
-      if (good) {
+      const usable = good && !(opts.revalidateStale && isStale(good.state, opts.now(), opts.revalidateStale.staleAfterMs ?? good.state.staleAfterMs));
+      if (usable) {
         void once();
         return Promise.resolve(view());
       }

@@ -1,3 +1,4 @@
+import { isReason, REASON_INFO } from '../core/reasons';
 import type { PublishedNode } from '../state/types';
 
 /*
@@ -9,21 +10,12 @@ import type { PublishedNode } from '../state/types';
  */
 
 /**
- * Probe reasons that mean "no answer at all": the same silence the waiting request is getting. A node that
- * answers, even with an error (500, 403, model missing), is not hung, and the request will get that answer.
- * The daemon's suspect probe retries these, and only these, before it publishes a failure.
+ * A probe reason that means the node is silent (the one reason table says which: `silent`): the same
+ * silence the waiting request is getting. A node that answers, even with an error (500, 403, model missing),
+ * is not hung, and the request will get that answer. The daemon's suspect probe retries these before it
+ * publishes a failure.
  */
-export const NO_ANSWER_REASONS: ReadonlySet<string> = new Set([
-  'timeout',
-  'connect_timeout',
-  'refused',
-  'reset',
-  'cloudflare_tunnel_down',
-  'cloudflare_origin_unreachable',
-  'cloudflare_timeout',
-]);
-
-export const isNoAnswer = (reason: string): boolean => NO_ANSWER_REASONS.has(reason);
+export const isNoAnswer = (reason: string): boolean => isReason(reason) && REASON_INFO[reason].silent;
 
 /** The report reason a client sends to ask the monitor for an immediate liveness probe of a node. */
 export const SUSPECT_REASON = 'suspect';

@@ -1,3 +1,5 @@
+import type { Reason } from '../core/reasons';
+import type { NodeStatus } from '../core/status';
 /** Public types of the client library (`llm-sentinel/client`). Kept free of imports beyond node builtins. */
 
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -16,6 +18,12 @@ export interface SentinelClientOptions {
   stateFile?: string;
   /** The daemon's GET /state URL (used when stateFile is not set). */
   stateUrl?: string;
+  /**
+   * Several monitors' GET /state URLs (instead of stateUrl): the freshest non-stale answer is used, so the
+   * app keeps a monitor's view while any one monitor is down. Also LLM_SENTINEL_STATE_URL=url1,url2.
+   * `token` is sent to each; failure reports go to each.
+   */
+  stateUrls?: string[];
   /** Bearer token for stateUrl and reportUrl. */
   token?: string;
   /** Configured fallback order; default: OLLAMA_PRIMARY_URL (primary), OLLAMA_FALLBACK_URL (fallback). */
@@ -85,27 +93,16 @@ export interface Endpoint {
   model: string;
   headers?: Record<string, string>;
   /** The monitor's published status, when a fresh state document is known. */
-  status?: 'up' | 'degraded' | 'down' | 'unknown';
+  status?: NodeStatus;
 }
 
 /**
  * Why an attempt on a node failed. The names are the daemon's probe reasons (docs/reasons.md), so a report
  * reads the same as a probe result.
  */
-export type FailureReason =
-  | 'refused'
-  | 'dns'
-  | 'tls'
-  | 'connect_timeout'
-  | 'timeout'
-  | 'reset'
-  | 'cloudflare_tunnel_down'
-  | 'cloudflare_origin_unreachable'
-  | 'cloudflare_timeout'
-  | 'auth_required'
-  | 'overloaded'
-  | 'server_error'
-  | 'bad_response';
+/** Only probe reasons are allowed here: a misspelt name does not compile. */
+type ProbeReasons<T extends Reason> = T;
+export type FailureReason = ProbeReasons<'refused' | 'dns' | 'tls' | 'connect_timeout' | 'timeout' | 'reset' | 'cloudflare_tunnel_down' | 'cloudflare_origin_unreachable' | 'cloudflare_timeout' | 'auth_required' | 'overloaded' | 'server_error' | 'bad_response'>;
 
 export interface Attempt {
   node: string;

@@ -45,7 +45,15 @@ export interface Config {
   alerts: AlertsConfig;
   maintenance: Parsed['maintenance'];
   /** Absent: the HTTP server is off. */
-  http?: { host: string; port: number; token?: Secret; reportsPerMinute: number };
+  http?: {
+    host: string;
+    port: number;
+    token?: Secret;
+    reportsPerMinute: number;
+    maxConnectionsPerAddress: number;
+    maxConnections: number;
+    timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
+  };
 }
 
 export interface EmailConfig {
@@ -234,7 +242,17 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, opts: Par
     if (!token && !LOOPBACK.test(host)) {
       problems.push(`http.token: required when http.listen is not a loopback address (${host}); anyone who can reach it could read state and send reports`);
     }
-    http = { host, port, token, reportsPerMinute: c.http.reportsPerMinute };
+    if (c.http.requestTimeout < c.http.headersTimeout) problems.push('http.requestTimeout: must be at least http.headersTimeout');
+    if (c.http.maxConnectionsPerAddress > c.http.maxConnections) problems.push('http.maxConnectionsPerAddress: must not exceed http.maxConnections');
+    http = {
+      host,
+      port,
+      token,
+      reportsPerMinute: c.http.reportsPerMinute,
+      maxConnectionsPerAddress: c.http.maxConnectionsPerAddress,
+      maxConnections: c.http.maxConnections,
+      timeouts: { headersMs: c.http.headersTimeout, requestMs: c.http.requestTimeout, keepAliveMs: c.http.keepAliveTimeout },
+    };
   }
   if (c.decision.softFall !== undefined && c.decision.softFall < c.decision.fall) problems.push('decision.softFall: must be at least decision.fall');
   const pingUrl = c.selfCheck.pingUrl !== undefined ? resolveSecret(c.selfCheck.pingUrl, 'selfCheck.pingUrl', env, io, problems, baseDir) : undefined;

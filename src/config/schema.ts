@@ -256,6 +256,19 @@ export const configSchema = z
         token: secretSource.optional(),
         /** Client failure reports accepted per node per minute (more are answered 429). */
         reportsPerMinute: z.number().int().min(1).max(6000).prefault(30),
+        /**
+         * Open connections one client address may hold (IPv6: one /64); more are closed at once. Behind a
+         * reverse proxy every request comes from the proxy's address: size this above its connection pool.
+         */
+        maxConnectionsPerAddress: z.number().int().min(1).max(100_000).prefault(64),
+        /** Open connections in total; more are closed at once. */
+        maxConnections: z.number().int().min(1).max(100_000).prefault(512),
+        /** A client must finish sending its request headers within this long (slowloris defence). */
+        headersTimeout: duration(100).prefault('5s'),
+        /** ... and its whole request, body included. */
+        requestTimeout: duration(100).prefault('10s'),
+        /** An idle keep-alive connection is closed after this long. */
+        keepAliveTimeout: duration(100).prefault('5s'),
       })
       .strict()
       .optional(),

@@ -1,142 +1,12 @@
-import type { CoreEvent, MonitorState, NodeRuntime } from './decide';
+import type { CoreEvent, NodeRuntime } from './decide';
 import type { NodeStatus } from './status';
+import { emptyNodeState, type AlertKind, type SuppressReason, type EventRule, type Flapping, type NodeAlertState, type AlertPolicyState, type NodeSnapshot, type AlertFacts, type PlannedAlert, type PolicyInput, type PolicyOutput, type MonitorEvent } from './alert-types';
 
 /**
  * Which alerts the monitor's events deserve. Pure: the caller loads the policy's memory (`AlertPolicyState`,
  * kept in SQLite), passes the time, and stores what comes back together with the planned alerts, in one
  * transaction. Nothing here sends, reads a clock or touches a database.
  */
-
-export const ALERT_KINDS = [
-  'primaryDown',
-  'fallbackDown',
-  'fallbackDownPrimaryOut',
-  'allDown',
-  'recovered',
-  'reminder',
-  'flapping',
-  'flappingSettled',
-  'monitorNetwork',
-  'exposed',
-] as const;
-export type AlertKind = (typeof ALERT_KINDS)[number];
-export type Severity = 'critical' | 'warning' | 'info';
-
-/** Why an alert was recorded but not sent. The first three are the policy's; the others the caller's. */
-export type SuppressReason = 'maintenance' | 'flapping' | 'event_off' | 'alerts_disabled' | 'no_channel';
-
-export interface EventRule {
-  send: boolean;
-  severity: Severity;
-}
-
-export interface AlertPolicy {
-  /** Repeat an announced outage this often while it lasts; 0 = never. */
-  reminderInterval: number;
-  /** More than `transitions` changes into/out of `down` within `window` = flapping (0 = off); it ends after `settle` without one. */
-  flapping: { transitions: number; window: number; settle: number };
-  events: Record<AlertKind, EventRule>;
-  /** Set when nothing may be sent at all (alerts.enabled false, no channel): every alert is recorded as suppressed. */
-  quiet: 'alerts_disabled' | 'no_channel' | null;
-}
-
-export interface Outage {
-  /** When the node was confirmed down. */
-  since: number;
-  cause: string;
-  detail: string | null;
-  /** True once an alert went out (or is queued) for it: only such outages get reminders and a recovery mail. */
-  announced: boolean;
-  /** The alert that announced it (its mail starts the thread); set by the caller once the row has an id. */
-  announcedBy: number | null;
-  /** Why it was not announced when it began; `off` means it never will be (event switched off, quiet). */
-  heldFor: 'maintenance' | 'flapping' | 'off' | null;
-  lastReminderAt: number | null;
-}
-
-export interface Flapping {
-  since: number;
-  /** Changes counted since flapping began (including the ones that started it). */
-  count: number;
-  lastAt: number;
-}
-
-export interface NodeAlertState {
-  outage: Outage | null;
-  /** Times of recent counted changes, newest last, within the flapping window. */
-  flips: number[];
-  flapping: Flapping | null;
-  /** The reason of the maintenance window that covered the node at the last look, so its end is noticed (even across a restart). */
-  maintenance: string | null;
-}
-
-export type AlertPolicyState = Record<string, NodeAlertState>;
-
-/** Maintenance windows active now, by node. */
-export type MaintenanceView = ReadonlyMap<string, { reason: string; until: number }>;
-
-export interface NodeSnapshot {
-  name: string;
-  priority: number;
-  status: NodeStatus;
-  since: number;
-  /** Why it is not up (null when up). */
-  cause: string | null;
-  detail: string | null;
-  lastOkAt: number | null;
-  ttftMs: number | null;
-  totalMs: number | null;
-}
-
-/** Everything rendering needs, stored with the alert as JSON. Never holds a secret. */
-export interface AlertFacts {
-  kind: AlertKind;
-  severity: Severity;
-  node: string;
-  at: number;
-  cause: string | null;
-  detail: string | null;
-  /** When the outage began (down, reminder, recovered). */
-  since: number | null;
-  /** Outage length so far (reminder) or in total (recovered). */
-  durationMs: number | null;
-  /** Where apps go now. */
-  preferred: string;
-  allDown: boolean;
-  primary: string;
-  nodes: NodeSnapshot[];
-  /** The primary is in maintenance (fallbackDownPrimaryOut). */
-  primaryMaintenance?: string;
-  /** This down alert was held by a maintenance window that has now ended (its reason). */
-  afterMaintenance?: string;
-  flaps?: { count: number; since: number; windowMs: number };
-}
-
-export interface PlannedAlert {
-  facts: AlertFacts;
-  suppressed: SuppressReason | null;
-  /** The earlier alert this one answers (the outage's first mail). */
-  threadOf: number | null;
-  /** This alert announces `facts.node`'s outage: the caller stores its id as `outage.announcedBy`. */
-  announces: boolean;
-}
-
-export interface PolicyInput {
-  state: AlertPolicyState;
-  /** The monitor state after the events. */
-  monitor: MonitorState;
-  maintenance: MaintenanceView;
-  policy: AlertPolicy;
-  /** Wall-clock time of the decision (epoch ms). */
-  at: number;
-}
-
-export interface PolicyOutput {
-  state: AlertPolicyState;
-  alerts: PlannedAlert[];
-}
-
-export const emptyNodeState = (): NodeAlertState => ({ outage: null, flips: [], flapping: null, maintenance: null });
 
 const healthy = (s: NodeStatus) => s === 'up' || s === 'degraded';
 
@@ -326,10 +196,6 @@ export function alertsForEvents(input: PolicyInput, events: ReadonlyArray<CoreEv
  * windows that ended with the node still down, flapping that settled, reminders; and start-up repair (a node
  * found down with no outage on record, an outage whose node is healthy or no longer configured).
  */
-/** What the monitor found about itself or a node's exposure, rather than a node's health. */
-export type MonitorEvent =
-  | { type: 'monitor:network-back'; since: number; at: number }
-  | { type: 'node:exposed'; node: string; detail: string; at: number };
 
 /**
  * Alerts for monitor events: one "monitor lost network" alert when the network is back (nothing could be

@@ -1,4 +1,5 @@
-import type { ProbeResult, Reason } from '../probes/types';
+import type { ProbeResult } from '../probes/types';
+import { REASON_INFO, type Reason } from './reasons';
 import { applySample, isTransitional, newTrack, type Sample, type Track } from './hysteresis';
 import type { NodeStatus } from './status';
 
@@ -86,33 +87,6 @@ export interface Decision {
   events: CoreEvent[];
 }
 
-/** Reasons that mean "could not talk to the server at all": a canary failing this way is a reachability failure. */
-const NETWORK_REASONS: ReadonlySet<Reason> = new Set<Reason>([
-  'refused',
-  'dns',
-  'tls',
-  'connect_timeout',
-  'reset',
-  'cloudflare_tunnel_down',
-  'cloudflare_origin_unreachable',
-  'auth_required',
-  'not_ollama',
-]);
-
-/**
- * Failures that are facts, not noise: the server said no, or the path to it is gone. `fall` of them flip a
- * node. Every other failure (timeouts, resets, 5xx, broken streams, wrong answers) needs `softFall`.
- */
-const HARD_REASONS: ReadonlySet<Reason> = new Set<Reason>([
-  'refused',
-  'dns',
-  'tls',
-  'cloudflare_tunnel_down',
-  'cloudflare_origin_unreachable',
-  'auth_required',
-  'not_ollama',
-  'model_missing',
-]);
 
 export function initialState(nodes: ReadonlyArray<{ name: string; priority: number }>, at: Instant): MonitorState {
   const sorted = [...nodes].sort((a, b) => a.priority - b.priority);
@@ -176,7 +150,7 @@ export function decide(state: MonitorState, r: ProbeResult, policy: Policy, at: 
   const idx = state.nodes.findIndex((n) => n.name === r.node);
   if (idx < 0) return { next: state, events: [] };
   const prev = state.nodes[idx] as NodeRuntime;
-  const sample = (ok: boolean): Sample => (ok ? 'ok' : HARD_REASONS.has(r.reason) ? 'hard' : 'soft');
+  const sample = (ok: boolean): Sample => (ok ? 'ok' : REASON_INFO[r.reason].weight === 'hard' ? 'hard' : 'soft');
   let { reach, gen, speed } = prev;
   if (r.kind === 'liveness') {
     reach = applySample(reach, sample(r.ok), policy);
@@ -187,7 +161,7 @@ export function decide(state: MonitorState, r: ProbeResult, policy: Policy, at: 
       reach = applySample(reach, 'ok', policy);
       // Slowness is a measurement, never a hard fact: it always needs softFall slow canaries in a row.
       speed = applySample(speed, isSlow(r, policy) ? 'soft' : 'ok', policy);
-    } else if (NETWORK_REASONS.has(r.reason)) {
+    } else if (REASON_INFO[r.reason].network) {
       // Could not reach the server at all: that says nothing about its ability to generate once reachable,
       // so it counts toward reachability only (and recovery is not held back by a stale generation verdict).
       reach = applySample(reach, sample(false), policy);

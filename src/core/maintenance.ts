@@ -1,4 +1,4 @@
-import type { MaintenanceView } from './alert-policy';
+import type { MaintenanceView } from './alert-types';
 
 /**
  * Which maintenance windows cover a moment. Pure: recurring windows come with a matcher (built from a cron

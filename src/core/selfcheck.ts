@@ -1,12 +1,8 @@
-import type { ProbeResult, Reason } from '../probes/types';
+import type { ProbeResult } from '../probes/types';
+import { REASON_INFO } from './reasons';
 
-/**
- * Reasons that say "no answer came back at all". Cloudflare errors are NOT among them: Cloudflare answered,
- * so the monitor's network works and the node really is unreachable.
- */
-const UNREACHABLE: ReadonlySet<Reason> = new Set<Reason>(['refused', 'dns', 'connect_timeout', 'timeout', 'reset', 'tls']);
-
-export const isUnreachable = (r: Pick<ProbeResult, 'ok' | 'reason'>): boolean => !r.ok && UNREACHABLE.has(r.reason);
+/** No answer came back at all (the reason table's `noAnswer`): the monitor's own network may be gone. */
+export const isUnreachable = (r: Pick<ProbeResult, 'ok' | 'reason'>): boolean => !r.ok && REASON_INFO[r.reason].noAnswer;
 
 /**
  * Every node's latest result failed with no answer at all: either everything broke at once, or the

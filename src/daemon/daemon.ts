@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Agent } from 'undici';
 import type { Config, NodeConfig } from '../config';
-import { decide, evaluatePreferred, needsFastRecheck, type CoreEvent, type Decision, type MonitorState, type Policy } from '../core/decide';
-import { isTransitional } from '../core/hysteresis';
+import { policyOf } from '../config/policy';
+import { decide, evaluatePreferred, type CoreEvent, type Decision, type MonitorState } from '../core/decide';
+import { REASON_INFO } from '../core/reasons';
 import { restoreState } from '../core/restore';
+import { nextProbeDelay, probingHealth, spannedSleep } from '../core/schedule';
 import { describeCause, rootCause } from '../core/selfcheck';
 import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
@@ -13,9 +13,7 @@ import { SUSPECT_REASON } from '../client/suspicion';
 import { SUSPECT_ATTEMPTS, suspectStagger } from '../core/suspect';
 import type { ProbeKind, ProbeResult } from '../probes/types';
 import { buildPublishedState, type LivenessFact, type MonitorInfo } from '../state/build';
-import type { PublishedState } from '../state/types';
-import { parseState } from '../state/validate';
-import { writeFileAtomic } from '../state/writer';
+import { StatePublisher, type Published } from '../state/publisher';
 import type { Alerting } from '../alerts/alerting';
 import type { Storage } from '../storage';
 import type { Clock } from '../util/clock';
@@ -38,19 +36,10 @@ export interface DaemonDeps {
   alerting?: (config: Config) => Alerting;
 }
 
-/** Failures of the path to a node (not of its model): a direct URL can tell the tunnel from Ollama. */
-const PATH_REASONS: ReadonlySet<string> = new Set([
-  'refused', 'dns', 'tls', 'connect_timeout', 'timeout', 'reset', 'cloudflare_tunnel_down',
-  'cloudflare_origin_unreachable', 'cloudflare_timeout', 'auth_required', 'not_ollama', 'server_error', 'overloaded',
-]);
-
-/** A probe whose wall-clock span exceeds its monotonic span by this much straddled a sleep or clock step. */
-const STRADDLE_MS = 2000;
-
-export const policyOf = (c: Config): Policy => ({ ...c.decision, canaryEnabled: c.probes.canary.enabled, coldStartMs: c.probes.canary.coldStart });
 
 /**
- * The running monitor: probe loops per node and kind → decision core → SQLite and the state file.
+ * The running monitor, as a loop: schedule (ProbeLoop, src/core/schedule), probe (src/probes), hand the result
+ * to the core (decide), record (SQLite, through the write queue), publish (src/state/publisher).
  * All judgement lives in src/core; this class only moves facts between the pieces and the outside.
  */
 export class Daemon {
@@ -62,8 +51,7 @@ export class Daemon {
   #timers: Array<() => void> = [];
   #runId: number | undefined;
   #info: MonitorInfo;
-  #published: { json: string; etag: string; state: PublishedState } | undefined;
-  #lastWriteError: string | undefined;
+  #publisher: StatePublisher;
   #stopping = false;
   #lastCycleAt: number;
   #self: SelfChecks;
@@ -79,7 +67,8 @@ export class Daemon {
     this.#agent = createProbeAgent(deps.config.probes);
     const at = this.#instant();
     this.#info = { instance: deps.config.instance, version: deps.version, pid: process.pid, startedAt: at.wall };
-    this.#state = restoreState(deps.config.nodes, this.#readPreviousState(), at);
+    this.#publisher = new StatePublisher(deps.config.stateFile, deps.logger);
+    this.#state = restoreState(deps.config.nodes, this.#publisher.readPrevious(), at);
     this.#lastCycleAt = at.wall;
     this.#self = this.#selfChecks(deps.config);
     this.#writes = new WriteQueue(deps.logger.child({ component: 'storage' }), () => deps.clock.mono());
@@ -121,17 +110,13 @@ export class Daemon {
     return this.#config;
   }
   /** The latest published document and its ETag, for the HTTP server. */
-  get published(): { json: string; etag: string; state: PublishedState } | undefined {
-    return this.#published;
+  get published(): Published | undefined {
+    return this.#publisher.published;
   }
   /** Monotonic-free health: probing is current when a probe finished within the stale window. */
   health(): { ok: boolean; detail: string } {
-    const age = this.deps.clock.now() - this.#lastCycleAt;
-    const l = this.#config.probes.liveness;
-    // Stuck = no probe finished for staleAfter, or for a whole liveness cycle when that is longer.
-    const limit = Math.max(this.#config.state.staleAfter, l.interval * (1 + this.#config.probes.jitter) + l.timeout + 5_000);
-    const ok = !this.#stopping && age <= limit;
-    return { ok, detail: ok ? `last probe ${Math.round(age / 1000)}s ago` : this.#stopping ? 'stopping' : `no probe finished for ${Math.round(age / 1000)}s` };
+    const c = this.#config;
+    return probingHealth({ ageMs: this.deps.clock.now() - this.#lastCycleAt, stopping: this.#stopping, staleAfter: c.state.staleAfter, liveness: c.probes.liveness, jitter: c.probes.jitter });
   }
 
   start(): void {
@@ -197,7 +182,7 @@ export class Daemon {
     this.#config = next;
     this.#info = { ...this.#info, instance: next.instance };
     const offline = this.#state.monitorOffline;
-    this.#state = { ...restoreState(next.nodes, this.#published?.state, this.#instant()), monitorOffline: offline };
+    this.#state = { ...restoreState(next.nodes, this.#publisher.published?.state, this.#instant()), monitorOffline: offline };
     this.#self = this.#selfChecks(next, this.#self);
     this.#alerting = this.deps.alerting?.(next);
     this.#alerting?.start();
@@ -231,21 +216,6 @@ export class Daemon {
     return { wall: this.deps.clock.now(), mono: this.deps.clock.mono() };
   }
 
-  #readPreviousState(): PublishedState | undefined {
-    let text: string;
-    try {
-      text = readFileSync(this.#config.stateFile, 'utf8');
-    } catch {
-      return undefined;
-    }
-    const parsed = parseState(text);
-    if (!parsed.ok) {
-      this.deps.logger.warn({ file: this.#config.stateFile, error: parsed.error }, 'ignoring the previous state file');
-      return undefined;
-    }
-    return parsed.state;
-  }
-
   #startLoops(): void {
     const c = this.#config;
     const kinds: ProbeKind[] = c.probes.canary.enabled ? ['liveness', 'canary'] : ['liveness'];
@@ -273,15 +243,9 @@ export class Daemon {
   }
 
   #nextDelay(name: string, kind: ProbeKind): number {
-    const c = this.#config;
-    const rt = this.#state.nodes.find((n) => n.name === name);
-    const normal = kind === 'liveness' ? c.probes.liveness.interval : c.probes.canary.interval;
-    if (!rt) return normal;
-    const fast =
-      kind === 'liveness'
-        ? isTransitional(rt.reach)
-        : isTransitional(rt.gen) || (rt.speed.state !== 'unknown' && isTransitional(rt.speed)) || (rt.reach.state === 'unknown' && needsFastRecheck(rt, true));
-    return fast ? Math.min(c.decision.fastInterval, normal) : normal;
+    const p = this.#config.probes;
+    const node = this.#state.nodes.find((n) => n.name === name);
+    return nextProbeDelay(node, kind, { liveness: p.liveness.interval, canary: p.canary.interval, fast: this.#config.decision.fastInterval });
   }
 
   async #probe(node: NodeConfig, kind: ProbeKind, signal: AbortSignal, suspect = false): Promise<void> {
@@ -295,7 +259,7 @@ export class Daemon {
           : await probeLiveness(node, p, ctx);
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
-    if (!result.ok && PATH_REASONS.has(result.reason) && node.directUrl) {
+    if (!result.ok && REASON_INFO[result.reason].path && node.directUrl) {
       // Same server, second path: tells a broken tunnel from a broken Ollama.
       const direct = await probeLiveness({ ...node, url: node.directUrl, headers: {} }, this.#config.probes, ctx);
       const cause = direct.reason === 'aborted' ? undefined : rootCause(result, direct);
@@ -309,7 +273,7 @@ export class Daemon {
     const { logger, clock } = this.deps;
     const log = logger.child({ node: r.node });
     let note: string | undefined;
-    const straddled = endedAt - r.startedAt - r.durationMs > STRADDLE_MS;
+    const straddled = spannedSleep(r, endedAt);
     const suspect = !straddled && this.#self.record(r);
     if (!straddled && !suspect && this.#self.shouldCrossCheck(r)) {
       // No answer at all from this node: if the monitor's own network is gone, the others fail the same way.
@@ -343,7 +307,7 @@ export class Daemon {
 
   /** What is wrong with the monitor itself, if anything (for the dead-man's switch /fail). */
   #trouble(): string | undefined {
-    const t = [this.#writes.failing && `database: ${this.#writes.failing}`, this.#lastWriteError && `state file: ${this.#lastWriteError}`].filter(Boolean);
+    const t = [this.#writes.failing && `database: ${this.#writes.failing}`, this.#publisher.writeError && `state file: ${this.#publisher.writeError}`].filter(Boolean);
     return t.length > 0 ? t.join('; ') : undefined;
   }
 
@@ -435,19 +399,7 @@ export class Daemon {
 
   #publish(): void {
     const c = this.#config;
-    const doc = buildPublishedState(this.#state, c.nodes, this.#info, this.deps.clock.now(), c.state.staleAfter, this.#liveness);
-    const json = `${JSON.stringify(doc, null, 2)}\n`;
-    this.#published = { json, etag: `"${createHash('sha1').update(json).digest('base64url')}"`, state: doc };
-    try {
-      writeFileAtomic(c.stateFile, json, 0o644);
-      if (this.#lastWriteError) this.deps.logger.info({ file: c.stateFile }, 'state file writable again');
-      this.#lastWriteError = undefined;
-      this.events.emit('state:written', json);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? String(e);
-      // Log each distinct failure once, not every heartbeat; the previous file stays intact.
-      if (code !== this.#lastWriteError) this.deps.logger.error({ file: c.stateFile, code, err: e }, 'could not write the state file; the previous one is kept');
-      this.#lastWriteError = code;
-    }
+    const json = this.#publisher.publish(buildPublishedState(this.#state, c.nodes, this.#info, this.deps.clock.now(), c.state.staleAfter, this.#liveness));
+    if (json !== undefined) this.events.emit('state:written', json);
   }
 }

@@ -1,6 +1,7 @@
+import type { NodeStatus } from '../core/status';
 import { clip, intersect, normalize, totalMs, type Interval } from './intervals';
 
-export type TimelineStatus = 'up' | 'degraded' | 'down' | 'unknown';
+export type TimelineStatus = NodeStatus;
 
 /** A row of `transitions`. */
 export interface StatusChange {

@@ -1,10 +1,11 @@
+import { NODE_STATUSES, type NodeStatus } from '../core/status';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProbeResult } from '../probes/types';
 import type { ReportSource } from '../intake/intake';
 import { packageVersion } from '../version';
 
-export type MetricStatus = 'up' | 'degraded' | 'down' | 'unknown';
-const STATUSES: readonly MetricStatus[] = ['up', 'degraded', 'down', 'unknown'];
+export type MetricStatus = NodeStatus;
+const STATUSES: readonly MetricStatus[] = NODE_STATUSES;
 
 export interface Metrics {
   observeProbe(r: ProbeResult): void;

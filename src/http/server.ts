@@ -7,6 +7,7 @@ import { createRateLimiter, type RateLimiter } from '../intake/rate-limit';
 import { systemClock, type Clock } from '../util/clock';
 import type { Secret } from '../util/secret';
 import { bearerCheck } from './auth';
+import { capConnectionsPerAddress } from './conn-limit';
 import type { Metrics } from './metrics';
 
 export interface HttpServerOptions {
@@ -26,13 +27,19 @@ export interface HttpServerOptions {
   statusPage?(): string | Promise<string>;
   /** Share one limiter with the drop folder so a node gets reportsPerMinute in total, not per door. */
   limiter?: RateLimiter;
-  /** Defaults: headers 10 s, whole request 30 s, idle keep-alive 5 s. */
+  /** Defaults: headers 5 s, whole request 10 s, idle keep-alive 5 s. */
   timeouts?: { headersMs?: number; requestMs?: number; keepAliveMs?: number };
+  /** Open connections one address (IPv6: one /64) may hold; more are closed at once. Default 64. */
+  maxConnectionsPerAddress?: number;
+  /** Open connections in total; more are closed at once. Default 512. */
+  maxConnections?: number;
 }
 
 export interface RunningHttpServer {
   url: string;
   port: number;
+  /** Connections closed at once because their address was at maxConnectionsPerAddress. */
+  readonly refusedConnections: number;
   close(): Promise<void>;
 }
 
@@ -103,8 +110,14 @@ export function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpSer
   const check = bearerCheck(opts.token);
   const limiter = opts.limiter ?? createRateLimiter({ perMinute: opts.reportsPerMinute, clock });
   const intake = createReportIntake({ nodeNames: opts.nodeNames, limiter, logger: log, onReport: opts.onReport, metrics: opts.metrics });
-  const headersMs = opts.timeouts?.headersMs ?? 10_000;
-  const requestMs = Math.max(opts.timeouts?.requestMs ?? 30_000, headersMs);
+  /*
+   * Every client of this API (apps, peers, Prometheus, a browser) sends a few hundred bytes of headers; even
+   * across the Internet they arrive in well under a second. 5 s leaves room for a slow mobile link while a
+   * slowloris connection holds its slot for 5 s, not Node's default 60 s.
+   */
+  const headersMs = opts.timeouts?.headersMs ?? 5_000;
+  // Bodies are failure reports of a few KiB at most (MAX_REPORT_BYTES).
+  const requestMs = Math.max(opts.timeouts?.requestMs ?? 10_000, headersMs);
 
   const routes: Record<string, Route> = {
     '/state': {
@@ -222,7 +235,10 @@ export function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpSer
     },
     (req, res) => void handle(req, res),
   );
-  server.maxConnections = 512;
+  server.maxConnections = opts.maxConnections ?? 512;
+  const cap = capConnectionsPerAddress(server, opts.maxConnectionsPerAddress ?? 64, (key) =>
+    log.warn({ address: key, max: opts.maxConnectionsPerAddress ?? 64 }, 'connection cap reached for one address; closing its extra connections'),
+  );
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     log.debug({ code: err.code }, 'bad or timed-out HTTP client');
     if (err.code === 'ECONNRESET' || !socket.writable) {
@@ -246,6 +262,9 @@ export function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpSer
       resolve({
         url: `http://${host}:${port}`,
         port,
+        get refusedConnections() {
+          return cap.refused;
+        },
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());

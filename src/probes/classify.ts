@@ -1,3 +1,4 @@
+import { reasonForCodes } from '../core/reasons';
 import type { ProbeResult, Reason } from './types';
 
 /**
@@ -228,26 +229,6 @@ export function classifyHttp(facts: HttpFacts): Verdict {
 // ---------------------------------------------------------------------------------------------------------
 // Network errors: judged by error code (Node's errno codes, undici's UND_ERR_* codes), never by message text.
 
-const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'EAI_NODATA', 'EAI_ADDRFAMILY']);
-const TLS_CODES = new Set([
-  'EPROTO',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_REVOKED',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'CERT_SIGNATURE_FAILURE',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'HOSTNAME_MISMATCH',
-]);
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
-const UNREACHABLE_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN']);
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ABORT_ERR', 'UND_ERR_ABORTED', 'UND_ERR_ABORT']);
-
 interface ErrorFacts {
   code?: string;
   name?: string;
@@ -280,11 +261,8 @@ function errorChain(err: unknown): ErrorFacts[] {
   return out;
 }
 
-function isTlsCode(code: string): boolean {
-  return TLS_CODES.has(code) || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || code.startsWith('CERT_');
-}
-
-function target(f: ErrorFacts): string {
+function target(f: ErrorFacts | undefined): string {
+  if (!f) return '';
   if (f.hostname) return ` ${f.hostname}`;
   if (f.address) return ` ${f.address}${f.port === undefined ? '' : `:${f.port}`}`;
   return '';
@@ -293,28 +271,35 @@ function target(f: ErrorFacts): string {
 /** Judges an error thrown while connecting, sending or reading. Pure: it looks at codes and classes only. */
 export function classifyNetworkError(err: unknown): Verdict {
   const chain = errorChain(err);
-  const pick = (test: (code: string) => boolean) => chain.find((f) => f.code !== undefined && test(f.code));
-
-  const refused = pick((c) => c === 'ECONNREFUSED');
-  if (refused) return { reason: 'refused', detail: clip(`connection refused${target(refused)} (ECONNREFUSED): nothing listening — is Ollama running?`) };
-  const dns = pick((c) => DNS_CODES.has(c));
-  if (dns) return { reason: 'dns', detail: clip(`DNS lookup failed${target(dns)} (${dns.code})`) };
-  const tls = pick(isTlsCode);
-  if (tls) return { reason: 'tls', detail: clip(`TLS failed (${tls.code}${tls.message ? `: ${tls.message}` : ''})`) };
-  const unreachable = pick((c) => UNREACHABLE_CODES.has(c));
-  if (unreachable) {
-    const what = unreachable.code === 'UND_ERR_CONNECT_TIMEOUT' || unreachable.code === 'ETIMEDOUT' ? 'connect timed out' : 'host unreachable';
-    return { reason: 'connect_timeout', detail: clip(`${what}${target(unreachable)} (${unreachable.code}): machine off, asleep or firewalled?`) };
+  // Codes mean the same here as in the client: both map them through the reason table.
+  const coded = reasonForCodes(chain.flatMap((f) => (f.code === undefined ? [] : [f.code])));
+  const at = coded && chain.find((f) => f.code === coded.code);
+  const code = coded?.code;
+  // Our own deadline (an AbortSignal) carries no code; it ranks after every socket-level code but a parse error.
+  const named = chain.find((f) => f.name === 'TimeoutError' || f.name === 'AbortError');
+  if (named && (!coded || coded.reason === 'bad_response')) return { reason: 'timeout', detail: clip(`timed out (${named.name})`) };
+  switch (coded?.reason) {
+    case 'refused':
+      return { reason: 'refused', detail: clip(`connection refused${target(at)} (ECONNREFUSED): nothing listening — is Ollama running?`) };
+    case 'dns':
+      return { reason: 'dns', detail: clip(`DNS lookup failed${target(at)} (${code})`) };
+    case 'tls':
+      return { reason: 'tls', detail: clip(`TLS failed (${code}${at?.message ? `: ${at.message}` : ''})`) };
+    case 'connect_timeout': {
+      const what = code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT' ? 'connect timed out' : 'host unreachable';
+      return { reason: 'connect_timeout', detail: clip(`${what}${target(at)} (${code}): machine off, asleep or firewalled?`) };
+    }
+    case 'reset':
+      return { reason: 'reset', detail: clip(`connection dropped by the other side (${code})`) };
+    case 'timeout':
+      return { reason: 'timeout', detail: clip(`timed out (${code})`) };
+    case 'bad_response':
+      if (code?.startsWith('HPE_')) return { reason: 'bad_response', detail: clip(`response is not valid HTTP (${code})`) };
+      if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return { reason: 'bad_response', detail: 'response body shorter or longer than its Content-Length' };
+      break;
+    case undefined:
+      break;
   }
-  const reset = pick((c) => RESET_CODES.has(c));
-  if (reset) return { reason: 'reset', detail: clip(`connection dropped by the other side (${reset.code})`) };
-  const timeout = pick((c) => TIMEOUT_CODES.has(c)) ?? chain.find((f) => f.name === 'TimeoutError' || f.name === 'AbortError');
-  if (timeout) return { reason: 'timeout', detail: clip(`timed out (${timeout.code ?? timeout.name})`) };
-  const parser = pick((c) => c.startsWith('HPE_'));
-  if (parser) return { reason: 'bad_response', detail: clip(`response is not valid HTTP (${parser.code})`) };
-  const length = pick((c) => c === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH');
-  if (length) return { reason: 'bad_response', detail: 'response body shorter or longer than its Content-Length' };
-
   const first = chain[0];
   const label = first?.code ?? first?.name ?? typeof err;
   // An unknown socket-level code (E…) is most likely a dropped connection; anything else is a malformed exchange.

@@ -1,31 +1,7 @@
-/**
- * The fixed set of probe outcomes. Each failure names what went wrong; docs/reasons.md explains how each one
- * is recognised. `aborted` means the monitor itself cancelled the probe (shutdown) and is never judged.
- */
-export const REASONS = [
-  'ok',
-  'refused',
-  'dns',
-  'tls',
-  'connect_timeout',
-  'timeout',
-  'reset',
-  'cloudflare_tunnel_down',
-  'cloudflare_origin_unreachable',
-  'cloudflare_timeout',
-  'auth_required',
-  'not_ollama',
-  'model_missing',
-  'overloaded',
-  'server_error',
-  'stream_error',
-  'bad_response',
-  'too_large',
-  'wrong_answer',
-  'empty_answer',
-  'aborted',
-] as const;
-export type Reason = (typeof REASONS)[number];
+import type { Reason } from '../core/reasons';
+
+/** The fixed set of probe outcomes lives in the reason table (src/core/reasons.ts). */
+export { REASONS, type Reason } from '../core/reasons';
 
 export type ProbeKind = 'liveness' | 'canary';
 

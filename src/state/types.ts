@@ -1,10 +1,11 @@
+import type { NodeStatus } from '../core/status';
 /**
  * The published state: a public contract (docs/state-file.md). Apps and the client library read it; only
  * additive changes are allowed within one schemaVersion. No secrets: URLs are published without userinfo.
  */
 export const STATE_SCHEMA_VERSION = 1;
 
-export type PublishedStatus = 'up' | 'degraded' | 'down' | 'unknown';
+export type PublishedStatus = NodeStatus;
 
 export interface PublishedEndpoint {
   name: string;

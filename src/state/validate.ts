@@ -1,3 +1,4 @@
+import { NODE_STATUSES } from '../core/status';
 import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedLiveness, type PublishedNode, type PublishedState, type PublishedStatus } from './types';
 
 /*
@@ -14,7 +15,7 @@ const MAX_STRING = 4096;
 
 export type ParseStateResult = { ok: true; state: PublishedState } | { ok: false; error: string };
 
-const STATUSES: readonly PublishedStatus[] = ['up', 'degraded', 'down', 'unknown'];
+const STATUSES: readonly PublishedStatus[] = NODE_STATUSES;
 const APIS: readonly PublishedEndpoint['api'][] = ['ollama', 'openai'];
 
 /** Thrown inside this module only; parseState turns it into a value. */

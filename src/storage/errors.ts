@@ -45,3 +45,18 @@ function isSqliteError(err: unknown): err is Error & { code: string } {
   const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;
   return typeof e === 'object' && e !== null && e.name === 'SqliteError' && typeof e.code === 'string' && typeof e.message === 'string';
 }
+
+/** Every function: SQLite errors become StorageErrors with a code, like the rest of src/storage. */
+export function guarded<T extends object>(fns: T): T {
+  const out = {} as Record<string, unknown>;
+  for (const [k, fn] of Object.entries(fns)) {
+    out[k] = (...args: unknown[]) => {
+      try {
+        return (fn as (...a: unknown[]) => unknown)(...args);
+      } catch (err) {
+        throw toStorageError(err);
+      }
+    };
+  }
+  return out as T;
+}

@@ -4,11 +4,17 @@ import Database from 'better-sqlite3';
 import { silentLogger, type Logger } from '../logging';
 import { systemClock, type Clock } from '../util/clock';
 import { StorageError, toStorageError } from './errors';
+import { createHistory, type History } from './history';
+import { createMaintenanceStore, type MaintenanceStore } from './maintenance';
 import { loadMigrations, migrate } from './migrate';
+import { createOutbox, type Outbox } from './outbox';
 import { prepareQueries } from './queries';
 import type { Storage } from './types';
 
 export * from './types';
+export type { History, MaintenanceSpan, RollupLevel } from './history';
+export type { MaintenanceStore, MaintenanceWindow } from './maintenance';
+export type { AlertStatus, AlertWithDeliveries, AttemptInput, AttemptOutcome, Delivery, DeliveryStatus, NewAlert, Outbox, PendingDelivery, StoredAlert, StoredAttempt } from './outbox';
 export { StorageError, type StorageErrorCode } from './errors';
 export { loadMigrations, type Migration } from './migrate';
 
@@ -109,11 +115,23 @@ function build(db: Database.Database, logger: Logger): Storage {
   }
 
   const q = prepareQueries(db);
+  const stores: { history?: History; outbox?: Outbox; maintenance?: MaintenanceStore } = {};
   const integrity = db.prepare<[], { integrity_check: string }>('PRAGMA integrity_check');
   const version = db.prepare<[], { v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
 
   return {
     db,
+    // Built on first use: each prepares its statements, and a database opened with fewer migrations (a test's,
+    // a tool's) must still open.
+    get history() {
+      return (stores.history ??= createHistory(db));
+    },
+    get outbox() {
+      return (stores.outbox ??= createOutbox(db));
+    },
+    get maintenance() {
+      return (stores.maintenance ??= createMaintenanceStore(db));
+    },
     insertProbe: guard(q.insertProbe),
     insertTransition: guard(q.insertTransition),
     insertPreferredChange: guard(q.insertPreferredChange),

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { emptyNodeState, type AlertFacts, type AlertPolicyState, type NodeAlertState, type Severity, type SuppressReason } from '../core/alert-policy';
-import { toStorageError } from './errors';
+import { emptyNodeState, type AlertFacts, type AlertPolicyState, type NodeAlertState, type Severity, type SuppressReason } from '../core/alert-types';
+import { guarded } from './errors';
 
 /**
  * The alert outbox (0002_alerts.sql): alert rows, their per-channel deliveries and every attempt, the alert
@@ -106,26 +106,6 @@ export interface Outbox {
   savePolicyState(state: AlertPolicyState, at: number): void;
 }
 
-export interface MaintenanceWindow {
-  id: number;
-  node: string;
-  startsAt: number;
-  endsAt: number;
-  reason: string;
-  createdAt: number;
-  endedAt: number | null;
-}
-
-export interface MaintenanceStore {
-  insertWindow(w: { node: string; startsAt: number; endsAt: number; reason: string; createdAt: number }): number;
-  /** Ends the windows active at `at` (of one node, or all); returns how many. */
-  endWindows(at: number, node?: string): number;
-  /** Windows covering `at`. */
-  activeAt(at: number): MaintenanceWindow[];
-  /** Windows that have not ended by `at` (active or future), soonest first. */
-  currentAndFuture(at: number): MaintenanceWindow[];
-}
-
 interface AlertRow {
   id: number;
   instance: string;
@@ -151,33 +131,9 @@ interface DeliveryRow {
   response: string | null;
 }
 
-interface WindowRow {
-  id: number;
-  node: string;
-  starts_at: number;
-  ends_at: number;
-  reason: string;
-  created_at: number;
-  ended_at: number | null;
-}
-
 const TEXT_MAX = 1000;
 const clipText = (s: string | undefined) => (s === undefined ? null : s.length <= TEXT_MAX ? s : `${s.slice(0, TEXT_MAX - 1)}…`);
 
-/** Every function: SQLite errors become StorageErrors with a code, like the rest of src/storage. */
-function guarded<T extends object>(fns: T): T {
-  const out = {} as Record<string, unknown>;
-  for (const [k, fn] of Object.entries(fns)) {
-    out[k] = (...args: unknown[]) => {
-      try {
-        return (fn as (...a: unknown[]) => unknown)(...args);
-      } catch (err) {
-        throw toStorageError(err);
-      }
-    };
-  }
-  return out as T;
-}
 
 const toAlert = (r: AlertRow): StoredAlert => ({
   id: r.id,
@@ -202,16 +158,6 @@ const toDelivery = (r: DeliveryRow): Delivery => ({
   deliveredAt: r.delivered_at,
   lastError: r.last_error,
   response: r.response,
-});
-
-const toWindow = (r: WindowRow): MaintenanceWindow => ({
-  id: r.id,
-  node: r.node,
-  startsAt: r.starts_at,
-  endsAt: r.ends_at,
-  reason: r.reason,
-  createdAt: r.created_at,
-  endedAt: r.ended_at,
 });
 
 /** A stored node state; anything unreadable starts afresh rather than stopping alerting. */
@@ -326,25 +272,5 @@ export function createOutbox(db: BetterSqlite3.Database): Outbox {
       })),
     loadPolicyState: () => Object.fromEntries(s.loadState.all().map((r) => [r.node, parseNodeState(r.state)])),
     savePolicyState: (state, at) => savePolicyState(state, at),
-  });
-}
-
-export function createMaintenanceStore(db: BetterSqlite3.Database): MaintenanceStore {
-  const s = {
-    insert: db.prepare(`INSERT INTO maintenance_windows (node, starts_at, ends_at, reason, created_at)
-      VALUES (@node, @startsAt, @endsAt, @reason, @createdAt)`),
-    end: db.prepare<{ at: number; node: string | null }>(`UPDATE maintenance_windows SET ended_at = @at
-      WHERE ended_at IS NULL AND starts_at <= @at AND ends_at > @at AND (@node IS NULL OR node = @node)`),
-    active: db.prepare<[number, number], WindowRow>(`SELECT * FROM maintenance_windows
-      WHERE ended_at IS NULL AND starts_at <= ? AND ends_at > ? ORDER BY id`),
-    open: db.prepare<[number], WindowRow>(`SELECT * FROM maintenance_windows
-      WHERE ended_at IS NULL AND ends_at > ? ORDER BY starts_at, id`),
-  };
-  return guarded<MaintenanceStore>({
-    insertWindow: (w) =>
-      Number(s.insert.run({ node: w.node, startsAt: Math.round(w.startsAt), endsAt: Math.round(w.endsAt), reason: w.reason, createdAt: Math.round(w.createdAt) }).lastInsertRowid),
-    endWindows: (at, node) => s.end.run({ at: Math.round(at), node: node ?? null }).changes,
-    activeAt: (at) => s.active.all(at, at).map(toWindow),
-    currentAndFuture: (at) => s.open.all(at).map(toWindow),
   });
 }

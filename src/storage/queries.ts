@@ -18,7 +18,7 @@ import type {
   TransitionInput,
 } from './types';
 
-export type Queries = Omit<Storage, 'transaction' | 'schemaVersion' | 'integrityCheck' | 'close' | 'db'>;
+export type Queries = Omit<Storage, 'transaction' | 'schemaVersion' | 'integrityCheck' | 'close' | 'db' | 'history' | 'outbox' | 'maintenance'>;
 
 const DETAIL_MAX = 300;
 const DEFAULT_LIMIT = 100;

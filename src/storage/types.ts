@@ -1,4 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import type { History } from './history';
+import type { MaintenanceStore } from './maintenance';
+import type { Outbox } from './outbox';
 import type { NodeStatus } from '../core/status';
 import type { ProbeKind, ProbeResult } from '../probes/types';
 
@@ -114,6 +117,15 @@ export interface Storage {
   integrityCheck(): string;
   /** Checkpoints the WAL (TRUNCATE) and closes; safe to call twice. */
   close(): void;
-  /** For sibling storage modules (outbox, rollups) only; everything else goes through the functions above. */
+  /** Rollups, retention and the reads behind reports and the status page. */
+  readonly history: History;
+  /** Alerts, their deliveries and attempts, and the alert policy's memory. */
+  readonly outbox: Outbox;
+  /** Maintenance windows set from the CLI. */
+  readonly maintenance: MaintenanceStore;
+  /**
+   * The raw handle, for tests that inspect rows. Code outside src/storage uses the stores above (lint
+   * refuses `storage.db` elsewhere in src/), so all SQL stays in this folder.
+   */
   readonly db: BetterSqlite3.Database;
 }

@@ -1,6 +1,6 @@
 import { incidentsIn, type Incident } from '../history/incidents';
 import { percent, totalMs } from '../history/intervals';
-import { observe } from '../history/observe';
+import { observe } from './observe';
 import { emptyRollup, mergeRollup, percentiles } from '../history/rollup';
 import { breakdown, judgedMs, servingMs, trafficTime, type TimeBreakdown } from '../history/timeline';
 import type { History } from '../storage/history';

@@ -1,6 +1,6 @@
 import { incidentsIn, type Incident } from '../history/incidents';
 import { DAY_MS, floorTo, percent } from '../history/intervals';
-import { observe } from '../history/observe';
+import { observe } from './observe';
 import { breakdown, judgedMs, servingMs } from '../history/timeline';
 import type { PublishedState, PublishedStatus } from '../state/types';
 import type { History } from '../storage/history';

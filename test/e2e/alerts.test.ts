@@ -5,8 +5,8 @@ import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
-import { freePort, startSmtp, type SmtpFixture } from '../integration/alert-fixtures';
-import { until } from '../helpers/wait';
+import { freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(90_000);
 
@@ -65,11 +65,11 @@ describe('email alerts (real daemon, real SMTP)', () => {
     daemon = spawnDaemon(['run', '--config', config]);
     await waitForState(stateFile, ready, 15_000);
     await primary.setFault('cf_tunnel_down');
-    await until(() => (smtp?.mails.length ?? 0) >= 1, 15_000, 'the DOWN mail');
+    await waitFor('the DOWN mail', () => (smtp?.mails.length ?? 0) >= 1, 15_000);
     const down = smtp.mails[0];
     expect(down?.subject).toMatch(/^\[llm-sentinel e2e\] primary DOWN — Cloudflare tunnel down \(530\/1033\); apps on fallback$/);
     await primary.setFault('none');
-    await until(() => (smtp?.mails.length ?? 0) >= 2, 20_000, 'the RECOVERED mail');
+    await waitFor('the RECOVERED mail', () => (smtp?.mails.length ?? 0) >= 2, 20_000);
     const recovered = smtp.mails[1];
     expect(recovered?.subject).toMatch(/primary RECOVERED after \S+ \(was: Cloudflare tunnel down/);
     expect(recovered?.inReplyTo).toBe(down?.messageId);
@@ -88,7 +88,7 @@ describe('email alerts (real daemon, real SMTP)', () => {
     await waitForState(stateFile, ready, 15_000);
     await primary.setFault('refuse');
     const dbFile = join(dir, 'sentinel.db');
-    await until(() => {
+    await waitFor('the DOWN alert row', () => {
       try {
         const db = new Database(dbFile, { readonly: true, fileMustExist: true });
         try {
@@ -99,13 +99,13 @@ describe('email alerts (real daemon, real SMTP)', () => {
       } catch {
         return false;
       }
-    }, 15_000, 'the DOWN alert row');
+    }, 15_000);
     // Written to the outbox, never sent (SMTP is down): the worst moment to die.
     await daemon.kill9();
     await primary.setFault('none');
     smtp = await startSmtp({ user: 'sentinel', password: PASSWORD, port: smtpPort });
     daemon = spawnDaemon(['run', '--config', config]);
-    await until(() => (smtp?.mails.length ?? 0) >= 2, 30_000, 'both mails after the restart');
+    await waitFor('both mails after the restart', () => (smtp?.mails.length ?? 0) >= 2, 30_000);
     await new Promise((r) => setTimeout(r, 1500));
     expect(smtp.mails.map((m) => m.subject.split(' ')[3])).toEqual(['DOWN', 'RECOVERED']);
   });

@@ -100,6 +100,46 @@ describe('npm pack → npm install -g → llm-sentinel', () => {
     expect(r.stderr).toMatch(/not_a_key/);
   });
 
+  test("require('llm-sentinel') and import('llm-sentinel') give the documented API, and it starts a monitor in-process", async () => {
+    if (!bin) throw new Error('the install step failed; see the test above');
+    // Scripts beside the global node_modules resolve the package by name, exactly as an app's code would.
+    const lib = join(installedRoot, '..', '..');
+    const work = join(dir, 'api-run');
+    mkdirSync(work);
+    const cjs = join(lib, 'api-check.cjs');
+    writeFileSync(
+      cjs,
+      `const api = require('llm-sentinel');
+const client = require('llm-sentinel/client');
+(async () => {
+  const config = api.parseConfig({
+    nodes: [{ name: 'primary', url: 'http://127.0.0.1:9', model: 'm' }, { name: 'fallback', url: 'http://127.0.0.1:9', model: 'm' }],
+    database: ${JSON.stringify(join(work, 'sentinel.db'))},
+    stateFile: ${JSON.stringify(join(work, 'state.json'))},
+  }, {});
+  const monitor = await api.startMonitor({ config });
+  const probed = await new Promise((resolve) => monitor.events.once('probe:done', (r) => resolve(r.reason)));
+  const state = monitor.state;
+  await monitor.stop();
+  console.log(JSON.stringify({ keys: ['loadConfig', 'parseConfig', 'startMonitor', 'REASONS'].map((k) => [k, typeof api[k]]), client: typeof client.createSentinelClient, probed, nodes: state.nodes.map((n) => n.name) }));
+})().catch((e) => { console.error(e); process.exit(1); });
+`,
+    );
+    const r = await runCommand(process.execPath, [cjs], { cwd: lib });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({
+      keys: [['loadConfig', 'function'], ['parseConfig', 'function'], ['startMonitor', 'function'], ['REASONS', 'object']],
+      client: 'function',
+      probed: 'refused',
+      nodes: ['primary', 'fallback'],
+    });
+
+    const esm = join(lib, 'api-check.mjs');
+    writeFileSync(esm, `import { loadConfig, parseConfig, startMonitor, REASON_INFO } from 'llm-sentinel';\nimport * as client from 'llm-sentinel/client';\nconsole.log([typeof loadConfig, typeof parseConfig, typeof startMonitor, REASON_INFO.refused.weight, typeof client.createSentinelClient].join(' '));\n`);
+    const m = await runCommand(process.execPath, [esm], { cwd: lib });
+    expect({ code: m.code, stdout: m.stdout.trim(), stderr: m.stderr }).toEqual({ code: 0, stdout: 'function function function hard function', stderr: '' });
+  });
+
   test('the installed package renders a unit that systemd-analyze accepts, pointing at itself', async () => {
     if (!bin) throw new Error('the install step failed; see the test above');
     const r = await runCommand(bin, ['install', 'systemd', '--print', '--config', join(dir, 'config.yaml')]);

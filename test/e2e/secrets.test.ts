@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
-import { freePort, startSmtp, type SmtpFixture } from '../integration/alert-fixtures';
-import { until } from '../helpers/wait';
+import { freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(90_000);
 
@@ -74,9 +74,9 @@ alerts:
     expect(primary.lastRequestHeaders()?.['cf-access-client-secret']).toBe(SECRETS.cf);
 
     await primary.setFault('cf_tunnel_down');
-    await until(() => smtp.mails.length >= 1, 15_000, 'the DOWN mail');
+    await waitFor('the DOWN mail', () => smtp.mails.length >= 1, 15_000);
     await primary.setFault('none');
-    await until(() => smtp.mails.length >= 2, 20_000, 'the RECOVERED mail');
+    await waitFor('the RECOVERED mail', () => smtp.mails.length >= 2, 20_000);
     expect(smtp.logins.some((l) => l.ok)).toBe(true);
 
     const base = /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*HTTP API listening/.exec(daemon?.output() ?? '')?.[1] as string;

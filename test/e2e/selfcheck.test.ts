@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
-import { until } from '../helpers/wait';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(60_000);
 
@@ -80,7 +80,7 @@ describe('the monitor checking itself (real daemon)', () => {
     expect(judged.preferred.name).toBe('fallback');
     expect(daemon.output()).toMatch(/network is back/);
     // One "monitor lost network" alert, after it came back; none while it was gone.
-    await until(() => alertKinds(dir).includes('monitorNetwork'), 5_000, 'the monitorNetwork alert row');
+    await waitFor('the monitorNetwork alert row', () => alertKinds(dir).includes('monitorNetwork'), 5_000);
     expect(alertKinds(dir).filter((k) => k === 'monitorNetwork')).toHaveLength(1);
   });
 
@@ -117,9 +117,9 @@ describe('the monitor checking itself (real daemon)', () => {
       probes: 'exposureInterval: 1s',
     });
     daemon = spawnDaemon(['run', '--config', config]);
-    await until(() => /is open to the internet without authentication/.test(daemon?.output() ?? ''), 10_000, 'the exposure log line');
+    await waitFor('the exposure log line', () => /is open to the internet without authentication/.test(daemon?.output() ?? ''), 10_000);
     expect(daemon.output()).not.toContain('super-secret-value');
-    await until(() => alertKinds(dir).includes('exposed'), 5_000, 'the exposure alert row');
+    await waitFor('the exposure alert row', () => alertKinds(dir).includes('exposed'), 5_000);
     // Checked every second, but alerted once: only when the verdict changes.
     await new Promise((r) => setTimeout(r, 2500));
     expect(alertKinds(dir).filter((k) => k === 'exposed')).toHaveLength(1);
@@ -136,7 +136,7 @@ describe('the monitor checking itself (real daemon)', () => {
     const port = await listen(hc);
     let config = writeFastConfig(dir, primary.url, fallback.url, `selfCheck: { pingUrl: "http://127.0.0.1:${port}/ping/abc-123" }\n`);
     daemon = spawnDaemon(['run', '--config', config]);
-    await until(() => hits.filter((h) => h === '/ping/abc-123').length >= 2, 10_000, 'two healthy pings');
+    await waitFor('two healthy pings', () => hits.filter((h) => h === '/ping/abc-123').length >= 2, 10_000);
     expect(hits.every((h) => h === '/ping/abc-123')).toBe(true);
     expect(daemon.output()).not.toContain('abc-123');
     await daemon.stop();
@@ -146,7 +146,7 @@ describe('the monitor checking itself (real daemon)', () => {
     config = writeFastConfig(dir, primary.url, fallback.url, `selfCheck: { pingUrl: "http://127.0.0.1:${port}/ping/abc-123" }\n`, { stateFile: 'blocker/state.json' });
     hits.length = 0;
     daemon = spawnDaemon(['run', '--config', config]);
-    await until(() => hits.includes('/ping/abc-123/fail'), 10_000, 'a /fail ping');
+    await waitFor('a /fail ping', () => hits.includes('/ping/abc-123/fail'), 10_000);
     expect(daemon.output()).toMatch(/could not write the state file/);
   });
 });

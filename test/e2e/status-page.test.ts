@@ -9,7 +9,6 @@ import { DAY_MS, HOUR_MS } from '../../src/history/intervals';
 import { silentLogger } from '../../src/logging';
 import type { PublishedState } from '../../src/state/types';
 import { openStorage, type Storage } from '../../src/storage';
-import { createHistory } from '../../src/storage/history';
 import { FakeClock } from '../../src/util/clock';
 import { Secret } from '../../src/util/secret';
 import { insertProbes } from '../helpers/history-data';
@@ -85,7 +84,7 @@ function publishedState(): PublishedState {
 }
 
 function page(): string {
-  return renderStatusPage(buildStatusModel(createHistory(storage.db), publishedState(), NOW));
+  return renderStatusPage(buildStatusModel(storage.history, publishedState(), NOW));
 }
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
@@ -142,7 +141,7 @@ describe('status page HTML', () => {
   });
 
   test('without a published state it still draws every node the history knows; a stale state is flagged', () => {
-    const history = createHistory(storage.db);
+    const history = storage.history;
     const bare = renderStatusPage(buildStatusModel(history, undefined, NOW));
     expect(bare).toContain('No preferred node yet');
     expect(bare.match(/<rect class="bar"/g)).toHaveLength(180);

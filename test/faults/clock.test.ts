@@ -10,7 +10,7 @@ import { readState } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { openStorage, type Storage } from '../../src/storage';
 import { FakeClock } from '../../src/util/clock';
-import { sleep } from './support';
+import { sleep } from '../helpers/wait';
 
 /*
  * Clock jumps both ways. A child process's clock cannot be moved, so this runs at unit level: watchClock

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { readState, waitForState } from '../../src/demo/harness';
 import { parseState } from '../../src/state/validate';
-import { DbView, logLines, sleep, waitFor, Watcher, startStateReader, type LogLine } from './support';
-import { startStack, type Stack } from './stack';
+import { DbView, logLines, Watcher, startStateReader, type LogLine } from './support';
+import { sleep, waitFor } from '../helpers/wait';
+import { startStack, type Stack } from '../helpers/stack';
 import { mulberry32 } from '../../src/util/random';
 
 /*

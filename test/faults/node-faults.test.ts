@@ -5,7 +5,8 @@ import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../s
 import type { Reason } from '../../src/probes/types';
 import { startSimulator, type Fault, type FaultOptions, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
-import { DbView, maxGap, maxGapIn, rssMiB, waitFor, Watcher, type ProbeRow } from './support';
+import { DbView, maxGap, maxGapIn, rssMiB, Watcher, type ProbeRow } from './support';
+import { waitFor } from '../helpers/wait';
 
 /*
  * One real daemon (child process) against two simulators. Each fault is injected on the primary mid-run,

@@ -6,8 +6,8 @@ import { SMTPServer } from 'smtp-server';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
-import { freePort, parseMail, type ReceivedMail } from '../integration/alert-fixtures';
-import { until } from '../helpers/wait';
+import { freePort, parseMail, type ReceivedMail } from '../helpers/smtp';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
 
@@ -133,13 +133,13 @@ describe('SMTP faults (real daemon)', () => {
     daemon = spawnDaemon(['run', '--config', config]);
     try {
       await outage();
-      await until(() => slow.connections >= 2, 10_000, 'delivery attempts against the silent server');
+      await waitFor('delivery attempts against the silent server', () => slow.connections >= 2, 10_000);
     } finally {
       await slow.close();
     }
     const smtp = await faultySmtp(port);
     try {
-      await until(() => smtp.mails.length >= 2, 20_000, 'both mails');
+      await waitFor('both mails', () => smtp.mails.length >= 2, 20_000);
       await new Promise((r) => setTimeout(r, 2000));
       expect(kinds(smtp.mails)).toEqual(['DOWN', 'RECOVERED']);
       expect(daemon.output()).toMatch(/greeting|timed out|timeout/i);
@@ -154,10 +154,10 @@ describe('SMTP faults (real daemon)', () => {
       smtp.mode = 'dropMidData';
       daemon = spawnDaemon(['run', '--config', config]);
       await outage();
-      await until(() => smtp.drops >= 2, 15_000, 'deliveries cut mid-DATA');
+      await waitFor('deliveries cut mid-DATA', () => smtp.drops >= 2, 15_000);
       expect(smtp.mails).toHaveLength(0);
       smtp.mode = 'ok';
-      await until(() => smtp.mails.length >= 2, 20_000, 'both mails');
+      await waitFor('both mails', () => smtp.mails.length >= 2, 20_000);
       await new Promise((r) => setTimeout(r, 2000));
       expect(kinds(smtp.mails)).toEqual(['DOWN', 'RECOVERED']);
       expect(new Set(smtp.mails.map((m) => m.messageId)).size).toBe(2);
@@ -172,7 +172,7 @@ describe('SMTP faults (real daemon)', () => {
       smtp.mode = 'rejectAuth';
       daemon = spawnDaemon(['run', '--config', config]);
       await outage();
-      await until(() => /535/.test(daemon?.output() ?? ''), 15_000, 'the 535 in the log');
+      await waitFor('the 535 in the log', () => /535/.test(daemon?.output() ?? ''), 15_000);
       expect(daemon.output()).toMatch(/"level":50[^\n]*535|535[^\n]*"level":50/);
       expect(smtp.mails).toHaveLength(0);
       expect(daemon.output()).not.toContain(PASSWORD);

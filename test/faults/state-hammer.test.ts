@@ -7,8 +7,9 @@ import { Agent, request } from 'undici';
 import { initialState, type MonitorState } from '../../src/core/decide';
 import { buildPublishedState } from '../../src/state/build';
 import { parseState } from '../../src/state/validate';
-import { logLines, sleep, startStateReader, waitFor, type ReaderReport } from './support';
-import { startStack, type Stack } from './stack';
+import { logLines, startStateReader, type ReaderReport } from './support';
+import { sleep, waitFor } from '../helpers/wait';
+import { startStack, type Stack } from '../helpers/stack';
 
 /*
  * Readers must never see a torn or unparseable state document. First in-process: a worker rewrites the file

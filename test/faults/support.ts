@@ -20,19 +20,6 @@ export function rssMiB(pid: number): number | undefined {
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a value other than undefined; rejects with `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | undefined, timeoutMs: number, pollMs = 50): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined) return v;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await sleep(pollMs);
-  }
-}
-
 export interface ProbeRow {
   id: number;
   node: string;

@@ -5,8 +5,8 @@ import { run as alertCmd } from '../../src/cli/alert';
 import { run as maintenanceCmd } from '../../src/cli/maintenance';
 import type { CliIo } from '../../src/cli/io';
 import { openStorage } from '../../src/storage';
-import { createMaintenanceStore } from '../../src/storage/outbox';
-import { LogCapture, startSmtp, type SmtpFixture } from './alert-fixtures';
+import { LogCapture } from '../helpers/log';
+import { startSmtp, type SmtpFixture } from '../helpers/smtp';
 import { emailConfig, PASSWORD, Rig } from './alert-harness';
 
 jest.setTimeout(20_000);
@@ -123,7 +123,7 @@ describe('llm-sentinel maintenance', () => {
 
     const storage = openStorage(join(dir, 'sentinel.db'));
     try {
-      const active = createMaintenanceStore(storage.db).activeAt(Date.now());
+      const active = storage.maintenance.activeAt(Date.now());
       expect(active.map((w) => [w.node, w.reason, w.endsAt - w.startsAt])).toEqual([['primary', 'macOS update', 45 * 60_000]]);
     } finally {
       storage.close();

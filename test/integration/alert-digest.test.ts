@@ -6,7 +6,7 @@ import { parseConfig } from '../../src/config';
 import { silentLogger } from '../../src/logging';
 import { openStorage, type Storage } from '../../src/storage';
 import { FakeClock } from '../../src/util/clock';
-import { freePort, startSmtp, type SmtpFixture } from './alert-fixtures';
+import { freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
 
 const PASSWORD = 'digest-pw';
 const T0 = Date.UTC(2026, 10, 23, 9, 0);

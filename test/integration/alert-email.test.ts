@@ -1,6 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { initialState } from '../../src/core/decide';
-import { freePort, startSmtp, type SmtpFixture } from './alert-fixtures';
+import { freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
 import { emailConfig, PASSWORD, Rig, TUNNEL_DOWN } from './alert-harness';
 
 jest.setTimeout(20_000);
@@ -113,8 +113,7 @@ describe('email alerts through a real SMTP server', () => {
     smtp = await startSmtp({ user: 'sentinel', password: PASSWORD });
     rig = new Rig({ alerts: { email: emailConfig(smtp.port) } });
     rig.alerting.start();
-    const { createMaintenanceStore } = await import('../../src/storage/outbox');
-    const store = createMaintenanceStore(rig.storage.db);
+    const store = rig.storage.maintenance;
     store.insertWindow({ node: 'primary', startsAt: rig.clock.now(), endsAt: rig.clock.now() + 45 * 60_000, reason: 'macOS update', createdAt: rig.clock.now() });
     rig.up('fallback');
     rig.tick();

@@ -5,13 +5,12 @@ import { createAlerting, type AlertingService } from '../../src/alerts/alerting'
 import type { Channel } from '../../src/alerts/channel';
 import { parseConfig, type Config } from '../../src/config';
 import { decide, initialState, type CoreEvent, type MonitorState, type Policy } from '../../src/core/decide';
-import { policyOf } from '../../src/daemon/daemon';
+import { policyOf } from '../../src/config/policy';
 import { createLogger } from '../../src/logging';
 import type { Reason } from '../../src/probes/types';
 import { openStorage, type Storage } from '../../src/storage';
-import { createOutbox } from '../../src/storage/outbox';
 import { FakeClock } from '../../src/util/clock';
-import { LogCapture } from './alert-fixtures';
+import { LogCapture } from '../helpers/log';
 
 export const PASSWORD = 'Zq8-unique-SMTP-pa55word';
 export const TUNNEL_DOWN = { reason: 'cloudflare_tunnel_down' as Reason, detail: '530 from Cloudflare (error 1033: tunnel not connected), ray 8d1f: is cloudflared running and connected?' };
@@ -94,7 +93,7 @@ export class Rig {
   }
 
   outbox() {
-    return createOutbox(this.storage.db);
+    return this.storage.outbox;
   }
 
   /** Simulates a crash: nothing is stopped, the database is closed under it; a new Alerting opens it again. */

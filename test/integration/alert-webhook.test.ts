@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { freePort } from './alert-fixtures';
+import { freePort } from '../helpers/smtp';
 import { emailConfig, Rig, TUNNEL_DOWN } from './alert-harness';
 
 jest.setTimeout(20_000);

@@ -4,7 +4,9 @@ import { basename, join } from 'node:path';
 import { createSentinelClient, writeReportFile } from '../../src/client';
 import { DEFAULT_DROP_MODE, watchReportDir, type ReportDirWatcher } from '../../src/intake/dropbox';
 import type { AcceptedReport } from '../../src/intake/intake';
-import { captureLogger, tempDir, waitFor } from './client-fixtures';
+import { captureLogger } from '../helpers/log';
+import { waitFor } from '../helpers/wait';
+import { tempDir } from '../helpers/state';
 
 const nodeNames = ['primary', 'fallback'];
 let tmp: ReturnType<typeof tempDir>;
@@ -60,7 +62,7 @@ describe('report drop folder', () => {
     await watcher?.ready;
     const client = createSentinelClient({ nodes: [{ name: 'primary', url: 'http://127.0.0.1:9' }], reportDir: dir, env: {} });
     expect(await client.report({ node: 'primary', reason: 'cloudflare_tunnel_down' })).toEqual({ delivered: true, via: 'dropbox' });
-    await waitFor(() => reports.length === 1, 'the report');
+    await waitFor('the report', () => reports.length === 1);
     expect(reports[0]).toEqual({ node: 'primary', reason: 'cloudflare_tunnel_down', source: 'dropbox' });
   });
 

@@ -8,7 +8,8 @@ import { watchReportDir } from '../../src/intake/dropbox';
 import type { AcceptedReport } from '../../src/intake/intake';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFileAtomic } from '../../src/state/writer';
-import { makeState, tempDir, waitFor, type NodeSpec } from './client-fixtures';
+import { waitFor } from '../helpers/wait';
+import { makeState, tempDir, type NodeSpec } from '../helpers/state';
 
 const chat = (extra: Record<string, unknown> = {}) => ({ model: 'llama3.2', messages: [{ role: 'user', content: 'Reply with PONG' }], ...extra });
 
@@ -88,7 +89,7 @@ describe('fetchWithFallback', () => {
       const res = await client.fetchWithFallback('/api/chat', chat({ stream: false }));
       expect(((await res.json()) as { message: { content: string } }).message.content).toBe('FALLBACK');
       expect(primary.requestsTo('/api/chat') - before).toBe(1);
-      await waitFor(() => reports.length > 0, 'a report');
+      await waitFor('a report', () => reports.length > 0);
       expect(reports[0]).toMatchObject({ node: 'primary', reason: 'server_error', source: 'http' });
       expect(reports[0]?.detail).toMatch(/HTTP 500/);
 
@@ -111,7 +112,7 @@ describe('fetchWithFallback', () => {
       const res = await fetchWithFallback('/api/chat', chat({ stream: false }), options({ reports: true }));
       expect(res.ok).toBe(true);
       await res.text();
-      await waitFor(() => reports.length > 0, 'a dropbox report');
+      await waitFor('a dropbox report', () => reports.length > 0);
       expect(reports[0]).toMatchObject({ node: 'primary', reason: 'refused', source: 'dropbox' });
     } finally {
       await watcher.close();

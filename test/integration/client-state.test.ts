@@ -10,8 +10,8 @@ import type { PublishedState } from '../../src/state/types';
 import { parseState } from '../../src/state/validate';
 import { writeFileAtomic } from '../../src/state/writer';
 import { Secret } from '../../src/util/secret';
-import { makeState, tempDir } from './client-fixtures';
-import { until } from '../helpers/wait';
+import { makeState, tempDir } from '../helpers/state';
+import { waitFor } from '../helpers/wait';
 
 const A = 'http://10.9.0.1:11434';
 const B = 'http://10.9.0.2:11434';
@@ -247,14 +247,14 @@ describe('state over HTTP', () => {
     t += 1_500;
     // Past the TTL the cached document answers at once and the revalidation runs behind it.
     expect(await client.getPreferredEndpoint()).toMatchObject({ name: 'primary', stale: false });
-    await until(() => rec.statuses.length === 2, 5_000, 'the background revalidation');
+    await waitFor('the background revalidation', () => rec.statuses.length === 2, 5_000);
     expect(rec.statuses).toEqual([200, 304]);
     expect(rec.sentEtags).toEqual([null, '"v1"']);
 
     current = { json: JSON.stringify(makeState([{ name: 'primary', url: A, status: 'down' }, { name: 'fallback', url: B }], { updatedAt: t })), etag: 'v2' };
     t += 2_000;
     expect(await client.getPreferredEndpoint()).toMatchObject({ name: 'primary', stale: false });
-    await until(() => rec.statuses.length === 3, 5_000, 'the background refresh');
+    await waitFor('the background refresh', () => rec.statuses.length === 3, 5_000);
     expect(rec.statuses).toEqual([200, 304, 200]);
     expect(await client.getPreferredEndpoint()).toMatchObject({ name: 'fallback', stale: false });
   });
@@ -273,10 +273,10 @@ describe('state over HTTP', () => {
     // The refresh fails behind the scenes; reads go on with the last document and then say why.
     expect(await client.getPreferredEndpoint()).toMatchObject({ name: 'fallback', stale: false });
     let blip = await client.getPreferredEndpoint();
-    await until(() => {
+    await waitFor('the failed refresh', () => {
       void client.getPreferredEndpoint().then((p) => (blip = p));
       return blip.reason !== undefined;
-    }, 5_000, 'the failed refresh');
+    }, 5_000);
     expect(blip).toMatchObject({ name: 'fallback', stale: false });
     expect(blip.reason).toMatch(/last refresh failed: state URL unreachable \(ECONNREFUSED\)/);
 
@@ -305,9 +305,9 @@ describe('state over HTTP', () => {
 });
 
 describe('the client stays light', () => {
-  test('src/client imports only node builtins, itself and the state contract (no zod, pino, undici)', () => {
+  test('src/client imports only node builtins, itself, the state contract and the reason table (no zod, pino, undici)', () => {
     const root = resolve(__dirname, '../..');
-    const allowed = new Set(['src/state/types.ts', 'src/state/validate.ts']);
+    const allowed = new Set(['src/state/types.ts', 'src/state/validate.ts', 'src/core/reasons.ts', 'src/core/status.ts']);
     const seen = new Set<string>();
     const visit = (file: string): void => {
       const rel = relative(root, file);

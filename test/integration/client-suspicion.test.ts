@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { createSentinelClient } from '../../src/client';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import type { PublishedLiveness, PublishedState } from '../../src/state/types';
-import { makeState, tempDir, waitFor } from './client-fixtures';
+import { makeState, tempDir } from '../helpers/state';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(30_000);
 
@@ -72,7 +73,7 @@ describe('client suspicion (hand-written monitor state)', () => {
     await primary.setFault('hang');
     const t0 = performance.now();
     const pending = client().fetchWithFallback('/api/chat', body);
-    await waitFor(() => suspectReports().some((r) => r.node === 'primary'), 'a suspect report for primary');
+    await waitFor('a suspect report for primary', () => suspectReports().some((r) => r.node === 'primary'));
     publish(state(live(false, 'timeout', 3)));
     expect(await answerOf(await pending)).toBe('PONG from fallback');
     expect(performance.now() - t0).toBeLessThan(5_000);

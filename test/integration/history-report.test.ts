@@ -202,7 +202,7 @@ describe('maintenance windows (from the alerts migration, read if present)', () 
       const insert = storage.db.prepare('INSERT INTO maintenance_windows (node, starts_at, ends_at, reason, created_at, ended_at) VALUES (?, ?, ?, ?, ?, ?)');
       insert.run('primary', T0 + 18 * MIN, T0 + 48 * MIN, 'upgrade', T0, T0 + 33 * MIN);
       insert.run('fallback', T0, T0 + HOUR_MS, 'move', T0, null);
-      const r = buildReport(createHistory(storage.db), { from: T0, to: T0 + HOUR_MS, now: T0 + HOUR_MS, nodes: ['primary'] });
+      const r = buildReport(storage.history, { from: T0, to: T0 + HOUR_MS, now: T0 + HOUR_MS, nodes: ['primary'] });
       expect(r.nodes[0]?.time).toMatchObject({ maintenanceMs: 15 * MIN, downMs: 10 * MIN });
       expect(r.incidents[0]?.inMaintenance).toBe(true);
     } finally {

@@ -5,7 +5,7 @@ import cron from 'node-cron';
 import { parseConfig, type Config } from '../../src/config';
 import { HIST_RELATIVE_ERROR, quantile } from '../../src/history/histogram';
 import { DAY_MS, HOUR_MS } from '../../src/history/intervals';
-import { createHistoryJob, PRUNE_BATCH } from '../../src/history/job';
+import { createHistoryJob, PRUNE_BATCH } from '../../src/jobs/history';
 import { silentLogger } from '../../src/logging';
 import { loadProbeStats } from '../../src/uptime/stats';
 import { openStorage, type Storage } from '../../src/storage';
@@ -147,7 +147,7 @@ describe('retention', () => {
 
   test('a failed rollup deletes nothing; the next run catches up, then prunes raw and rollups by their own retention', async () => {
     const total = insertProbes(storage, NODES, T0, T0 + 3 * DAY_MS);
-    const history = createHistory(storage.db);
+    const history = storage.history;
     const cfg = config({ keepRaw: '1d', keepHourly: '2d', keepDaily: '2d' });
     // The disk "fills up" when the rollup reaches the second day.
     storage.db.exec(`CREATE TRIGGER full BEFORE INSERT ON rollups_hourly WHEN NEW.at >= ${T0 + DAY_MS} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
@@ -167,7 +167,7 @@ describe('retention', () => {
 
   test('reports read rollups for old hours and raw probes for recent ones, with the same totals as raw alone', async () => {
     insertProbes(storage, NODES, T0, T0 + 3 * DAY_MS);
-    const history = createHistory(storage.db);
+    const history = storage.history;
     const from = T0 + 5 * HOUR_MS + 17 * 60_000;
     const to = T0 + 3 * DAY_MS;
     const before = loadProbeStats(history, from, to, 2000);

@@ -6,7 +6,8 @@ import { silentLogger } from '../../src/logging';
 import type { AcceptedReport } from '../../src/intake/intake';
 import { FakeClock } from '../../src/util/clock';
 import { Secret } from '../../src/util/secret';
-import { captureLogger, makeState } from './client-fixtures';
+import { captureLogger } from '../helpers/log';
+import { makeState } from '../helpers/state';
 
 const TOKEN = 'tok-3f9a-very-secret';
 const stateJson = JSON.stringify(makeState([{ name: 'primary', url: 'http://10.0.0.1:11434' }, { name: 'fallback', url: 'http://10.0.0.2:11434' }]));

@@ -2,12 +2,12 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '../../src/logging';
 import { createSdNotify, watchdogInterval } from '../../src/daemon/sdnotify';
 import { spawnDaemon } from '../../src/demo/harness';
 import { startSimulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
-import { until as waitUntil } from '../helpers/wait';
+import { captureLogger as captureLog } from '../helpers/log';
+import { waitFor } from '../helpers/wait';
 
 /**
  * Stands in for systemd's notify socket: an AF_UNIX datagram socket (what PID 1 listens on) that prints
@@ -31,9 +31,8 @@ interface LogLine {
 }
 
 function captureLogger() {
-  const lines: LogLine[] = [];
-  const logger = createLogger({ level: 'debug', destination: { write: (s: string) => lines.push(JSON.parse(s) as LogLine) } });
-  return { logger, lines };
+  const cap = captureLog('debug');
+  return { logger: cap.logger, lines: cap.capture.parsed as unknown as LogLine[] };
 }
 
 /** The python3 notify-socket stand-in, with the datagrams received so far. */
@@ -201,10 +200,10 @@ describe('the real daemon under a stand-in systemd', () => {
     const daemon = spawnDaemon(['run', '--config', config], { NOTIFY_SOCKET: join(dir, 'notify.sock'), WATCHDOG_USEC: '2000000' });
     try {
       const has = (prefix: string) => server.datagrams.some((d) => d.split('\n').some((l) => l.startsWith(prefix)));
-      await waitUntil(() => has('READY=1'), 15_000, 'READY=1');
-      await waitUntil(() => server.datagrams.filter((d) => d.includes('WATCHDOG=1')).length >= 2, 10_000, 'two WATCHDOG=1 pings');
+      await waitFor('READY=1', () => has('READY=1'), 15_000);
+      await waitFor('two WATCHDOG=1 pings', () => server.datagrams.filter((d) => d.includes('WATCHDOG=1')).length >= 2, 10_000);
       expect(await daemon.stop()).toBe(0);
-      await waitUntil(() => has('STOPPING=1'), 5_000, 'STOPPING=1');
+      await waitFor('STOPPING=1', () => has('STOPPING=1'), 5_000);
     } finally {
       await daemon.kill9();
       await stop(server.child);

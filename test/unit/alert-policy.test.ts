@@ -1,15 +1,5 @@
-import {
-  alertsForEvents,
-  alertsForMonitorEvent,
-  alertsForTick,
-  withAnnouncement,
-  type AlertKind,
-  type AlertPolicy,
-  type AlertPolicyState,
-  type EventRule,
-  type MaintenanceView,
-  type PlannedAlert,
-} from '../../src/core/alert-policy';
+import { alertsForEvents, alertsForMonitorEvent, alertsForTick, withAnnouncement } from '../../src/core/alert-policy';
+import { type AlertKind, type AlertPolicy, type AlertPolicyState, type EventRule, type MaintenanceView, type PlannedAlert } from '../../src/core/alert-types';
 import { subjectFor } from '../../src/alerts/render';
 import { initialState, type CoreEvent, type MonitorState } from '../../src/core/decide';
 import type { NodeStatus } from '../../src/core/status';

@@ -1,4 +1,4 @@
-import type { AlertFacts, NodeSnapshot } from '../../src/core/alert-policy';
+import type { AlertFacts, NodeSnapshot } from '../../src/core/alert-types';
 import { describeCause, escapeHtml, messageIdFor, renderAlert, renderTest, subjectFor } from '../../src/alerts/render';
 
 const T0 = Date.UTC(2026, 0, 5, 9, 0);

@@ -37,6 +37,13 @@ describe('parseConfig', () => {
     expect(c.http).toBeUndefined();
   });
 
+  test('http: connection caps and timeouts default to values that hold under a one-address flood', () => {
+    const c = parseConfig({ nodes: TWO_NODES, http: { listen: '127.0.0.1:9470' } }, {}, { baseDir: dir });
+    expect(c.http).toMatchObject({ maxConnectionsPerAddress: 64, maxConnections: 512, timeouts: { headersMs: 5_000, requestMs: 10_000, keepAliveMs: 5_000 } });
+    const tuned = parseConfig({ nodes: TWO_NODES, http: { listen: '127.0.0.1:9470', maxConnectionsPerAddress: 200, maxConnections: 2000, headersTimeout: '2s', requestTimeout: '3s', keepAliveTimeout: '1s' } }, {}, { baseDir: dir });
+    expect(tuned.http).toMatchObject({ maxConnectionsPerAddress: 200, maxConnections: 2000, timeouts: { headersMs: 2_000, requestMs: 3_000, keepAliveMs: 1_000 } });
+  });
+
   test('OLLAMA_PRIMARY_URL and OLLAMA_FALLBACK_URL alone make a working config', () => {
     const c = parseConfig(undefined, { OLLAMA_PRIMARY_URL: 'https://a.example.com/', OLLAMA_FALLBACK_URL: 'http://127.0.0.1:11434', STATE_DIRECTORY: '/var/lib/llm-sentinel' });
     expect(c.nodes.map((n) => [n.name, n.url])).toEqual([
@@ -101,6 +108,10 @@ describe('parseConfig', () => {
     ['bad regex', { nodes: TWO_NODES, probes: { canary: { expect: '/(/' } } }, {}, /^probes\.canary\.expect: invalid regular expression/],
     ['http beyond loopback without a token', { nodes: TWO_NODES, http: { listen: '0.0.0.0:9470' } }, {}, /^http\.token: required when http\.listen is not a loopback address/],
     ['bad http listen', { nodes: TWO_NODES, http: { listen: '9470' } }, {}, /^http\.listen: host:port/],
+    ['http per-address cap above the total', { nodes: TWO_NODES, http: { listen: '127.0.0.1:9470', maxConnectionsPerAddress: 600 } }, {}, /^http\.maxConnectionsPerAddress: must not exceed http\.maxConnections/],
+    ['http per-address cap of 0', { nodes: TWO_NODES, http: { listen: '127.0.0.1:9470', maxConnectionsPerAddress: 0 } }, {}, /^http\.maxConnectionsPerAddress: /],
+    ['http request timeout below the header timeout', { nodes: TWO_NODES, http: { listen: '127.0.0.1:9470', headersTimeout: '8s', requestTimeout: '2s' } }, {}, /^http\.requestTimeout: must be at least http\.headersTimeout/],
+    ['http header timeout not a duration', { nodes: TWO_NODES, http: { listen: '127.0.0.1:9470', headersTimeout: 'soon' } }, {}, /^http\.headersTimeout: not a duration/],
     ['staleAfter not above heartbeat', { nodes: TWO_NODES, state: { heartbeat: '10s', staleAfter: '5s' } }, {}, /^state\.staleAfter: must be longer/],
     ['negative maxTokens', { nodes: TWO_NODES, probes: { canary: { maxTokens: -1 } } }, {}, /^probes\.canary\.maxTokens: /],
   ])('rejects %s, naming the field', (_name, raw, env, pattern) => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
-import { writeFastConfig } from '../helpers/daemon-config';
+import { writeFastConfig } from './daemon-config';
 
 /**
  * Two simulators, a fast config in a temp folder and (on demand) the real daemon: what every host-fault and

@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerAuthenticationResponse, type SMTPServerSession } from 'smtp-server';
 
@@ -130,17 +129,3 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Collects pino's JSON lines. */
-export class LogCapture extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
-    cb();
-  }
-  get text(): string {
-    return this.lines.join('\n');
-  }
-  entries(): Array<Record<string, unknown>> {
-    return this.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  }
-}

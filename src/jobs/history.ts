@@ -2,13 +2,13 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config';
 import type { Logger } from '../logging';
 import type { Storage } from '../storage';
-import { createHistory, type History } from '../storage/history';
+import type { History } from '../storage/history';
 import type { Clock } from '../util/clock';
-import { DAY_MS, floorTo, HOUR_MS } from './intervals';
-import { mergeRollups, rollupProbes } from './rollup';
+import { DAY_MS, floorTo, HOUR_MS } from '../history/intervals';
+import { mergeRollups, rollupProbes } from '../history/rollup';
 
 export interface HistoryJobDeps {
-  storage: Pick<Storage, 'db'>;
+  storage: Pick<Storage, 'history'>;
   config: Pick<Config, 'history' | 'probes'>;
   logger: Logger;
   clock: Clock;
@@ -57,7 +57,7 @@ const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(r
 export function createHistoryJob(deps: HistoryJobDeps): HistoryJob {
   const { config, clock } = deps;
   const log = deps.logger.child({ component: 'history' });
-  const history: History = createHistory(deps.storage.db);
+  const history: History = deps.storage.history;
   const h = config.history;
   const settleMs = Math.max(MIN_SETTLE_MS, config.probes.canary.timeout + config.probes.liveness.timeout);
   let task: ScheduledTask | undefined;

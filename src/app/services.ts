@@ -1,3 +1,4 @@
+import type { NodeStatus } from '../core/status';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config';
 import type { Metrics } from '../http/metrics';
@@ -7,8 +8,8 @@ import type { Logger } from '../logging';
 import { createRateLimiter } from '../intake/rate-limit';
 import { watchReportDir, type ReportDirWatcher } from '../intake/dropbox';
 import type { Clock } from '../util/clock';
-import type { Daemon } from './daemon';
-import type { SdNotify } from './sdnotify';
+import type { Daemon } from '../daemon/daemon';
+import type { SdNotify } from '../daemon/sdnotify';
 
 /**
  * What runs beside the daemon and only reads from it or pokes it: metrics, the HTTP API, the report drop
@@ -50,6 +51,9 @@ export async function startServices(deps: { daemon: Daemon; config: Config; logg
         logger,
         nodeNames,
         reportsPerMinute: config.http.reportsPerMinute,
+        maxConnectionsPerAddress: config.http.maxConnectionsPerAddress,
+        maxConnections: config.http.maxConnections,
+        timeouts: config.http.timeouts,
         clock,
         limiter,
         metrics,
@@ -89,7 +93,7 @@ function bindMetrics(daemon: Daemon, metrics: Metrics, clock: Clock): () => void
   for (const n of daemon.state.nodes) metrics.setNodeStatus(n.name, n.status);
   metrics.setPreferred(daemon.state.preferred);
   const onProbe = (r: Parameters<Metrics['observeProbe']>[0]) => metrics.observeProbe(r);
-  const onTransition = (e: { node: string; from: string; to: 'up' | 'degraded' | 'down' | 'unknown' }) => {
+  const onTransition = (e: { node: string; from: string; to: NodeStatus }) => {
     metrics.countTransition(e.node, e.from, e.to);
     metrics.setNodeStatus(e.node, e.to);
   };

@@ -1,10 +1,7 @@
-/** Shared by the client*, http* and dropbox tests: a PublishedState builder, temp folders, polling. */
+/** Shared by the client*, http* and dropbox tests: a PublishedState builder and temp folders. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
-import type { Logger } from '../../src/logging';
 import type { PublishedNode, PublishedState, PublishedStatus } from '../../src/state/types';
 
 export interface NodeSpec {
@@ -51,25 +48,3 @@ export function tempDir(prefix = 'sentinel-client-'): { dir: string; remove(): v
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Polls `fn` until it returns a truthy value; fails with `what` after `timeoutMs`. */
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 5_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** A logger whose JSON lines are kept, to assert on what was (and was not) logged. */
-export function captureLogger(level = 'debug'): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  return { logger: pino({ level }, sink), lines };
-}

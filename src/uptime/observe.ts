@@ -1,7 +1,7 @@
 import type { History } from '../storage/history';
-import { deriveIncidents, type Incident } from './incidents';
-import { gapIntervals, normalize, observedIntervals, totalMs, type Interval, type RunSpan } from './intervals';
-import { preferredSegments, statusSegments, type PreferredChange, type PreferredSegment, type Segment } from './timeline';
+import { deriveIncidents, type Incident } from '../history/incidents';
+import { gapIntervals, normalize, observedIntervals, totalMs, type Interval, type RunSpan } from '../history/intervals';
+import { preferredSegments, statusSegments, type PreferredChange, type PreferredSegment, type Segment } from '../history/timeline';
 
 /** Everything the database says about who watched what, over one window. */
 export interface Observation {

@@ -1,0 +1,63 @@
+import { isTransitional } from './hysteresis';
+import type { NodeRuntime } from './decide';
+
+/**
+ * Timing judgements the daemon's loops ask for: how soon to probe again, whether a probe straddled a sleep,
+ * and how long without a finished probe means the monitor itself is stuck. Pure: numbers in, numbers out.
+ */
+
+export type LoopKind = 'liveness' | 'canary';
+
+export interface Cadence {
+  liveness: number;
+  canary: number;
+  /** The fast re-check interval while a track is between its first sample and fall/rise. */
+  fast: number;
+}
+
+/**
+ * A loop re-checks fast while the tracks it feeds are undecided:
+ *   liveness: reachability is transitional;
+ *   canary:   generation is, or speed is (once measured), or reachability is on its way up from unknown
+ *             (a node that answers liveness but has never generated should be judged soon).
+ */
+export function wantsFastRecheck(n: Pick<NodeRuntime, 'reach' | 'gen' | 'speed'>, kind: LoopKind): boolean {
+  if (kind === 'liveness') return isTransitional(n.reach);
+  return isTransitional(n.gen) || (n.speed.state !== 'unknown' && isTransitional(n.speed)) || (n.reach.state === 'unknown' && isTransitional(n.reach));
+}
+
+/** The delay before a loop's next probe (jitter is the loop's own business). Unknown node: the normal cadence. */
+export function nextProbeDelay(n: Pick<NodeRuntime, 'reach' | 'gen' | 'speed'> | undefined, kind: LoopKind, c: Cadence): number {
+  const normal = kind === 'liveness' ? c.liveness : c.canary;
+  return n && wantsFastRecheck(n, kind) ? Math.min(c.fast, normal) : normal;
+}
+
+/** A probe whose wall-clock span exceeds its monotonic span by this much straddled a sleep or clock step. */
+export const STRADDLE_MS = 2000;
+
+/**
+ * The probe spanned a sleep or a wall-clock step: its wall-clock end minus start exceeds the monotonic
+ * duration it measured. Such a result is recorded but never judged (a Mac waking mid-probe is not an outage).
+ */
+export const spannedSleep = (r: { startedAt: number; durationMs: number }, endedAtWall: number): boolean => endedAtWall - r.startedAt - r.durationMs > STRADDLE_MS;
+
+export interface HealthInput {
+  /** Time since the last probe finished. */
+  ageMs: number;
+  stopping: boolean;
+  staleAfter: number;
+  liveness: { interval: number; timeout: number };
+  jitter: number;
+}
+
+/**
+ * Probing is current when a probe finished within `staleAfter`, or within one whole liveness cycle when
+ * that is longer (interval stretched by jitter, plus the probe's own timeout, plus 5 s of slack), so a long
+ * interval never makes /healthz flap. systemd's watchdog is fed only while this says ok.
+ */
+export function probingHealth(h: HealthInput): { ok: boolean; detail: string } {
+  const limit = Math.max(h.staleAfter, h.liveness.interval * (1 + h.jitter) + h.liveness.timeout + 5_000);
+  const ok = !h.stopping && h.ageMs <= limit;
+  const seconds = Math.round(h.ageMs / 1000);
+  return { ok, detail: ok ? `last probe ${seconds}s ago` : h.stopping ? 'stopping' : `no probe finished for ${seconds}s` };
+}

@@ -1,0 +1,283 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSentinelClient, type SentinelClientOptions } from '../../src/client';
+import type { StateView } from '../../src/client/state-source';
+import { freshestStateSource, pickFreshest } from '../../src/client/state-sources';
+import { createMetrics } from '../../src/http/metrics';
+import { startHttpServer, type RunningHttpServer } from '../../src/http/server';
+import type { AcceptedReport } from '../../src/intake/intake';
+import { silentLogger } from '../../src/logging';
+import { Secret } from '../../src/util/secret';
+import type { PublishedState } from '../../src/state/types';
+import { makeState } from '../helpers/state';
+import { waitFor } from '../helpers/wait';
+
+/*
+ * Issue 11: an app given several monitors' /state URLs uses the freshest non-stale answer, so it keeps a
+ * monitor's view while either monitor's host is down or hung. Real HTTP servers on loopback serve the
+ * documents; a closed port stands for a dead host and a socket that accepts and never answers for a hung one.
+ */
+const A = 'http://10.9.0.1:11434';
+const B = 'http://10.9.0.2:11434';
+const nodes = [
+  { name: 'primary', url: A },
+  { name: 'fallback', url: B },
+];
+const T0 = Date.UTC(2026, 0, 1);
+
+const open: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+
+/** A real monitor HTTP API serving whatever `doc()` returns, with its reports collected. */
+async function monitor(doc: () => PublishedState | undefined, token?: string): Promise<{ url: string; reports: AcceptedReport[]; server: RunningHttpServer }> {
+  const reports: AcceptedReport[] = [];
+  const server = await startHttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    token: token ? new Secret(token) : undefined,
+    logger: silentLogger(),
+    nodeNames: ['primary', 'fallback'],
+    reportsPerMinute: 30,
+    getState: () => {
+      const d = doc();
+      return d && { json: JSON.stringify(d), etag: d.updatedAt };
+    },
+    health: () => ({ ok: true, detail: 'ok' }),
+    metrics: createMetrics([], 'test', '0.0.0'),
+    onReport: (r) => reports.push(r),
+  });
+  open.push(server);
+  return { url: `${server.url}/state`, reports, server };
+}
+
+/** A port with nothing behind it (bound, then closed): connection refused, like a host that is down. */
+async function deadUrl(): Promise<string> {
+  const s = createServer();
+  const port = await new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as { port: number }).port)));
+  await new Promise<void>((r) => s.close(() => r()));
+  return `http://127.0.0.1:${port}/state`;
+}
+
+/** Accepts connections and never answers: a hung host (or a tunnel that holds the request). */
+async function hungUrl(): Promise<string> {
+  const sockets = new Set<Socket>();
+  const s: Server = createServer((c) => {
+    sockets.add(c);
+    c.on('error', () => undefined);
+    c.on('close', () => sockets.delete(c));
+  });
+  const port = await new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as { port: number }).port)));
+  open.push({
+    close: () =>
+      new Promise<void>((r) => {
+        for (const c of sockets) c.destroy();
+        s.close(() => r());
+      }),
+  });
+  return `http://127.0.0.1:${port}/state`;
+}
+
+const doc = (primary: 'up' | 'down', updatedAt: number, staleAfterMs = 30_000): PublishedState =>
+  makeState(
+    [
+      { name: 'primary', url: A, status: primary },
+      { name: 'fallback', url: B },
+    ],
+    { updatedAt, staleAfterMs },
+  );
+
+function client(stateUrls: string[], now: () => number, extra: Partial<SentinelClientOptions> = {}) {
+  return createSentinelClient({ stateUrls, nodes, env: {}, reports: false, now, ...extra });
+}
+
+describe('several monitors: the freshest non-stale answer', () => {
+  test('one monitor dead (connection refused): the first read already has the live monitor’s fresh view', async () => {
+    const live = await monitor(() => doc('down', T0));
+    const dead = await deadUrl();
+    for (const order of [
+      [dead, live.url],
+      [live.url, dead],
+    ]) {
+      const t0 = performance.now();
+      const p = await client(order, () => T0 + 1_000).getPreferredEndpoint();
+      expect(p).toMatchObject({ name: 'fallback', stale: false, source: 'http' });
+      expect(p.reason).toBeUndefined();
+      expect(performance.now() - t0).toBeLessThan(1_500);
+    }
+  });
+
+  test('one monitor hung: the read does not wait out the state timeout; the hung one is dropped after a short grace', async () => {
+    const live = await monitor(() => doc('down', T0));
+    const hung = await hungUrl();
+    const t0 = performance.now();
+    const c = client([hung, live.url], () => T0 + 1_000, { stateTimeoutMs: 10_000 });
+    const p = await c.getPreferredEndpoint();
+    const ms = performance.now() - t0;
+    expect(p).toMatchObject({ name: 'fallback', stale: false, source: 'http' });
+    // A single-URL client on the hung monitor would wait the whole 10 s; the grace is 100 ms (load: slack).
+    expect(ms).toBeLessThan(3_000);
+    // Later reads answer from the live monitor's cache at once, while the hung one is still pending.
+    const t1 = performance.now();
+    expect(await c.getPreferredEndpoint()).toMatchObject({ name: 'fallback', stale: false });
+    expect(performance.now() - t1).toBeLessThan(1_000);
+  });
+
+  test('both alive: the later updatedAt wins, whatever the order in the list', async () => {
+    // The second monitor already saw the primary go down; the first still shows its older "up" view.
+    const older = await monitor(() => doc('up', T0 - 8_000));
+    const newer = await monitor(() => doc('down', T0 - 1_000));
+    for (const order of [
+      [older.url, newer.url],
+      [newer.url, older.url],
+    ]) {
+      expect(await client(order, () => T0).getPreferredEndpoint()).toMatchObject({ name: 'fallback', stale: false });
+    }
+  });
+
+  test('a stale answer is never used, even when it is the most recent one', async () => {
+    // B is newer but its own staleAfterMs (2 s) says it is too old now; A is older but within its 30 s.
+    const a = await monitor(() => doc('up', T0 - 10_000, 30_000));
+    const b = await monitor(() => doc('down', T0 - 5_000, 2_000));
+    expect(await client([b.url, a.url], () => T0).getPreferredEndpoint()).toMatchObject({ name: 'primary', stale: false, source: 'http' });
+    // Both stale: configured order, and the reason says so.
+    const p = await client([a.url, b.url], () => T0 + 60_000).getPreferredEndpoint();
+    expect(p).toMatchObject({ name: 'primary', stale: true, source: 'config' });
+    expect(p.reason).toMatch(/state is stale/);
+  });
+
+  test('a monitor that dies later: its last view ages out, the live monitor’s fresh view carries on', async () => {
+    let t = T0;
+    let liveDoc = doc('up', T0 - 2_000);
+    const live = await monitor(() => liveDoc);
+    const dying = await monitor(() => doc('up', t));
+    const c = client([dying.url, live.url], () => t, { ttlMs: 1_000 });
+    expect(await c.getPreferredEndpoint()).toMatchObject({ name: 'primary', stale: false });
+    await dying.server.close();
+
+    // 40 s later: the dead monitor's last document is stale; the live one keeps publishing and saw the primary fail.
+    t = T0 + 40_000;
+    liveDoc = doc('down', t - 1_000);
+    await waitFor('the live monitor’s newer view', async () => (await c.getPreferredEndpoint()).name === 'fallback', 10_000);
+    const p = await c.getPreferredEndpoint();
+    expect(p).toMatchObject({ name: 'fallback', stale: false, source: 'http' });
+  });
+
+  test('every monitor down and never seen: configured order, with each monitor’s error named', async () => {
+    const d1 = await deadUrl();
+    const d2 = await deadUrl();
+    const p = await client([d1, d2], () => T0).getPreferredEndpoint();
+    expect(p).toMatchObject({ name: 'primary', stale: true, source: 'config' });
+    expect(p.reason).toContain(`${d1}: state URL unreachable (ECONNREFUSED)`);
+    expect(p.reason).toContain(`${d2}: state URL unreachable (ECONNREFUSED)`);
+  });
+
+  test('failure reports go to every monitor; one dead monitor does not stop delivery', async () => {
+    const m1 = await monitor(() => doc('up', Date.now()), 'app-token');
+    const m2 = await monitor(() => doc('up', Date.now()), 'app-token');
+    const dead = await deadUrl();
+    const c = createSentinelClient({ stateUrls: [m1.url, dead, m2.url], token: 'app-token', nodes, env: {} });
+    const out = await c.report({ node: 'primary', reason: 'refused', detail: 'from the test' });
+    expect(out).toEqual({ delivered: true, via: 'http' });
+    expect(m1.reports.map((r) => r.node)).toEqual(['primary']);
+    expect(m2.reports.map((r) => r.node)).toEqual(['primary']);
+    const none = await createSentinelClient({ stateUrls: [dead, await deadUrl()], nodes, env: {} }).report({ node: 'primary', reason: 'refused' });
+    expect(none.delivered).toBe(false);
+    expect(!none.delivered && none.error).toMatch(/127\.0\.0\.1:\d+\/state: .*; http:\/\/127\.0\.0\.1:\d+\/state: /);
+  });
+
+  test('LLM_SENTINEL_STATE_URL with a comma is a list of monitors', async () => {
+    const live = await monitor(() => doc('down', T0));
+    const dead = await deadUrl();
+    const c = createSentinelClient({ nodes, env: { LLM_SENTINEL_STATE_URL: ` ${dead} , ${live.url}` }, reports: false, now: () => T0 });
+    expect(await c.getPreferredEndpoint()).toMatchObject({ name: 'fallback', stale: false, source: 'http' });
+  });
+});
+
+describe('several monitors: bad input names the option or variable', () => {
+  test.each([
+    ['an empty entry in stateUrls', { stateUrls: ['http://127.0.0.1:1/state', ''] }, /stateUrls\[1\] is empty/],
+    ['a non-http entry in stateUrls', { stateUrls: ['http://127.0.0.1:1/state', 'ftp://127.0.0.1/state'] }, /stateUrls\[1\] must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/127\.0\.0\.1\/state"/],
+    ['a relative entry in stateUrls', { stateUrls: ['/state'] }, /stateUrls\[0\] must be an http/],
+    ['an empty stateUrls', { stateUrls: [] }, /stateUrls is empty/],
+    ['stateUrl and stateUrls together', { stateUrl: 'http://127.0.0.1:1/state', stateUrls: ['http://127.0.0.1:2/state'] }, /stateUrl .* or stateUrls .*, not both/],
+    ['a trailing comma in LLM_SENTINEL_STATE_URL', { env: { LLM_SENTINEL_STATE_URL: 'http://127.0.0.1:1/state,' } }, /LLM_SENTINEL_STATE_URL\[1\] is empty/],
+    ['a non-http entry in LLM_SENTINEL_STATE_URL', { env: { LLM_SENTINEL_STATE_URL: 'http://127.0.0.1:1/state,127.0.0.1:2/state' } }, /LLM_SENTINEL_STATE_URL\[1\] must be an http/],
+  ] as Array<[string, Partial<SentinelClientOptions>, RegExp]>)('%s', (_what, opts, error) => {
+    expect(() => createSentinelClient({ nodes, env: {}, reports: false, ...opts })).toThrow(error);
+  });
+
+  test('one URL without a comma is passed through as before (checked by the request, not at construction)', async () => {
+    const c = createSentinelClient({ nodes, env: { LLM_SENTINEL_STATE_URL: 'not-a-url' }, reports: false });
+    const p = await c.getPreferredEndpoint();
+    expect(p).toMatchObject({ name: 'primary', stale: true });
+    expect(p.reason).toMatch(/state URL unreachable/);
+  });
+});
+
+describe('pickFreshest (pure)', () => {
+  const v = (updatedAt: number, staleAfterMs = 30_000, error?: string) => ({ source: 'http' as const, state: doc('up', updatedAt, staleAfterMs), ...(error ? { error } : {}) });
+  test.each([
+    ['newest fresh wins', [v(T0 - 9_000), v(T0 - 1_000)], 1],
+    ['a tie goes to the earlier monitor', [v(T0 - 1_000), v(T0 - 1_000)], 0],
+    ['a stale newer one loses to a fresh older one', [v(T0 - 20_000), v(T0 - 3_000, 2_000)], 0],
+    ['a cached view whose refresh failed still counts while fresh', [v(T0 - 2_000, 30_000, 'state URL unreachable (ECONNREFUSED)'), v(T0 - 5_000)], 0],
+    ['no document at all: nothing picked', [undefined, { source: 'http' as const, error: 'boom' }], -1],
+  ] as Array<[string, Array<StateView | undefined>, number]>)('%s', (_what, views, expected) => {
+    const labelled = views.map((view, i) => ({ label: `m${i}`, view }));
+    const picked = pickFreshest(labelled, T0);
+    if (expected < 0) {
+      expect(picked.state).toBeUndefined();
+      expect(picked.error).toBe('no monitor has a fresh state (m0: no answer yet; m1: boom)');
+    } else expect(picked.state).toBe(views[expected]?.state);
+  });
+});
+
+describe('freshestStateSource: how long a read waits', () => {
+  const fresh = (at: number): StateView => ({ source: 'http', state: doc('up', at) });
+  const never = { read: () => new Promise<StateView>(() => undefined) };
+  const after = (ms: number, v: StateView) => ({ read: () => new Promise<StateView>((r) => setTimeout(() => r(v), ms)) });
+
+  test('a fresh answer in hand: a source that never answers costs the grace, not more', async () => {
+    const src = freshestStateSource(
+      [
+        { label: 'hung', source: never },
+        { label: 'live', source: after(0, fresh(T0)) },
+      ],
+      { now: () => T0, graceMs: 50 },
+    );
+    const t0 = performance.now();
+    const v = await src.read();
+    expect(v.state?.updatedAt).toBe(new Date(T0).toISOString());
+    expect(performance.now() - t0).toBeLessThan(1_000);
+  });
+
+  test('a newer answer within the grace wins over the first one', async () => {
+    const src = freshestStateSource(
+      [
+        { label: 'first', source: after(0, fresh(T0 - 5_000)) },
+        { label: 'second', source: after(20, fresh(T0 - 1_000)) },
+      ],
+      { now: () => T0, graceMs: 2_000 },
+    );
+    expect((await src.read()).state?.updatedAt).toBe(new Date(T0 - 1_000).toISOString());
+  });
+
+  test('no fresh answer yet: every monitor is waited for (each is bounded by its own state timeout)', async () => {
+    const src = freshestStateSource(
+      [
+        { label: 'slow', source: after(300, fresh(T0)) },
+        { label: 'broken', source: after(0, { source: 'http', error: 'state URL answered HTTP 503' }) },
+      ],
+      { now: () => T0, graceMs: 10 },
+    );
+    const v = await src.read();
+    expect(v.state?.updatedAt).toBe(new Date(T0).toISOString());
+  });
+
+  test('a source that throws is an error value, never a rejected read', async () => {
+    const src = freshestStateSource([{ label: 'bad', source: { read: () => Promise.reject(new Error('boom')) } }], { now: () => T0 });
+    expect((await src.read()).error).toBe('no monitor has a fresh state (bad: state unreadable: boom)');
+  });
+});
+
