@@ -8,9 +8,8 @@ import { nextProbeDelay, probingHealth, spannedSleep } from '../core/schedule';
 import { describeCause, rootCause } from '../core/selfcheck';
 import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
-import { probeLivenessConfirmed } from '../probes/liveness-confirm';
+import { probeSuspect } from '../probes/liveness-confirm';
 import { SUSPECT_REASON } from '../client/suspicion';
-import { SUSPECT_ATTEMPTS, suspectStagger } from '../core/suspect';
 import type { ProbeKind, ProbeResult } from '../probes/types';
 import { buildPublishedState, type LivenessFact, type MonitorInfo } from '../state/build';
 import { StatePublisher, type Published } from '../state/publisher';
@@ -75,10 +74,8 @@ export class Daemon {
     this.#alerting = deps.alerting?.(deps.config);
     this.#suspects = new SuspectProber({
       mono: () => deps.clock.mono(),
-      run: async (name, signal) => {
-        const node = this.#config.nodes.find((n) => n.name === name);
-        if (node) await this.#probe(node, 'liveness', signal, true).catch((e: unknown) => deps.logger.error({ err: e, node: name }, 'internal error in a suspect probe'));
-      },
+      run: (name, signal) => this.#probe(this.#config.nodes.find((n) => n.name === name) as NodeConfig, 'liveness', signal, true),
+      onError: (e, node) => deps.logger.error({ err: e, node }, 'internal error in a suspect probe'),
     });
   }
 
@@ -251,12 +248,7 @@ export class Daemon {
   async #probe(node: NodeConfig, kind: ProbeKind, signal: AbortSignal, suspect = false): Promise<void> {
     const ctx = { signal, clock: this.deps.clock, dispatcher: this.#agent };
     const p = this.#config.probes;
-    let result =
-      kind === 'canary'
-        ? await probeCanary(node, p, ctx)
-        : suspect
-          ? await probeLivenessConfirmed(node, p, ctx, { attempts: SUSPECT_ATTEMPTS, staggerMs: suspectStagger(p.liveness.timeout) })
-          : await probeLiveness(node, p, ctx);
+    let result = await (kind === 'canary' ? probeCanary(node, p, ctx) : suspect ? probeSuspect(node, p, ctx) : probeLiveness(node, p, ctx));
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
     if (!result.ok && REASON_INFO[result.reason].path && node.directUrl) {

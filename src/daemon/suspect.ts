@@ -2,8 +2,10 @@ import { admitSuspect, type SuspectSlot, type SuspectVerdict } from '../core/sus
 
 export interface SuspectProberOptions {
   mono(): number;
-  /** Runs one suspect probe of `node` and hands its result on; must not throw. */
+  /** Runs one suspect probe of `node` (a configured node) and hands its result on. */
   run(node: string, signal: AbortSignal): Promise<void>;
+  /** A run that throws is a bug in the daemon, never a node failure. */
+  onError(err: unknown, node: string): void;
   minGapMs?: number;
 }
 
@@ -27,10 +29,13 @@ export class SuspectProber {
     if (v !== 'probe') return v;
     const s: SuspectSlot = { lastStartedAt: now, inFlight: true };
     this.#slots.set(node, s);
-    const p = this.opts.run(node, this.#abort.signal).finally(() => {
-      s.inFlight = false;
-      this.#running.delete(p);
-    });
+    const p = Promise.resolve()
+      .then(() => this.opts.run(node, this.#abort.signal))
+      .catch((e: unknown) => this.opts.onError(e, node))
+      .finally(() => {
+        s.inFlight = false;
+        this.#running.delete(p);
+      });
     this.#running.add(p);
     return v;
   }

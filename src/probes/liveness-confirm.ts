@@ -1,5 +1,6 @@
 import type { NodeConfig } from '../config';
 import { isNoAnswer } from '../client/suspicion';
+import { SUSPECT_ATTEMPTS, suspectStagger } from '../core/suspect';
 import type { ProbeContext, ProbeSettings } from './http';
 import { probeLiveness } from './liveness';
 import type { ProbeResult } from './types';
@@ -65,4 +66,9 @@ export async function probeLivenessConfirmed(node: NodeConfig, settings: ProbeSe
     clearTimeout(timer);
     stop.abort();
   }
+}
+
+/** The liveness probe that answers a suspect report, with the attempts and stagger of src/core/suspect. */
+export function probeSuspect(node: NodeConfig, settings: ProbeSettings, ctx: ProbeContext): Promise<ProbeResult> {
+  return probeLivenessConfirmed(node, settings, ctx, { attempts: SUSPECT_ATTEMPTS, staggerMs: suspectStagger(settings.liveness.timeout) });
 }
