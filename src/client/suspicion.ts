@@ -17,8 +17,7 @@ import type { PublishedNode } from '../state/types';
  */
 export const isNoAnswer = (reason: string): boolean => isReason(reason) && REASON_INFO[reason].silent;
 
-/** The report reason a client sends to ask the monitor for an immediate liveness probe of a node. */
-export const SUSPECT_REASON = 'suspect';
+export { SUSPECT_REASON } from './failure-report';
 
 /** What the monitor said about a node, reduced to what suspicion reads. Times are the monitor's (epoch ms). */
 export interface NodeEvidence {

@@ -9,7 +9,7 @@ import { describeCause, rootCause } from '../core/selfcheck';
 import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { probeSuspect } from '../probes/liveness-confirm';
-import { SUSPECT_REASON } from '../client/suspicion';
+import { SUSPECT_REASON } from '../client/failure-report';
 import type { ProbeKind, ProbeResult } from '../probes/types';
 import { buildPublishedState, type LivenessFact, type MonitorInfo } from '../state/build';
 import { StatePublisher, type Published } from '../state/publisher';

@@ -1,4 +1,4 @@
-import { SUSPECT_REASON } from '../client/suspicion';
+import { SUSPECT_REASON } from '../client/failure-report';
 import type { Logger } from '../logging';
 import type { RateLimiter } from './rate-limit';
 import { parseReport, type ClientReport } from './validate';

@@ -1,5 +1,5 @@
 import type { NodeConfig } from '../config';
-import { isNoAnswer } from '../client/suspicion';
+import { REASON_INFO } from '../core/reasons';
 import { SUSPECT_ATTEMPTS, suspectStagger } from '../core/suspect';
 import type { ProbeContext, ProbeSettings } from './http';
 import { probeLiveness } from './liveness';
@@ -50,7 +50,7 @@ export async function probeLivenessConfirmed(node: NodeConfig, settings: ProbeSe
         void probeLiveness(node, { ...settings, liveness: { ...settings.liveness, timeout: left } }, { ...ctx, signal }).then((r) => {
           if (k === 0) first = r;
           if (done) return;
-          if (r.reason === 'aborted' || r.ok || !isNoAnswer(r.reason)) return finish(r);
+          if (r.reason === 'aborted' || r.ok || !REASON_INFO[r.reason].silent) return finish(r);
           if (++failed === n) {
             const f = first ?? r;
             return finish({ ...f, durationMs: Math.max(f.durationMs, mono() - t0), detail: `${f.detail ?? f.reason} (${n} attempts, none answered)`.slice(0, 300) });
