@@ -285,13 +285,14 @@ export class Daemon {
       log.warn({ loadMs: r.loadMs, keepAlive: this.#config.probes.canary.keepAlive }, 'cold start: the model had been unloaded (evicted or expired) and was loaded again');
     }
     if (!note) {
-      // The last liveness result is published at once when it failed or answered a suspect report: a waiting
-      // client acts on a first failure, long before `fall` turns it into a status.
+      // Every liveness result is published at once: a waiting client acts on a first failure, long before
+      // `fall` turns it into a status, and a pass published only with a later heartbeat would look newer
+      // than a request that started after it (src/client/suspicion.ts compares on the monitor's clock).
       const live = r.kind === 'liveness';
       if (live) this.#liveness.set(r.node, { ok: r.ok, reason: r.reason, at: endedAt, attempts: r.attempts ?? 1 });
       const d = decide(this.#state, r, policyOf(this.#config), this.#instant());
       this.#apply(d);
-      if (live && d.events.length === 0 && (!r.ok || (r.attempts ?? 1) > 1)) this.#publish();
+      if (live && d.events.length === 0) this.#publish();
     }
     this.events.emit('probe:done', r, !note);
     if (r.kind === 'liveness') this.#self.cycleDone(r.node, this.#trouble());
