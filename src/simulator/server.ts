@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { setMaxListeners } from 'node:events';
 import type { Handler, RequestContext, SimSettings } from './context';
 import { planFault, type RouteInfo } from './faults';
 import { ModelRegistry } from './models';
@@ -77,6 +78,9 @@ class SimulatorServer implements Simulator {
     // Ollama's http.Server has no read/write timeouts; Node's requestTimeout would otherwise cut hung tests.
     this.server = createServer({ requestTimeout: 0, noDelay: true }, (req, res) => void this.handle(req, res));
     this.server.on('connection', (socket: Socket) => this.onConnection(socket));
+    // Every request in flight listens for the simulator closing (and stops listening when it ends): many
+    // concurrent slow generations are normal here, not a listener leak.
+    setMaxListeners(0, this.lifetime.signal);
   }
 
   get url(): string {
