@@ -5,8 +5,8 @@
  * Intl makes V8 page in ICU's locale data, about 5.5 MB of the daemon's resident memory for an hourly job.
  * Plain expressions (numbers, names, `*`, ranges, steps, lists; 5 fields, or 6 with seconds `0`) are read here
  * and scheduled with `Date`'s local-time getters; anything else (`L`, `#`, `?`, other seconds) returns
- * undefined and the caller keeps node-cron. Day of month and day of week follow cron's rule: when both are
- * restricted, a day matching either one counts.
+ * undefined and the caller keeps node-cron. Day of month and day of week follow node-cron's rule, not classic
+ * cron's: when both are restricted, a day must match both (AND; docs/alerts.md says the same for windows).
  */
 
 export interface CronSpec {
@@ -16,8 +16,6 @@ export interface CronSpec {
   month: ReadonlySet<number>;
   /** 0 = Sunday (7 is read as 0). */
   dow: ReadonlySet<number>;
-  domRestricted: boolean;
-  dowRestricted: boolean;
 }
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
@@ -80,16 +78,13 @@ export function parseCron(expr: string): CronSpec | undefined {
   if (sets.some((s) => s === undefined)) return undefined;
   const [minute, hour, dom, month, dowRaw] = sets as Set<number>[];
   const dow = new Set([...(dowRaw as Set<number>)].map((d) => d % 7));
-  return { minute: minute as Set<number>, hour: hour as Set<number>, dom: dom as Set<number>, month: month as Set<number>, dow, domRestricted: parts[2] !== '*', dowRestricted: parts[4] !== '*' };
+  return { minute: minute as Set<number>, hour: hour as Set<number>, dom: dom as Set<number>, month: month as Set<number>, dow };
 }
 
 function dayMatches(s: CronSpec, d: Date): boolean {
   const dom = s.dom.has(d.getDate());
   const dow = s.dow.has(d.getDay());
-  if (s.domRestricted && s.dowRestricted) return dom || dow;
-  if (s.domRestricted) return dom;
-  if (s.dowRestricted) return dow;
-  return true;
+  return dom && dow;
 }
 
 /** The first whole local minute strictly after `afterMs` that matches; undefined if none within 5 years. */

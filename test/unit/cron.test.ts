@@ -15,7 +15,8 @@ describe('core/cron: plain expressions without Intl', () => {
     ['0 9 * * mon', at(2026, 11, 29, 12, 0), at(2026, 11, 30, 9, 0)],
     ['*/15 8-10 * * *', at(2026, 3, 1, 10, 50), at(2026, 3, 2, 8, 0)],
     ['0 0 29 feb *', at(2026, 3, 1, 0, 0), at(2028, 2, 29, 0, 0)],
-    ['0 12 1 * 0', at(2026, 11, 2, 0, 0), at(2026, 11, 8, 12, 0)],
+    // node-cron's rule: day of month AND day of week (the first Sunday that is a 1st: 2027-08-01).
+    ['0 12 1 * 0', at(2026, 11, 2, 0, 0), at(2027, 8, 1, 12, 0)],
     ['30 4 1,15 * *', at(2026, 5, 2, 0, 0), at(2026, 5, 15, 4, 30)],
     ['0 17 * * * *', at(2026, 1, 5, 10, 0), at(2026, 1, 5, 10, 17)],
     ['0 0 * * 7', at(2026, 11, 30, 0, 0), at(2026, 12, 6, 0, 0)],
@@ -30,9 +31,9 @@ describe('core/cron: plain expressions without Intl', () => {
     expect(parseCron(expr)).toBeUndefined();
   });
 
-  test('agrees with node-cron on the next run of the default history schedule', () => {
-    const spec = parseCron('17 * * * *');
-    const task = cron.createTask('17 * * * *', () => undefined);
+  test.each(['17 * * * *', '0 12 1 * 0', '*/20 9-17 * * mon-fri', '0 3 * * 0'])('agrees with node-cron on the next run of %s', (expr) => {
+    const spec = parseCron(expr);
+    const task = cron.createTask(expr, () => undefined);
     try {
       void task.start();
       const theirs = task.getNextRun();
