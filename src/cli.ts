@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { processIo, type CliIo } from './cli/io';
+import { lightDaemonV8 } from './util/v8';
 import { packageVersion } from './version';
 
 type Command = { summary: string; load: () => Promise<{ run(argv: string[], io: CliIo): Promise<number> }> };
@@ -7,7 +8,13 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[], io: 
 /** Commands load their module only when run, so `--version` and `help` stay instant. */
 const COMMANDS: Record<string, Command> = {
   init: { summary: 'probe two URLs and write a commented config for them (then check, then install)', load: () => import('./cli/init') },
-  run: { summary: 'run the monitor daemon', load: () => import('./cli/run') },
+  run: {
+    summary: 'run the monitor daemon',
+    load: () => {
+      lightDaemonV8();
+      return import('./cli/run');
+    },
+  },
   check: { summary: 'probe every node once and print a table', load: () => import('./cli/check') },
   status: { summary: "print the published state: who is preferred, each node's status", load: () => import('./cli/status') },
   alert: { summary: 'send a test alert through the configured channels, or list recent alerts', load: () => import('./cli/alert') },

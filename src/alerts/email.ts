@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { EmailConfig } from '../config';
 import { ChannelError, redactor, type AlertMessage, type Channel, type SendResult } from './channel';
 
@@ -23,7 +23,9 @@ const SEVERITY_HEADERS = { critical: { 'X-Priority': '1 (Highest)', Importance: 
  */
 export function createEmailChannel(cfg: EmailConfig, name = 'email'): Channel {
   const scrub = redactor(cfg.password ? [cfg.password.reveal()] : [], cfg.user);
-  const transport = nodemailer.createTransport({
+  // nodemailer (about 12 MB resident) is loaded at the first message, not at start: most hours send none.
+  let transport: Transporter | undefined;
+  const open = async (): Promise<Transporter> => (transport ??= (await import('nodemailer')).default.createTransport({
     host: cfg.host,
     port: cfg.port,
     secure: cfg.secure,
@@ -34,13 +36,13 @@ export function createEmailChannel(cfg: EmailConfig, name = 'email'): Channel {
     dnsTimeout: cfg.timeout,
     logger: false,
     debug: false,
-  });
+  }));
 
   return {
     name,
     async send(msg: AlertMessage, signal?: AbortSignal): Promise<SendResult> {
       try {
-        const info = await transport.sendMail({
+        const info = await (await open()).sendMail({
           from: cfg.from,
           to: cfg.to,
           subject: msg.subject,
@@ -59,7 +61,7 @@ export function createEmailChannel(cfg: EmailConfig, name = 'email'): Channel {
       }
     },
     async close(): Promise<void> {
-      transport.close();
+      transport?.close();
     },
   };
 }

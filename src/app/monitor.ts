@@ -5,7 +5,6 @@ import { speaker, voiceOf } from '../core/peers';
 import { Daemon } from '../daemon/daemon';
 import type { DaemonEmitter } from '../daemon/events';
 import { createSdNotify, type SdNotify } from '../daemon/sdnotify';
-import { buildStatusModel, renderStatusPage } from '../http/status-page';
 import { createHistoryJob, type HistoryJob } from '../jobs/history';
 import { silentLogger, type Logger } from '../logging';
 import { PeerPoller } from '../peers/poller';
@@ -117,7 +116,11 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
         })
     : undefined;
   const speaks = poller && peersConfig ? () => speaker(voiceOf(config.instance, peersConfig.rank, poller.views(), clock.now(), peersConfig.silentAfter)) === config.instance : undefined;
-  const statusPage = () => renderStatusPage(buildStatusModel(storage.history, daemon.published?.state, clock.now()));
+  // The status page's code is loaded at its first view, not at start.
+  const statusPage = async () => {
+    const { buildStatusModel, renderStatusPage } = await import('../http/status-page');
+    return renderStatusPage(buildStatusModel(storage.history, daemon.published?.state, clock.now()));
+  };
   let historyJob: HistoryJob = createHistoryJob({ storage, config, logger, clock });
   let digest: DigestJob = createDigestJob({ config, storage, logger, clock, speaks });
   let services: Services;

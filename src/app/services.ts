@@ -1,7 +1,8 @@
 import type { NodeStatus } from '../core/status';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config';
-import { createMetrics, type Metrics } from '../http/metrics';
+import type { Metrics } from '../http/metrics';
+import { noMetrics } from '../http/no-metrics';
 import { startHttpServer, type RunningHttpServer } from '../http/server';
 import type { Logger } from '../logging';
 import { createRateLimiter } from '../intake/rate-limit';
@@ -31,7 +32,8 @@ export async function startServices(deps: {
   peerReport?: () => unknown;
 }): Promise<Services> {
   const { daemon, config, logger, clock, notify } = deps;
-  const metrics = createMetrics(config.nodes, config.instance);
+  // prom-client (about 12 MB resident) only when there is an HTTP server to serve /metrics.
+  const metrics = config.http ? (await import('../http/metrics')).createMetrics(config.nodes, config.instance) : noMetrics();
   const unbind = bindMetrics(daemon, metrics, clock);
 
   const nodeNames = config.nodes.map((n) => n.name);

@@ -83,6 +83,8 @@ log: { level: warn }
       env: {},
       timeoutMs: ms(15_000),
       failureHoldMs: ms(30_000),
+      // Suspicion is on by default; its wait is compressed like every other duration.
+      suspectAfterMs: ms(2_500),
       ...(opts.hedgeAfterMs !== undefined ? { hedgeAfterMs: ms(opts.hedgeAfterMs) } : {}),
     });
     const body = { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: false };

@@ -7,6 +7,8 @@ import { canaryCost } from './canary-cost';
 import { floodLatency, type FloodResult } from './flood';
 import { benchHistory } from './history';
 import { measureTakeover, TAKEOVER_DEFAULTS } from './takeover';
+import { footprint } from './footprint';
+import { firstIntoHang, slowPrimary } from './suspicion';
 
 /** One row of the printed table and of bench-results/latest.json. */
 interface Row {
@@ -76,6 +78,39 @@ async function main(): Promise<void> {
         note: `${((o.libraryS / o.seedS) * 100).toFixed(2)} % over ${o.requests} requests (real daemon + client, time ×1/10)`,
       });
     }
+  }
+  if (want('suspicion')) {
+    const trials = Number(process.env.BENCH_TRIALS ?? 3);
+    process.stderr.write(`  first request into a hang, real time, defaults (${trials} trials)…\n`);
+    const xs = await firstIntoHang(trials);
+    const { median, max } = stats(xs.map((x) => x * 1000));
+    rows.push({ measure: 'first request into a hang answered (defaults, no hedgeAfterMs)', value: `median ${s(median)}, max ${s(max)}`, target: '≤ 9 s', note: `seed client: 15 s; real time, n=${xs.length}` });
+    const n = Number(process.env.BENCH_SLOW_REQUESTS ?? 100);
+    process.stderr.write(`  slow but alive primary (first token 12 s), ${n} requests, 1 / s (time-compressed ×10)…\n`);
+    const slow = await slowPrimary({ requests: n, everyS: 1, ttftS: 12, flaky: 0 });
+    rows.push({
+      measure: `slow primary (first token 12 s, liveness fine), ${slow.requests} requests`,
+      value: `${slow.fallbackCalls} duplicates, ${slow.fromPrimary}/${slow.requests} from primary`,
+      target: '0 duplicates, all from primary',
+      note: `${slow.suspectProbes} suspect probes, ${slow.preferredFlips} preferred changes; 1 request / s, time ×1/10`,
+    });
+    const m = Number(process.env.BENCH_FLAKY_REQUESTS ?? 1000);
+    process.stderr.write(`  slow primary with 5 % random liveness failures, ${m} requests (time-compressed ×10)…\n`);
+    const flaky = await slowPrimary({ requests: m, everyS: 1, ttftS: 12, flaky: 0.05 });
+    rows.push({
+      measure: `false suspicion: slow primary + 5 % random liveness failures, ${flaky.requests} requests`,
+      value: `${flaky.fallbackCalls} hedged needlessly (${((flaky.fallbackCalls / flaky.requests) * 1000).toFixed(1)} per 1,000)`,
+      target: '< 1 per 1,000',
+      note: `${flaky.suspectProbes} suspect probes, ${flaky.preferredFlips} preferred changes; failures are unanswered requests; time ×1/10`,
+    });
+  }
+  if (want('footprint')) {
+    const secs = Number(process.env.BENCH_FOOTPRINT_SECONDS ?? 120);
+    process.stderr.write(`  daemon footprint at the default cadence for ${secs} s…\n`);
+    const f = await footprint(secs);
+    rows.push({ measure: 'daemon peak RSS (VmHWM), default cadence', value: `${f.peakMb.toFixed(1)} MB`, target: '≤ 90 MB', note: `start-up peak (first 15 s) ${f.startPeakMb.toFixed(1)} MB; run of ${secs} s` });
+    rows.push({ measure: `daemon RSS after ${secs} s (mean of the last quarter)`, value: `${f.steadyRssMb.toFixed(1)} MB`, target: '≤ 70 MB (after 10 min)', note: `at the end ${f.endRssMb.toFixed(1)} MB; BENCH_FOOTPRINT_SECONDS=600 for the 10-minute figure` });
+    rows.push({ measure: 'daemon CPU, default cadence', value: `${f.cpuPercent.toFixed(2)} % of one core`, target: '≤ 1 %', note: `two nodes, liveness 10 s, canary 60 s; ${secs} s` });
   }
   if (want('soak')) {
     const secs = Number(process.env.BENCH_SOAK_SECONDS ?? 180);

@@ -2,8 +2,10 @@ import { dirname, join } from 'node:path';
 import { classifyError, classifyResponse, type Failure } from './classify';
 import { plan, type Plan } from './plan';
 import { createReporter, type Reporter } from './failure-report';
-import { fileStateSource, httpStateSource, type StateSource } from './state-source';
+import { fileStateSource, httpStateSource, type StateSource, type StateView } from './state-source';
 import { displayUrl, fanOutReporter, freshestStateSource, resolveStateUrls } from './state-sources';
+import { SUSPECT_REASON } from './suspicion';
+import { freshEvidence, watchSuspicion } from './watch';
 import {
   AllEndpointsFailedError,
   type Attempt,
@@ -26,6 +28,12 @@ const REPORT_EVERY_MS = 5_000;
  * wait out the same timeout. A success clears it at once.
  */
 const DEFAULT_FAILURE_HOLD_MS = 30_000;
+/** Suspicion: a request silent this long asks the monitor to probe its node now (see suspicion.ts). */
+const DEFAULT_SUSPECT_AFTER_MS = 2_500;
+/** One suspect report per node per this long per client: many waiting requests share one probe. */
+const SUSPECT_EVERY_MS = 1_000;
+/** How often a waiting request looks at the monitor's view: a stat for the file, the cached document for HTTP. */
+const WATCH_POLL_MS = { file: 100, http: 250 } as const;
 
 function envNodes(env: Record<string, string | undefined>): ClientNode[] {
   const out: ClientNode[] = [];
@@ -150,13 +158,27 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
     return at !== undefined && t - at >= 0 && t - at < failureHoldMs;
   };
 
-  const currentPlan = async (): Promise<Plan> => {
+  const suspicion = options.suspicion !== false && source !== undefined && reporter !== undefined;
+  const suspectAfterMs = options.suspectAfterMs ?? DEFAULT_SUSPECT_AFTER_MS;
+  const lastSuspect = new Map<string, number>();
+
+  const readView = async (): Promise<StateView | undefined> => {
     try {
-      return plan(nodes, source ? await source.read() : undefined, now(), options.staleAfterMs);
+      return source ? await source.read() : undefined;
     } catch (e) {
       // Sources return errors as values; this is insurance that the monitor can never break the app.
-      return plan(nodes, { source: stateFile ? 'file' : 'http', error: `state unreadable: ${(e as Error)?.message}` }, now(), options.staleAfterMs);
+      return { source: stateFile ? 'file' : 'http', error: `state unreadable: ${(e as Error)?.message}` };
     }
+  };
+  const currentPlan = async (): Promise<Plan> => plan(nodes, await readView(), now(), options.staleAfterMs);
+
+  const suspectInBackground = (ep: Endpoint, waitedMs: number): void => {
+    if (!reporter) return;
+    const t = now();
+    const last = lastSuspect.get(ep.name);
+    if (last !== undefined && t - last >= 0 && t - last < SUSPECT_EVERY_MS) return;
+    lastSuspect.set(ep.name, t);
+    void reporter.send({ node: ep.name, reason: SUSPECT_REASON, detail: `no response headers after ${Math.round(waitedMs)}ms` }).catch(() => undefined);
   };
 
   const reportInBackground = (ep: Endpoint, f: Failure): void => {
@@ -198,7 +220,8 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
 
   const tryInOrder = async (build: (ep: Endpoint) => { url: string; init: RequestInit }, userSignal: AbortSignal | undefined): Promise<Response> => {
     if (userSignal?.aborted) throw userSignal.reason;
-    const planned = (await currentPlan()).order;
+    const view = await readView();
+    const planned = plan(nodes, view, now(), options.staleAfterMs).order;
     const t = now();
     const order = [...planned.filter((ep) => !heldBack(ep, t)), ...planned.filter((ep) => heldBack(ep, t))];
     const attempts: Attempt[] = [];
@@ -227,27 +250,63 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
       return undefined;
     };
 
+    /**
+     * What makes a silent attempt on `ep` get company: the blunt hedgeAfterMs timer (opt-in) and/or the
+     * monitor's suspicion (default). Undefined: nothing can, the attempt waits up to timeoutMs.
+     */
+    const companyFor = (ep: Endpoint): { when: Promise<string>; stop(): void } | undefined => {
+      const stops: Array<() => void> = [];
+      const triggers: Array<Promise<string>> = [];
+      if (hedgeAfterMs !== undefined) {
+        let timer: NodeJS.Timeout | undefined;
+        triggers.push(new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`no response headers within ${hedgeAfterMs}ms`), hedgeAfterMs))));
+        stops.push(() => clearTimeout(timer));
+      }
+      if (suspicion && source && view) {
+        const started = now();
+        const w = watchSuspicion({
+          source,
+          node: ep.name,
+          before: freshEvidence(view.state, ep.name, started, options.staleAfterMs),
+          suspectAfterMs,
+          pollMs: WATCH_POLL_MS[view.source === 'http' ? 'http' : 'file'],
+          staleAfterMs: options.staleAfterMs,
+          now,
+          suspect: () => suspectInBackground(ep, now() - started),
+        });
+        triggers.push(w.hedge.then((h) => `no response headers yet and ${h.detail}`));
+        stops.push(() => w.stop());
+      }
+      if (triggers.length === 0) return undefined;
+      return { when: Promise.race(triggers), stop: () => stops.forEach((f) => f()) };
+    };
+
     for (let i = 0; i < order.length; i++) {
       const ep = order[i] as Endpoint;
       const next = order[i + 1];
-      if (hedgeAfterMs === undefined || next === undefined) {
+      const company = next === undefined ? undefined : companyFor(ep);
+      if (!company || next === undefined) {
         const res = book(await runLeg(ep));
         if (res) return res;
         continue;
       }
-      // Hedged: if `ep` has not answered within hedgeAfterMs, ask `next` too; the first response wins and
-      // the other leg is abandoned (Ollama stops generating when the client goes away).
+      // If `ep` has not answered when company is due, ask `next` too; the first response wins and the
+      // other leg is abandoned (Ollama stops generating when the client goes away).
       const cancelFirst = new AbortController();
       const first = runLeg(ep, cancelFirst.signal);
-      let timer: NodeJS.Timeout | undefined;
-      const hedge = new Promise<'hedge'>((resolve) => (timer = setTimeout(() => resolve('hedge'), hedgeAfterMs)));
-      const early = await Promise.race([first, hedge]);
-      clearTimeout(timer);
-      if (early !== 'hedge') {
+      let early: Leg | { why: string };
+      try {
+        early = await Promise.race([first, company.when.then((why) => ({ why }))]);
+      } finally {
+        // Also when the caller aborts (the race rejects): a watch must not outlive its request.
+        company.stop();
+      }
+      if (!('why' in early)) {
         const res = book(early);
         if (res) return res;
         continue;
       }
+      const why = early.why;
       i++;
       const cancelNext = new AbortController();
       const winner = await new Promise<Response | undefined>((resolve, reject) => {
@@ -264,9 +323,9 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
         };
         first.then((leg) => settle(leg, cancelNext), reject);
         runLeg(next, cancelNext.signal).then((leg) => {
-          // The hedge answered while `ep` was still silent: that silence is a failure worth remembering
+          // The company answered while `ep` was still silent: that silence is a failure worth remembering
           // (the failure hold) and reporting, even though the abandoned request itself ends as cancelled.
-          if (leg.response && !won) book({ ep, url: ep.url, failure: { reason: 'timeout', detail: `no response headers within ${hedgeAfterMs}ms; ${leg.ep.name} answered first` } });
+          if (leg.response && !won) book({ ep, url: ep.url, failure: { reason: 'timeout', detail: `${why}; ${leg.ep.name} answered first` } });
           settle(leg, cancelFirst);
         }, reject);
       });

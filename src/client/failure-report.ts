@@ -8,6 +8,12 @@ import type { ClientReport, FetchLike, ReportOutcome } from './types';
  * because the client may import nothing heavy, while the daemon may import this light file.
  */
 
+/**
+ * Not a failure: "a request of mine has had no response headers from this node for a few seconds; look now".
+ * The daemon answers with one immediate liveness probe (src/core/suspect.ts); see src/client/suspicion.ts.
+ */
+export const SUSPECT_REASON = 'suspect';
+
 /** Bodies and drop files above this are refused unread: a report is a node name and a reason. */
 export const MAX_REPORT_BYTES = 4096;
 export const MAX_REASON_CHARS = 64;

@@ -44,6 +44,18 @@ export interface SentinelClientOptions {
    * token, e.g. 3000.
    */
   hedgeAfterMs?: number;
+  /**
+   * On by default (needs stateFile or stateUrl, and reports). While a request waits for response headers,
+   * the client watches the monitor's view of that node; after `suspectAfterMs` it asks the monitor for an
+   * immediate liveness probe (a `suspect` report). As soon as the monitor publishes a liveness probe newer
+   * than the request that found no answer (timeout, refused, reset, a Cloudflare tunnel error, retried on
+   * fresh connections), the next node is asked too; the first response wins. A node that keeps passing
+   * liveness is slow, not hung, and is never duplicated: the request waits up to timeoutMs as before.
+   * false: off (only hedgeAfterMs, if set, starts a second request).
+   */
+  suspicion?: boolean;
+  /** How long a request waits for response headers before it asks the monitor to probe the node; default 2500. */
+  suspectAfterMs?: number;
   /** Time limit for one GET /state; default 2000 (a hung monitor must not hold up requests for long). */
   stateTimeoutMs?: number;
   /** Where failure reports are POSTed; default: stateUrl's origin + /report. */

@@ -51,32 +51,40 @@ export interface ReasonInfo {
    * gone. Cloudflare errors are not among them: Cloudflare answered, so the monitor's network works.
    */
   noAnswer: boolean;
+  /**
+   * The node itself is silent: the same silence a request waiting for headers gets. A liveness probe that
+   * fails this way (after retries) makes a waiting client ask the next node (suspicion, src/client/suspicion.ts).
+   * Cloudflare's tunnel errors count (the node behind it is gone); a node that answers, even with an error,
+   * does not, and neither do failures on the monitor's side of the path (DNS, TLS).
+   */
+  silent: boolean;
   /** Short words for a mail or a page; the detail line says the rest. */
   words: string;
   /** What to do, in one line, for `check`. docs/reasons.md has the long form. */
   hint: string;
 }
 
-const row = (weight: ReasonInfo['weight'], flags: { network?: boolean; path?: boolean; noAnswer?: boolean }, words: string, hint: string): ReasonInfo => ({
+const row = (weight: ReasonInfo['weight'], flags: { network?: boolean; path?: boolean; noAnswer?: boolean; silent?: boolean }, words: string, hint: string): ReasonInfo => ({
   weight,
   network: flags.network ?? false,
   path: flags.path ?? false,
   noAnswer: flags.noAnswer ?? false,
+  silent: flags.silent ?? false,
   words,
   hint,
 });
 
 export const REASON_INFO: Readonly<Record<Reason, ReasonInfo>> = {
   ok: row('none', {}, 'ok', ''),
-  refused: row('hard', { network: true, path: true, noAnswer: true }, 'connection refused', 'start Ollama (ollama serve); check the port and OLLAMA_HOST'),
+  refused: row('hard', { network: true, path: true, noAnswer: true, silent: true }, 'connection refused', 'start Ollama (ollama serve); check the port and OLLAMA_HOST'),
   dns: row('hard', { network: true, path: true, noAnswer: true }, 'DNS lookup failed', "check the host name in the node URL and the monitor's DNS"),
   tls: row('hard', { network: true, path: true, noAnswer: true }, 'TLS failed', 'use the right scheme (Ollama speaks plain HTTP) or fix the certificate'),
-  connect_timeout: row('soft', { network: true, path: true, noAnswer: true }, 'no answer (connect timeout)', 'the machine is off, asleep or firewalled'),
-  timeout: row('soft', { path: true, noAnswer: true }, 'timed out', 'a hung or busy server, or a cold model load: keep the model loaded'),
-  reset: row('soft', { network: true, path: true, noAnswer: true }, 'connection reset', 'Ollama crashed or restarted, or a proxy dropped the connection'),
-  cloudflare_tunnel_down: row('hard', { network: true, path: true }, 'Cloudflare tunnel down', 'cloudflared is not running or not connected: restart it; is the Mac awake?'),
-  cloudflare_origin_unreachable: row('hard', { network: true, path: true }, 'Cloudflare cannot reach Ollama', "start Ollama; check the ingress rule's service URL and scheme"),
-  cloudflare_timeout: row('soft', {}, 'Cloudflare timeout', 'the first byte took longer than Cloudflare waits: keep the model warm, stream'),
+  connect_timeout: row('soft', { network: true, path: true, noAnswer: true, silent: true }, 'no answer (connect timeout)', 'the machine is off, asleep or firewalled'),
+  timeout: row('soft', { path: true, noAnswer: true, silent: true }, 'timed out', 'a hung or busy server, or a cold model load: keep the model loaded'),
+  reset: row('soft', { network: true, path: true, noAnswer: true, silent: true }, 'connection reset', 'Ollama crashed or restarted, or a proxy dropped the connection'),
+  cloudflare_tunnel_down: row('hard', { network: true, path: true, silent: true }, 'Cloudflare tunnel down', 'cloudflared is not running or not connected: restart it; is the Mac awake?'),
+  cloudflare_origin_unreachable: row('hard', { network: true, path: true, silent: true }, 'Cloudflare cannot reach Ollama', "start Ollama; check the ingress rule's service URL and scheme"),
+  cloudflare_timeout: row('soft', { silent: true }, 'Cloudflare timeout', 'the first byte took longer than Cloudflare waits: keep the model warm, stream'),
   auth_required: row('hard', { network: true, path: true }, 'access denied (auth)', 'send the Access service token in the node headers, or fix the Host header'),
   not_ollama: row('hard', { network: true, path: true }, 'not the Ollama API', 'the URL points at something else, or `api:` is wrong'),
   model_missing: row('hard', {}, 'model missing', 'ollama pull <model> on that node, or fix `model` in the config'),

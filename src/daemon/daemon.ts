@@ -8,8 +8,10 @@ import { nextProbeDelay, probingHealth, spannedSleep } from '../core/schedule';
 import { describeCause, rootCause } from '../core/selfcheck';
 import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
+import { probeSuspect } from '../probes/liveness-confirm';
+import { SUSPECT_REASON } from '../client/failure-report';
 import type { ProbeKind, ProbeResult } from '../probes/types';
-import { buildPublishedState, type MonitorInfo } from '../state/build';
+import { buildPublishedState, type LivenessFact, type MonitorInfo } from '../state/build';
 import { StatePublisher, type Published } from '../state/publisher';
 import type { PublishedPeer } from '../state/types';
 import type { Alerting } from '../alerts/alerting';
@@ -19,6 +21,7 @@ import { DaemonEmitter } from './events';
 import { Warmth } from './keep-warm';
 import { logLearnt, ServerKnowledge } from './knowledge';
 import { SelfChecks } from './selfcheck';
+import { SuspectProber } from './suspect';
 import { ProbeLoop } from './loop';
 import { watchClock, type ClockJump } from './wake';
 import { WriteQueue } from './write-queue';
@@ -62,6 +65,8 @@ export class Daemon {
   #alerting: Alerting | undefined;
   #known = new ServerKnowledge();
   #warmth: Warmth;
+  #liveness = new Map<string, LivenessFact>();
+  #suspects: SuspectProber;
 
   constructor(private readonly deps: DaemonDeps) {
     this.#config = deps.config;
@@ -74,6 +79,11 @@ export class Daemon {
     this.#self = this.#selfChecks(deps.config);
     this.#writes = new WriteQueue(deps.logger.child({ component: 'storage' }), () => deps.clock.mono());
     this.#alerting = deps.alerting?.(deps.config);
+    this.#suspects = new SuspectProber({
+      mono: () => deps.clock.mono(),
+      run: (name, signal) => this.#probe(this.#config.nodes.find((n) => n.name === name) as NodeConfig, 'liveness', signal, true),
+      onError: (e, node) => deps.logger.error({ err: e, node }, 'internal error in a suspect probe'),
+    });
     const cold = deps.storage.coldEvents;
     this.#warmth = new Warmth({
       config: () => this.#config,
@@ -151,6 +161,13 @@ export class Daemon {
   /** A client says a node just failed: re-probe it at once. Only probes decide; a report flips nothing. */
   reportFailure(node: string, reason: string, source: string): boolean {
     if (!this.#config.nodes.some((n) => n.name === node)) return false;
+    if (reason === SUSPECT_REASON) {
+      // A request is waiting on this node: one liveness probe now, its result published at once (core/suspect).
+      const v = this.#suspects.suspect(node);
+      this.deps.logger[v === 'probe' ? 'info' : 'debug']({ node, source, verdict: v }, v === 'probe' ? 'suspect report: probing now' : `suspect report: ${v}`);
+      this.events.emit('report:received', { node, reason, source });
+      return true;
+    }
     this.deps.logger.info({ node, reason, source }, 'client reported a failure; re-probing now');
     this.events.emit('report:received', { node, reason, source });
     this.#loops.get(`${node}/liveness`)?.trigger();
@@ -199,7 +216,7 @@ export class Daemon {
     await this.#reloading;
     for (const t of this.#timers) t();
     this.#timers = [];
-    await Promise.all([this.#stopLoops(), this.#self.stop(), this.#warmth.stop()]);
+    await Promise.all([this.#stopLoops(), this.#self.stop(), this.#warmth.stop(), this.#suspects.stop()]);
     await this.#alerting?.stop();
     this.#publish();
     const runId = this.#runId;
@@ -248,12 +265,13 @@ export class Daemon {
     return nextProbeDelay(node, kind, { liveness: p.liveness.interval, canary: p.canary.interval, fast: this.#config.decision.fastInterval });
   }
 
-  async #probe(configured: NodeConfig, kind: ProbeKind, signal: AbortSignal): Promise<void> {
+  async #probe(configured: NodeConfig, kind: ProbeKind, signal: AbortSignal, suspect = false): Promise<void> {
     const ctx = { signal, clock: this.deps.clock, dispatcher: this.#agent };
     const node = this.#known.resolve(configured);
     // No model yet (none configured, liveness has not found one): nothing to generate with.
     if (kind === 'canary' && node.model === undefined) return;
-    let result = kind === 'liveness' ? await probeLiveness(node, this.#config.probes, ctx) : await probeCanary(node, this.#config.probes, ctx, this.#known.view(node.name));
+    const p = this.#config.probes;
+    let result = await (kind === 'canary' ? probeCanary(node, p, ctx, this.#known.view(node.name)) : suspect ? probeSuspect(node, p, ctx) : probeLiveness(node, p, ctx));
     if (this.#known.learn(result)) {
       logLearnt(this.deps.logger.child({ node: node.name }), result, this.#known.get(node.name));
       this.events.emit('node:server', { node: node.name, ...this.#known.get(node.name) });
@@ -295,7 +313,16 @@ export class Daemon {
     if (r.kind === 'canary' && r.ok && (r.loadMs ?? 0) > this.#config.probes.canary.coldStart) {
       log.warn({ loadMs: r.loadMs, keepAlive: this.#config.probes.canary.keepAlive }, 'cold start: the model had been unloaded (evicted or expired) and was loaded again');
     }
-    if (!note) this.#apply(decide(this.#state, r, policyOf(this.#config), this.#instant()));
+    if (!note) {
+      // Every liveness result is published at once: a waiting client acts on a first failure, long before
+      // `fall` turns it into a status, and a pass published only with a later heartbeat would look newer
+      // than a request that started after it (src/client/suspicion.ts compares on the monitor's clock).
+      const live = r.kind === 'liveness';
+      if (live) this.#liveness.set(r.node, { ok: r.ok, reason: r.reason, at: endedAt, attempts: r.attempts ?? 1 });
+      const d = decide(this.#state, r, policyOf(this.#config), this.#instant());
+      this.#apply(d);
+      if (live && d.events.length === 0) this.#publish();
+    }
     this.events.emit('probe:done', r, !note);
     if (r.kind === 'liveness') this.#self.cycleDone(r.node, this.#trouble());
   }
@@ -402,7 +429,7 @@ export class Daemon {
   #publish(): void {
     const c = this.#config;
     const nodes = c.nodes.map((n) => this.#known.resolve(n)).map((n) => ({ ...n, model: n.model ?? '', warmth: this.#warmth.get(n.name) }));
-    const json = this.#publisher.publish(buildPublishedState(this.#state, nodes, this.#info, this.deps.clock.now(), c.state.staleAfter, this.deps.peers?.()));
+    const json = this.#publisher.publish(buildPublishedState(this.#state, nodes, this.#info, this.deps.clock.now(), c.state.staleAfter, this.deps.peers?.(), this.#liveness));
     if (json !== undefined) this.events.emit('state:written', json);
   }
 }

@@ -1,3 +1,4 @@
+import { SUSPECT_REASON } from '../client/failure-report';
 import type { Logger } from '../logging';
 import type { RateLimiter } from './rate-limit';
 import { parseReport, type ClientReport } from './validate';
@@ -32,7 +33,9 @@ export function createReportIntake(opts: IntakeOptions): { take(text: string, so
       const check = parseReport(text, opts.nodeNames);
       if (!check.ok) return { ok: false, kind: 'invalid', error: check.error };
       const { node } = check.report;
-      const t = opts.limiter.take(node);
+      // Suspect reports (a request waiting on a silent node) get their own budget: a busy app's suspicion
+      // must not use up the budget of failure reports. The daemon caps the probes they cause (core/suspect).
+      const t = opts.limiter.take(check.report.reason === SUSPECT_REASON ? `${node}\u0000${SUSPECT_REASON}` : node);
       if (!t.ok) {
         opts.metrics?.countReport(node, source, 'rate_limited');
         opts.logger.debug({ node, source }, 'client report rate-limited');

@@ -1,4 +1,6 @@
-import cron, { type ScheduledTask } from 'node-cron';
+import cron from 'node-cron';
+import { parseCron } from '../core/cron';
+import { scheduleLocal } from './local-schedule';
 import type { Config } from '../config';
 import type { Logger } from '../logging';
 import type { Storage } from '../storage';
@@ -60,7 +62,7 @@ export function createHistoryJob(deps: HistoryJobDeps): HistoryJob {
   const history: History = deps.storage.history;
   const h = config.history;
   const settleMs = Math.max(MIN_SETTLE_MS, config.probes.canary.timeout + config.probes.liveness.timeout);
-  let task: ScheduledTask | undefined;
+  let task: { start(): unknown; destroy(): unknown } | undefined;
   let inflight: Promise<RunSummary> | undefined;
   let stopping = false;
 
@@ -195,25 +197,26 @@ export function createHistoryJob(deps: HistoryJobDeps): HistoryJob {
     start(): void {
       if (task) return;
       stopping = false;
-      task = cron.createTask(
-        h.schedule,
-        () =>
-          runOnce().catch((err: unknown) => {
-            log.error({ err }, 'history rollup failed; raw probes are kept until a run succeeds');
-          }),
-        {
+      const fire = () =>
+        void runOnce().catch((err: unknown) => {
+          log.error({ err }, 'history rollup failed; raw probes are kept until a run succeeds');
+        });
+      // A plain expression (the default among them) is scheduled without node-cron's Intl (core/cron.ts).
+      const spec = parseCron(h.schedule);
+      task = spec
+        ? scheduleLocal(spec, clock, fire)
+        : cron.createTask(h.schedule, fire, {
           name: 'llm-sentinel-history',
           noOverlap: true,
-          // A Mac that slept through the hour misses the slot; the next run catches up, so no warning.
-          suppressMissedWarning: true,
-          logger: {
-            info: (m) => log.debug(m),
-            warn: (m) => log.warn(m),
-            error: (m, err) => log.error({ err }, String(m)),
-            debug: (m) => log.debug(String(m)),
-          },
-        },
-      );
+            // A Mac that slept through the hour misses the slot; the next run catches up, so no warning.
+            suppressMissedWarning: true,
+            logger: {
+              info: (m) => log.debug(m),
+              warn: (m) => log.warn(m),
+              error: (m, err) => log.error({ err }, String(m)),
+              debug: (m) => log.debug(String(m)),
+            },
+          });
       void Promise.resolve(task.start()).catch((err: unknown) => log.error({ err }, 'could not schedule the history job'));
     },
     async stop(): Promise<void> {

@@ -48,4 +48,6 @@ export interface ProbeResult {
   installed?: string[];
   /** Canary: how thinking was switched off, and whether the server refused the knob (then retried without it). */
   thinking?: { knob: ThinkingKnob; knobRejected: boolean; thought: boolean };
+  /** Liveness answering a suspect report: how many attempts it made (absent = 1). */
+  attempts?: number;
 }

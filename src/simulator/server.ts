@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { setMaxListeners } from 'node:events';
 import type { Handler, RequestContext, SimSettings } from './context';
 import { planFault, type RouteInfo } from './faults';
 import { ModelRegistry } from './models';
@@ -14,6 +15,7 @@ import { readBody } from './request';
 import { nowNs, wait } from './time';
 import { FAULTS, type Fault, type FaultOptions, type SimFlavor, type Simulator, type SimulatorOptions } from './types';
 import { errorReply, jsonReply, sendReply, textReply, type Reply } from './wire';
+import { mulberry32 } from '../util/random';
 
 interface Route {
   methods: readonly string[];
@@ -78,6 +80,7 @@ class SimulatorServer implements Simulator {
   private currentFault: Fault = 'none';
   private faultOptions: FaultOptions = {};
   private answerText: string;
+  private flaky: { rate: number; random: () => number } | undefined;
   private total = 0;
   private lastHeaders: Record<string, string | string[] | undefined> | undefined;
 
@@ -103,6 +106,9 @@ class SimulatorServer implements Simulator {
     // Ollama's http.Server has no read/write timeouts; Node's requestTimeout would otherwise cut hung tests.
     this.server = createServer({ requestTimeout: 0, noDelay: true }, (req, res) => void this.handle(req, res));
     this.server.on('connection', (socket: Socket) => this.onConnection(socket));
+    // Every request in flight listens for the simulator closing (and stops listening when it ends): many
+    // concurrent slow generations are normal here, not a listener leak.
+    setMaxListeners(0, this.lifetime.signal);
   }
 
   get url(): string {
@@ -159,6 +165,11 @@ class SimulatorServer implements Simulator {
 
   setTokenDelay(ms: number): void {
     this.settings.tokenDelayMs = Math.max(0, ms);
+  }
+
+  setFlakyLiveness(rate: number, seed = 1): void {
+    if (!(rate >= 0 && rate <= 1)) throw new RangeError(`rate must be between 0 and 1, got ${rate}`);
+    this.flaky = rate > 0 ? { rate, random: mulberry32(seed) } : undefined;
   }
 
   setAnswer(text: string): void {
@@ -275,6 +286,8 @@ class SimulatorServer implements Simulator {
       if (body.length > 0) this.bodies.set(path, body);
       if (signal.aborted) return;
 
+      // Flaky liveness, beside whatever fault is in force: this request is read and never answered.
+      if (info.class === 'liveness' && this.flaky && this.flaky.random() < this.flaky.rate) return;
       const plan = planFault(fault, faultOptions, info, req.headers, url);
       if (plan.kind === 'hang') return;
       if (plan.kind === 'reset') {

@@ -115,6 +115,11 @@ export interface Simulator {
   setAnswer(text: string): void;
   /** Changes the pace of generation from now on: a node that turns slow (first token and every token) without failing. */
   setTokenDelay(ms: number): void;
+  /**
+   * Beside the fault in force, each liveness request (/, version, tags, ps, v1/models) independently goes
+   * unanswered (like `hang`) with probability `rate`, from a seeded PRNG; 0 turns it off.
+   */
+  setFlakyLiveness(rate: number, seed?: number): void;
   /** Total requests received (connections reset or refused before a request arrived are not counted). */
   readonly requestCount: number;
   /** Requests received for a path (without query string). */

@@ -1,6 +1,6 @@
 import type { MonitorState } from '../core/decide';
 import { publicUrl } from '../util/url';
-import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedPeer, type PublishedState } from './types';
+import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedLiveness, type PublishedPeer, type PublishedState } from './types';
 
 export interface MonitorInfo {
   instance: string;
@@ -19,11 +19,31 @@ interface NodeInfo {
   warmth?: { coldEvents: number; lastColdEvent: { model: string; at: number } | null };
 }
 
+/** The last liveness result per node, as the daemon remembers it (epoch ms). */
+export interface LivenessFact {
+  ok: boolean;
+  reason: string;
+  at: number;
+  attempts: number;
+}
+
 const iso = (ms: number) => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 /** The document apps read, from the runtime state. Pure; carries no secret (URLs lose their userinfo). */
-export function buildPublishedState(s: MonitorState, nodes: readonly NodeInfo[], monitor: MonitorInfo, now: number, staleAfterMs: number, peers?: PublishedPeer[]): PublishedState {
+export function buildPublishedState(
+  s: MonitorState,
+  nodes: readonly NodeInfo[],
+  monitor: MonitorInfo,
+  now: number,
+  staleAfterMs: number,
+  peers?: PublishedPeer[],
+  liveness?: ReadonlyMap<string, LivenessFact>,
+): PublishedState {
+  const live = (name: string): PublishedLiveness | null => {
+    const f = liveness?.get(name);
+    return f ? { ok: f.ok, reason: f.reason, at: iso(f.at), attempts: f.attempts } : null;
+  };
   const endpoint = (n: NodeInfo): PublishedEndpoint => ({ name: n.name, url: publicUrl(n.url), model: n.model, api: n.api });
   const preferred = nodes.find((n) => n.name === s.preferred) ?? nodes[0];
   if (!preferred) throw new Error('buildPublishedState: no nodes');
@@ -55,6 +75,7 @@ export function buildPublishedState(s: MonitorState, nodes: readonly NodeInfo[],
           ...(cfg.warmth
             ? { coldEvents: cfg.warmth.coldEvents, lastColdEvent: cfg.warmth.lastColdEvent && { model: cfg.warmth.lastColdEvent.model, at: iso(cfg.warmth.lastColdEvent.at) } }
             : {}),
+          lastLiveness: live(rt.name),
         },
       ];
     }),

@@ -33,6 +33,21 @@ export interface PublishedNode extends PublishedEndpoint {
   /** Keep-warm (since 0.2): app models found unloaded and loaded again since the monitor started, and the last one. */
   coldEvents?: number;
   lastColdEvent?: { model: string; at: string } | null;
+  /**
+   * The last liveness probe's result, published as soon as it is known (since 0.1; absent from older
+   * monitors, null before the first probe). A first failure shows here at once, long before `fall` makes it
+   * a status. `attempts` > 1: a probe that answered a client's suspect report, retried on fresh connections.
+   */
+  lastLiveness?: PublishedLiveness | null;
+}
+
+export interface PublishedLiveness {
+  ok: boolean;
+  /** A probe reason (docs/reasons.md); `ok` when it passed. */
+  reason: string;
+  /** ISO time the result was known (the probe's end). */
+  at: string;
+  attempts: number;
 }
 
 /** What a peer monitor last said (docs/state-file.md "peers"); added within schemaVersion 1. */

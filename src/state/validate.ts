@@ -1,5 +1,5 @@
 import { NODE_STATUSES } from '../core/status';
-import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedNode, type PublishedPeer, type PublishedState, type PublishedStatus } from './types';
+import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedLiveness, type PublishedNode, type PublishedPeer, type PublishedState, type PublishedStatus } from './types';
 
 /*
  * Hand-written on purpose: the client library imports this file, and apps (some serverless) must not pay for
@@ -116,6 +116,16 @@ function endpoint(o: Obj, path: string): PublishedEndpoint {
   };
 }
 
+function liveness(o: Obj, path: string): PublishedLiveness | null {
+  const raw = field(o, 'lastLiveness');
+  if (raw === null) return null;
+  const p = join(path, 'lastLiveness');
+  const l = obj(raw, p);
+  const ok = field(l, 'ok');
+  if (typeof ok !== 'boolean') fail(join(p, 'ok'), 'a boolean', ok);
+  return { ok, reason: str(l, 'reason', p), at: iso(l, 'at', p), attempts: int(l, 'attempts', p, 1) };
+}
+
 function node(v: unknown, path: string): PublishedNode {
   const o = obj(v, path);
   const lastErrorRaw = field(o, 'lastError');
@@ -155,6 +165,7 @@ function node(v: unknown, path: string): PublishedNode {
     ...(field(o, 'lastColdStartAt') !== undefined ? { lastColdStartAt: isoOrNull(o, 'lastColdStartAt', path) } : {}),
     ...(field(o, 'coldEvents') !== undefined ? { coldEvents: int(o, 'coldEvents', path, 0) } : {}),
     ...(field(o, 'lastColdEvent') !== undefined ? { lastColdEvent: coldEvent(field(o, 'lastColdEvent'), `${path}.lastColdEvent`) } : {}),
+    ...(field(o, 'lastLiveness') !== undefined ? { lastLiveness: liveness(o, path) } : {}),
   };
 }
 

@@ -193,13 +193,22 @@ describe('retention', () => {
 });
 
 describe('schedule', () => {
-  test('start() registers a node-cron task on the configured schedule and stop() removes it', async () => {
+  test('a plain schedule runs without node-cron (its Intl costs 5.5 MB resident; core/cron.ts)', async () => {
     const job = createHistoryJob({ storage, config: config({ schedule: '5 * * * *' }), logger: silentLogger(), clock: new FakeClock(T0) });
+    const before = cron.getTasks().size;
+    job.start();
+    expect([...cron.getTasks().values()].filter((t) => t.name === 'llm-sentinel-history')).toHaveLength(0);
+    await job.stop();
+    expect(cron.getTasks().size).toBe(before);
+  });
+
+  test('a schedule the plain reader does not handle registers a node-cron task, and stop() removes it', async () => {
+    const job = createHistoryJob({ storage, config: config({ schedule: '30 5 * * * *' }), logger: silentLogger(), clock: new FakeClock(T0) });
     const before = cron.getTasks().size;
     job.start();
     const mine = [...cron.getTasks().values()].filter((t) => t.name === 'llm-sentinel-history');
     expect(mine).toHaveLength(1);
-    expect(mine[0]?.getPattern()).toBe('5 * * * *');
+    expect(mine[0]?.getPattern()).toBe('30 5 * * * *');
     await job.stop();
     expect(cron.getTasks().size).toBe(before);
   });

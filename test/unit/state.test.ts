@@ -34,6 +34,25 @@ describe('published state', () => {
     expect(isStale(r.state, monitor.startedAt + 1000 + 30_001)).toBe(true);
   });
 
+  test('lastLiveness: published from the daemon\'s map, null before the first probe, validated, absent from older monitors', () => {
+    const s = initialState(nodes, { wall: monitor.startedAt, mono: 0 });
+    const at = monitor.startedAt + 500;
+    const doc = buildPublishedState(s, nodes, monitor, monitor.startedAt + 1000, 30_000, undefined, new Map([['primary', { ok: false, reason: 'timeout', at, attempts: 3 }]]));
+    const r = parseState(JSON.stringify(doc));
+    if (!r.ok) throw new Error(r.error);
+    expect(r.state.nodes[0]?.lastLiveness).toEqual({ ok: false, reason: 'timeout', at: new Date(at).toISOString(), attempts: 3 });
+    expect(r.state.nodes[1]?.lastLiveness).toBeNull();
+    const older = JSON.parse(JSON.stringify(doc));
+    delete older.nodes[0].lastLiveness;
+    const o = parseState(JSON.stringify(older));
+    expect(o.ok && 'lastLiveness' in (o.state.nodes[0] ?? {})).toBe(false);
+    const bad = JSON.parse(JSON.stringify(doc));
+    bad.nodes[0].lastLiveness.attempts = 0;
+    expect(parseState(JSON.stringify(bad))).toEqual({ ok: false, error: 'invalid state: nodes[0].lastLiveness.attempts: expected an integer >= 1, got number' });
+    bad.nodes[0].lastLiveness = { reason: 'ok', at: new Date(at).toISOString(), attempts: 1 };
+    expect(parseState(JSON.stringify(bad))).toEqual({ ok: false, error: 'invalid state: nodes[0].lastLiveness.ok: expected a boolean, got nothing (missing)' });
+  });
+
   test.each([
     ['not JSON', '{"schemaVersion":', /not JSON/],
     ['other schema version', '{"schemaVersion":2}', /unsupported schemaVersion 2/],
