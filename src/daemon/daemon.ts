@@ -2,12 +2,11 @@ import type { Agent } from 'undici';
 import type { Config, NodeConfig } from '../config';
 import { policyOf } from '../config/policy';
 import { decide, evaluatePreferred, type CoreEvent, type Decision, type MonitorState } from '../core/decide';
-import { REASON_INFO } from '../core/reasons';
 import { restoreState } from '../core/restore';
 import { nextProbeDelay, probingHealth, spannedSleep } from '../core/schedule';
-import { describeCause, rootCause } from '../core/selfcheck';
 import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
+import { withRootCause } from '../probes/direct';
 import { probeSuspect } from '../probes/liveness-confirm';
 import { SUSPECT_REASON } from '../client/failure-report';
 import type { ProbeKind, ProbeResult } from '../probes/types';
@@ -24,6 +23,7 @@ import { SelfChecks } from './selfcheck';
 import { SuspectProber } from './suspect';
 import { ProbeLoop } from './loop';
 import { watchClock, type ClockJump } from './wake';
+import { recordEvents } from './record';
 import { WriteQueue } from './write-queue';
 
 export interface DaemonDeps {
@@ -39,7 +39,6 @@ export interface DaemonDeps {
   /** Builds the alerting for a config (again on reload); absent: no alerts. */
   alerting?: (config: Config) => Alerting;
 }
-
 
 /**
  * The running monitor, as a loop: schedule (ProbeLoop, src/core/schedule), probe (src/probes), hand the result
@@ -103,8 +102,6 @@ export class Daemon {
       clock: this.deps.clock,
       dispatcher: () => this.#agent,
       onExposure: (r, changed) => {
-        if (r.exposed) this.deps.logger.error({ node: r.node, detail: r.detail }, `${r.node} is open to the internet without authentication`);
-        else if (changed) this.deps.logger.info({ node: r.node }, `${r.node} refuses unauthenticated requests again`);
         const at = this.deps.clock.now();
         this.events.emit('node:exposure', { node: r.node, exposed: r.exposed, changed, detail: r.detail, at });
         if (r.exposed && changed) {
@@ -271,20 +268,14 @@ export class Daemon {
     // No model yet (none configured, liveness has not found one): nothing to generate with.
     if (kind === 'canary' && node.model === undefined) return;
     const p = this.#config.probes;
-    let result = await (kind === 'canary' ? probeCanary(node, p, ctx, this.#known.view(node.name)) : suspect ? probeSuspect(node, p, ctx) : probeLiveness(node, p, ctx));
+    const result = await (kind === 'canary' ? probeCanary(node, p, ctx, this.#known.view(node.name)) : suspect ? probeSuspect(node, p, ctx) : probeLiveness(node, p, ctx));
     if (this.#known.learn(result)) {
       logLearnt(this.deps.logger.child({ node: node.name }), result, this.#known.get(node.name));
       this.events.emit('node:server', { node: node.name, ...this.#known.get(node.name) });
     }
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
-    if (!result.ok && REASON_INFO[result.reason].path && node.directUrl) {
-      // Same server, second path: tells a broken tunnel from a broken Ollama.
-      const direct = await probeLiveness({ ...node, url: node.directUrl, headers: {} }, this.#config.probes, ctx);
-      const cause = direct.reason === 'aborted' ? undefined : rootCause(result, direct);
-      if (cause) result = { ...result, cause, detail: `${result.detail ?? result.reason}; ${describeCause(cause)}`.slice(0, 300) };
-    }
-    await this.#onResult(result, endedAt);
+    await this.#onResult(await withRootCause(result, node, p, ctx), endedAt);
     // Every liveness cycle: the apps' models stay loaded (a load request, never a generation).
     if (kind === 'liveness' && result.ok && !this.#stopping) this.#warmth.kick(this.#known.resolve(configured), this.#known.get(node.name), (loaded) => loaded && !this.#stopping && this.#publish());
   }
@@ -307,7 +298,8 @@ export class Daemon {
     else if (offline) note = "monitor's own network is down; not judged";
     if (offline) this.#setOffline(true);
     else if (!straddled && this.#state.monitorOffline) this.#setOffline(false);
-    this.#insertProbe(note ? { ...r, detail: `${r.detail ?? r.reason} [${note}]`.slice(0, 300) } : r);
+    const recorded = note ? { ...r, detail: `${r.detail ?? r.reason} [${note}]`.slice(0, 300) } : r;
+    this.#writes.push({ what: `probe ${r.node}/${r.kind}`, droppable: true, run: () => this.deps.storage.insertProbe(recorded) });
     this.#lastCycleAt = clock.now();
     log[r.ok ? 'debug' : 'info']({ kind: r.kind, ok: r.ok, reason: r.reason, ms: Math.round(r.durationMs), ttftMs: r.ttftMs, status: r.httpStatus, cause: r.cause, detail: r.ok ? undefined : r.detail }, r.ok ? 'probe ok' : 'probe failed');
     if (r.kind === 'canary' && r.ok && (r.loadMs ?? 0) > this.#config.probes.canary.coldStart) {
@@ -331,10 +323,6 @@ export class Daemon {
   #trouble(): string | undefined {
     const t = [this.#writes.failing && `database: ${this.#writes.failing}`, this.#publisher.writeError && `state file: ${this.#publisher.writeError}`].filter(Boolean);
     return t.length > 0 ? t.join('; ') : undefined;
-  }
-
-  #insertProbe(r: ProbeResult): void {
-    this.#writes.push({ what: `probe ${r.node}/${r.kind}`, droppable: true, run: () => this.deps.storage.insertProbe(r) });
   }
 
   /** Monitor offline: node statuses freeze (nothing is judged) and the time is recorded as not observed. */
@@ -369,31 +357,7 @@ export class Daemon {
 
   #record(events: CoreEvent[]): void {
     const { storage, logger } = this.deps;
-    const state = this.#state;
-    const at = this.#instant();
-    const alerting = this.#alerting;
-    // One transaction: the state change and the alert it causes are recorded together or not at all.
-    this.#writes.push({
-      what: 'state change',
-      droppable: false,
-      run: () =>
-        storage.transaction(() => {
-          for (const e of events) {
-            if (e.type === 'node:transition') storage.insertTransition(e);
-            else storage.insertPreferredChange(e);
-          }
-          alerting?.onEvents(events, state, at);
-        }),
-    });
-    for (const e of events) {
-      if (e.type === 'node:transition') {
-        logger.warn({ node: e.node, from: e.from, to: e.to, reason: e.reason, detail: e.detail }, `node ${e.node} is now ${e.to}`);
-        this.events.emit('node:transition', e);
-      } else {
-        logger.warn({ from: e.from, to: e.to, allDown: e.allDown, reason: e.reason }, e.allDown ? `all nodes down; apps stay on ${e.to}` : `preferred node is now ${e.to}`);
-        this.events.emit('preferred:changed', e);
-      }
-    }
+    recordEvents({ writes: this.#writes, storage, alerting: this.#alerting, logger, events: this.events }, events, this.#state, this.#instant());
   }
 
   /** A peer monitor fell silent or answers again: run the alerts' time-driven step now, not at the next heartbeat. */

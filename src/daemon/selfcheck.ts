@@ -87,6 +87,8 @@ export class SelfChecks {
         const was = this.#exposed.has(node.name);
         if (r.exposed) this.#exposed.add(node.name);
         else this.#exposed.delete(node.name);
+        if (r.exposed) this.deps.logger.error({ node: r.node, detail: r.detail }, `${r.node} is open to the internet without authentication`);
+        else if (was) this.deps.logger.info({ node: r.node }, `${r.node} refuses unauthenticated requests again`);
         this.deps.onExposure(r, was !== r.exposed);
       };
       // First check shortly after start (not at once: the first seconds belong to the health probes).
