@@ -100,8 +100,9 @@ describe('state file hammer (in-process writer, 10,000 rewrites)', () => {
     process.stdout.write(`hammer (${fast}): ${r.writes} writes in ${Math.round(r.ms)} ms, ${r.reader.reads} reads, ${r.reader.distinct} distinct documents seen, ${r.reader.torn} torn\n`);
     expect(r.writes).toBe(10_000);
     expect({ torn: r.reader.torn, examples: r.reader.examples, missing: r.reader.missingBeforeFirst + r.reader.missingAfterFirst, errors: r.reader.readErrors }).toEqual({ torn: 0, examples: [], missing: 0, errors: {} });
-    // The reader really raced the writer: it saw many different documents, not one.
-    expect(r.reader.reads).toBeGreaterThan(1000);
+    // The reader really raced the writer: it saw many different documents, not one. (The writer takes about
+    // a second; with another test worker on the second core the reader gets 900-1,200 reads in, so 500.)
+    expect(r.reader.reads).toBeGreaterThan(500);
     expect(r.reader.distinct).toBeGreaterThan(32);
   });
 
