@@ -7,6 +7,7 @@ import { spawnDaemon, statusOf, waitForState } from '../demo/harness';
 import { startSimulator, type Fault } from '../simulator';
 import { buildPublishedState } from '../state/build';
 import { parseState } from '../state/validate';
+import { benchFiles, benchNodes, compressedCadence } from './config';
 
 const perCall = (fn: () => unknown, n: number): number => {
   const t0 = process.hrtime.bigint();
@@ -53,23 +54,7 @@ export async function outageLatency(opts: { requestEveryS: number; scale?: numbe
   const ms = (realMs: number) => Math.max(1, Math.round(realMs / scale));
   const config = join(dir, 'config.yaml');
   // The default cadence, compressed.
-  writeFileSync(
-    config,
-    `instance: bench
-nodes:
-  - { name: primary, url: "${primary.url}", model: llama3.2 }
-  - { name: fallback, url: "${fallback.url}", model: llama3.2 }
-probes:
-  liveness: { interval: ${ms(10_000)}, timeout: ${ms(3_000)} }
-  canary: { interval: ${ms(60_000)}, timeout: ${ms(30_000)} }
-  connectTimeout: ${ms(2_000)}
-decision: { fastInterval: ${ms(2_000)}, failbackHold: ${ms(60_000)} }
-state: { heartbeat: ${ms(10_000)}, staleAfter: ${ms(30_000)} }
-stateFile: state.json
-database: sentinel.db
-log: { level: warn }
-`,
-  );
+  writeFileSync(config, benchNodes(primary.url, fallback.url) + compressedCadence(scale) + benchFiles('warn'));
   const stateFile = join(dir, 'state.json');
   const daemon = spawnDaemon(['run', '--config', config]);
   try {

@@ -5,6 +5,7 @@ import { createSentinelClient } from '../client';
 import type { FetchLike } from '../client/types';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../demo/harness';
 import { startSimulator, type Simulator } from '../simulator';
+import { benchFiles, benchNodes, compressedCadence } from './config';
 
 /*
  * Suspicion, measured with the real daemon (dist/cli.js), two simulators and the client library at its
@@ -26,25 +27,8 @@ async function stack(scale: number, prefix: string): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const primary = await startSimulator({ answer: 'PONG from primary' });
   const fallback = await startSimulator({ answer: 'PONG from fallback' });
-  const ms = (realMs: number) => Math.max(1, Math.round(realMs / scale));
   const config = join(dir, 'config.yaml');
-  writeFileSync(
-    config,
-    `instance: bench
-nodes:
-  - { name: primary, url: "${primary.url}", model: llama3.2 }
-  - { name: fallback, url: "${fallback.url}", model: llama3.2 }
-probes:
-  liveness: { interval: ${ms(10_000)}, timeout: ${ms(3_000)} }
-  canary: { interval: ${ms(60_000)}, timeout: ${ms(30_000)} }
-  connectTimeout: ${ms(2_000)}
-decision: { fastInterval: ${ms(2_000)}, failbackHold: ${ms(60_000)} }
-state: { heartbeat: ${ms(10_000)}, staleAfter: ${ms(30_000)} }
-stateFile: state.json
-database: sentinel.db
-log: { level: info }
-`,
-  );
+  writeFileSync(config, benchNodes(primary.url, fallback.url) + compressedCadence(scale) + benchFiles('info'));
   const stateFile = join(dir, 'state.json');
   const daemon = spawnDaemon(['run', '--config', config]);
   try {
