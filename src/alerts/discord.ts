@@ -1,6 +1,6 @@
 import type { ChatWebhookConfig } from '../config';
-import { redactor, type AlertMessage, type Channel, type SendResult } from './channel';
-import { cap, createJsonPoster } from './http-post';
+import type { AlertMessage, Channel } from './channel';
+import { cap, createWebhookUrlChannel } from './http-post';
 import { pushText } from './push-text';
 
 /** Embed limits (discord.com/developers/docs/resources/message#embed-object-embed-limits): title 256, description 4096. */
@@ -32,14 +32,5 @@ export function discordPayload(msg: AlertMessage): Record<string, unknown> {
 
 /** The webhook URL carries its token (`/api/webhooks/{id}/{token}`): it is a secret, never shown. */
 export function createDiscordChannel(cfg: ChatWebhookConfig): Channel {
-  const url = cfg.webhookUrl.reveal();
-  const token = new URL(url).pathname.split('/').filter(Boolean).pop() ?? '';
-  const poster = createJsonPoster(cfg.timeout, redactor([url, token]));
-  return {
-    name: cfg.name,
-    send(msg: AlertMessage, signal?: AbortSignal): Promise<SendResult> {
-      return poster.post({ label: `discord webhook (${cfg.name})`, url, body: discordPayload(msg), authHint: `the webhook was deleted or its URL is wrong: check alerts.discord (channel ${cfg.name})` }, signal);
-    },
-    close: () => poster.close(),
-  };
+  return createWebhookUrlChannel(cfg, 'discord', discordPayload, `the webhook was deleted or its URL is wrong: check alerts.discord (channel ${cfg.name})`);
 }

@@ -1,5 +1,6 @@
 import { Agent, request } from 'undici';
-import { ChannelError, type SendResult } from './channel';
+import type { ChatWebhookConfig } from '../config';
+import { ChannelError, redactor, type AlertMessage, type Channel, type SendResult } from './channel';
 
 /** Most of an answer worth keeping in the outbox and the logs. */
 export const RESPONSE_MAX = 300;
@@ -131,4 +132,21 @@ export function capBytes(text: string, maxBytes: number): string {
     used += n;
   }
   return `${out}…`;
+}
+
+/**
+ * A channel whose webhook URL is its credential (Discord's `/api/webhooks/{id}/{token}`, Slack's
+ * `hooks.slack.com/services/T…/B…/secret`): the URL and its last path segment are scrubbed from everything kept.
+ */
+export function createWebhookUrlChannel(cfg: ChatWebhookConfig, service: string, payload: (msg: AlertMessage) => unknown, authHint: string): Channel {
+  const url = cfg.webhookUrl.reveal();
+  const token = new URL(url).pathname.split('/').filter(Boolean).pop() ?? '';
+  const poster = createJsonPoster(cfg.timeout, redactor([url, token]));
+  return {
+    name: cfg.name,
+    send(msg: AlertMessage, signal?: AbortSignal): Promise<SendResult> {
+      return poster.post({ label: `${service} webhook (${cfg.name})`, url, body: payload(msg), authHint }, signal);
+    },
+    close: () => poster.close(),
+  };
 }

@@ -1,6 +1,6 @@
 import type { ChatWebhookConfig } from '../config';
-import { redactor, type AlertMessage, type Channel, type SendResult } from './channel';
-import { cap, createJsonPoster } from './http-post';
+import type { AlertMessage, Channel } from './channel';
+import { cap, createWebhookUrlChannel } from './http-post';
 import { pushText } from './push-text';
 
 /** Slack truncates `text` past 40,000 characters and advises far less (docs.slack.dev/messaging/sending-messages-using-incoming-webhooks). */
@@ -20,14 +20,5 @@ export function slackPayload(msg: AlertMessage): Record<string, unknown> {
 
 /** The webhook URL is the credential (`hooks.slack.com/services/T…/B…/secret`): never shown. */
 export function createSlackChannel(cfg: ChatWebhookConfig): Channel {
-  const url = cfg.webhookUrl.reveal();
-  const token = new URL(url).pathname.split('/').filter(Boolean).pop() ?? '';
-  const poster = createJsonPoster(cfg.timeout, redactor([url, token]));
-  return {
-    name: cfg.name,
-    send(msg: AlertMessage, signal?: AbortSignal): Promise<SendResult> {
-      return poster.post({ label: `slack webhook (${cfg.name})`, url, body: slackPayload(msg), authHint: `the webhook was revoked or its channel archived: check alerts.slack (channel ${cfg.name})` }, signal);
-    },
-    close: () => poster.close(),
-  };
+  return createWebhookUrlChannel(cfg, 'slack', slackPayload, `the webhook was revoked or its channel archived: check alerts.slack (channel ${cfg.name})`);
 }
