@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
-import { freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
+import { freePort, startSmtp, type SmtpFixture, emailAlertsYaml } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(90_000);
@@ -34,18 +34,7 @@ describe('email alerts (real daemon, real SMTP)', () => {
       dir,
       primary.url,
       fallback.url,
-      `alerts:
-  retry: { initial: 200ms, max: 1s }
-  email:
-    host: 127.0.0.1
-    port: ${smtpPort}
-    secure: false
-    user: sentinel
-    password: "${PASSWORD}"
-    from: "llm-sentinel <sentinel@example.com>"
-    to: [ops@example.com]
-    timeout: 2s
-`,
+      emailAlertsYaml(smtpPort, PASSWORD),
     );
   });
   afterEach(async () => {

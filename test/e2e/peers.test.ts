@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
-import { freePort, startSmtp, type ReceivedMail, type SmtpFixture } from '../helpers/smtp';
+import { freePort, startSmtp, type ReceivedMail, type SmtpFixture, emailAlertsYaml } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
 
 const until = (check: () => boolean, timeoutMs: number, what: string) => waitFor(what, check, timeoutMs);
@@ -56,18 +56,7 @@ peers:
   rank: [mac, oracle]
   monitors:
     - { name: ${other.name}, url: "http://127.0.0.1:${other.port}", token: "${TOKENS[other.name]}"${peerExtra} }
-alerts:
-  retry: { initial: 200ms, max: 1s }
-  email:
-    host: 127.0.0.1
-    port: ${smtpPort}
-    secure: false
-    user: sentinel
-    password: "${PASSWORD}"
-    from: "llm-sentinel <sentinel@example.com>"
-    to: [ops@example.com]
-    timeout: 2s
-`,
+${emailAlertsYaml(smtpPort, PASSWORD)}`,
   );
 }
 

@@ -75,3 +75,21 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The `alerts:` section of a daemon config that mails ops@example.com through startSmtp's server on `port`
+ * (user `sentinel`), retrying fast; for the e2e tests that run the real daemon.
+ */
+export function emailAlertsYaml(port: number, password: string): string {
+  return `alerts:
+  retry: { initial: 200ms, max: 1s }
+  email:
+    host: 127.0.0.1
+    port: ${port}
+    secure: false
+    user: sentinel
+    password: "${password}"
+    from: "llm-sentinel <sentinel@example.com>"
+    to: [ops@example.com]
+    timeout: 2s
+`;
+}
