@@ -126,6 +126,9 @@ describe('node faults against the real daemon', () => {
     const injectAt = Date.now();
     const rssBefore = watcher.rssAt(injectAt) ?? 0;
     await primary.setFault(c.fault, c.opts);
+    // Probes already in flight when the fault took effect can end another way (a pooled connection cut by
+    // 'refuse' is a reset): judge only the probes that started under the fault.
+    const inEffectAt = Date.now();
 
     const failures = (rows: ProbeRow[], kind: string) => rows.filter((r) => r.kind === kind && r.ok === 0);
     await waitFor(
@@ -137,7 +140,7 @@ describe('node faults against the real daemon', () => {
       20_000,
     );
     const clearAt = Date.now();
-    const during = db.probesAfter(marker, 'primary');
+    const during = db.probesAfter(marker, 'primary').filter((r) => r.started_at >= inEffectAt);
     await primary.setFault('none');
     await waitFor(
       'the primary to pass its probes again',
