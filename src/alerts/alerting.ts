@@ -115,7 +115,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     const p = peerInput(now);
     const a = outbox.getAlert(alertId);
     if (!p || !a) return 'send';
-    const g = deliveryGate({ kind: a.kind, node: a.node, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot }, instance, p.voice.known, p.outages, p.views);
+    const g = deliveryGate({ kind: a.kind, node: a.node, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot }, instance, p.voice.known, p.outages, p.views, p.voice.live);
     if (g.act === 'wait') {
       if (!waitingLogged) logger.info('alerts wait until every peer monitor answered once or went silent (so nothing they mailed is mailed again)');
       waitingLogged = true;

@@ -141,7 +141,7 @@ export interface GateInput {
  * mailed without it), hold it when a peer reports that outage already mailed, else send. Covers rows queued
  * before a crash or before a peer took over.
  */
-export function deliveryGate(a: GateInput, self: string, known: boolean, outages: ReadonlyMap<string, PeerOutage>, views: readonly PeerView[]): Gate {
+export function deliveryGate(a: GateInput, self: string, known: boolean, outages: ReadonlyMap<string, PeerOutage>, views: readonly PeerView[], live: ReadonlySet<string> = new Set()): Gate {
   if (!known) return { act: 'wait' };
   if (!a.outageKey) return { act: 'send' };
   if (a.outageRoot) {
@@ -151,8 +151,12 @@ export function deliveryGate(a: GateInput, self: string, known: boolean, outages
     return { act: 'send' };
   }
   if (a.kind === 'recovered') {
+    // The live monitor that mailed the outage's start mails its end: both may see the recovery at once.
+    const o = outages.get(a.node);
+    if (o?.mailedBy && o.mailedBy !== self && o.key === a.outageKey && live.has(o.mailedBy)) return { act: 'hold', by: o.mailedBy };
     for (const v of views) {
-      const done = v.report?.sent.some((s) => s.kind === 'recovered' && s.outageKey === a.outageKey && (s.status === 'sent' || s.status === 'partial'));
+      // Sent, or queued at a live peer (it goes out from there): either way it is not this monitor's to send.
+      const done = v.report?.sent.some((s) => s.kind === 'recovered' && s.outageKey === a.outageKey && (s.status === 'sent' || s.status === 'partial' || (s.status === 'pending' && live.has(v.name))));
       if (done) return { act: 'hold', by: v.name };
     }
   }

@@ -114,6 +114,18 @@ describe('delivery gate', () => {
     const views = [view('oracle', T0, report('oracle', { sent: [{ id: 9, node: 'primary', kind: 'recovered', outageKey: 'primary.x1', status: 'sent', heldBy: null, at: new Date(T0).toISOString() }] }))];
     expect(deliveryGate({ kind: 'recovered', node: 'primary', outageKey: 'primary.x1' }, 'mac', true, new Map(), views)).toEqual({ act: 'hold', by: 'oracle' });
   });
+
+  test('both see the recovery at once: the live monitor that mailed the start sends it, a silent one does not', () => {
+    const recovered = { kind: 'recovered', node: 'primary', outageKey: 'primary.x1' };
+    const views = mailed('oracle');
+    const live = new Set(['oracle']);
+    expect(deliveryGate(recovered, 'mac', true, peerOutages(views, live), views, live)).toEqual({ act: 'hold', by: 'oracle' });
+    expect(deliveryGate(recovered, 'mac', true, peerOutages(views, new Set()), views, new Set())).toEqual({ act: 'send' });
+    // Queued (not yet sent) at a live peer: it goes out from there; at a silent one it may never.
+    const queued = [view('oracle', T0, report('oracle', { sent: [{ id: 9, node: 'primary', kind: 'recovered', outageKey: 'primary.x1', status: 'pending', heldBy: null, at: new Date(T0).toISOString() }] }))];
+    expect(deliveryGate(recovered, 'mac', true, new Map(), queued, live)).toEqual({ act: 'hold', by: 'oracle' });
+    expect(deliveryGate(recovered, 'mac', true, new Map(), queued, new Set())).toEqual({ act: 'send' });
+  });
 });
 
 /** Two policy drivers, one per monitor, fed like the daemon feeds its alerting. */
