@@ -62,7 +62,7 @@ describe('bad input gets a clear message that names the problem, never a stack t
     ['http beyond loopback without token', `${GOOD_NODES}http: { listen: "0.0.0.0:9470" }\n`, /http\.token: required when http\.listen is not a loopback/],
     ['http listen without port', `${GOOD_NODES}http: { listen: "127.0.0.1" }\n`, /http\.listen: host:port/],
     ['http port out of range', `${GOOD_NODES}http: { listen: "127.0.0.1:70000" }\n`, /http\.listen: port 70000 is out of range/],
-    ['bad witness', `${GOOD_NODES}selfCheck: { witnesses: ["ping 1.1.1.1"] }\n`, /selfCheck\.witnesses\[0\]: /],
+    ['bad witness', `${GOOD_NODES}selfCheck: { witnesses: ["ping 127.0.0.1"] }\n`, /selfCheck\.witnesses\[0\]: /],
     ['exposure check without headers', 'nodes:\n  - { name: a, url: "http://x", exposureCheck: true }\n  - { name: b, url: "http://y" }\n', /nodes\[0\]\.exposureCheck: needs auth headers/],
     ['a list at the top level', '- a\n- b\n', /\(top level\)/],
   ];
