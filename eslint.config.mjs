@@ -18,7 +18,7 @@ const layers = [
   {
     // The decision core: pure functions of (state, fact, policy, time). Probe result *types* are facts it reads.
     target: './src/core',
-    from: [...dirs(except(['core', 'util', 'probes', 'state'])), './src/logging.ts', './src/version.ts', './src/index.ts'],
+    from: [...dirs(except(['core', 'util', 'probes', 'state'])), './src/logging.ts', './src/undici.ts', './src/version.ts', './src/index.ts'],
     message: 'src/core is pure: it may import only src/core, src/util, probe result types and the state contract.',
   },
   { target: './src/core', from: './src/probes', except: ['./types.ts'], message: 'src/core may read probe result types, not run probes.' },
@@ -26,14 +26,14 @@ const layers = [
   {
     // Pure history maths (histograms, intervals, rollups, timelines): below storage, which calls it.
     target: './src/history',
-    from: [...dirs(except(['history', 'core', 'util'])), './src/logging.ts'],
+    from: [...dirs(except(['history', 'core', 'util'])), './src/logging.ts', './src/undici.ts'],
     message: 'src/history is pure maths below storage: it may import only src/history, src/core and src/util.',
   },
-  { target: './src/util', from: [...dirs(except(['util'])), './src/logging.ts'], message: 'src/util is the bottom layer.' },
+  { target: './src/util', from: [...dirs(except(['util'])), './src/logging.ts', './src/undici.ts'], message: 'src/util is the bottom layer.' },
   {
     // What apps import: no zod, pino, undici, SQLite. Only the state contract and the reason table.
     target: './src/client',
-    from: [...dirs(except(['client', 'state', 'core'])), './src/logging.ts', './src/version.ts', './src/index.ts'],
+    from: [...dirs(except(['client', 'state', 'core'])), './src/logging.ts', './src/undici.ts', './src/version.ts', './src/index.ts'],
     message: 'src/client must stay light: only src/client, the state contract and the reason table.',
   },
   { target: './src/client', from: './src/state', except: ['./types.ts', './validate.ts'], message: 'src/client may import the state contract only.' },
@@ -88,6 +88,13 @@ export default tseslint.config(
     },
   },
   { files: ['src/storage/**/*.ts'], rules: { 'no-restricted-syntax': 'off' } },
+  {
+    // `require('undici')` loads fetch, WebSocket, mocks and caches too (4.7 MB of the daemon's heap): code
+    // takes Agent and request from src/undici.ts, which loads only those. Type imports cost nothing.
+    files: ['src/**/*.ts'],
+    ignores: ['src/undici.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'undici', allowTypeImports: true, message: "Import from src/undici.ts: 'undici' loads the whole package." }] }] },
+  },
   {
     files: ['src/core/**/*.ts', 'src/history/**/*.ts', 'src/util/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: IO_MODULES.map((name) => ({ name, message: 'The pure layers do no I/O: pass the facts in.' })) }] },

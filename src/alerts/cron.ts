@@ -1,4 +1,4 @@
-import { createTask } from 'node-cron';
+import { nodeCron } from '../config/cron';
 
 export interface CronMatcher {
   /** True when the expression matches this moment (read in the matcher's time zone). */
@@ -15,7 +15,7 @@ export interface CronMatcher {
  * registers it globally: dispose() removes it.
  */
 export function compileCron(expression: string, timezone?: string): CronMatcher {
-  const task = createTask(expression, () => undefined, timezone ? { timezone } : {});
+  const task = nodeCron().createTask(expression, () => undefined, timezone ? { timezone } : {});
   return {
     matches: (ms) => task.match(new Date(ms)),
     nextFromNow: () => task.getNextRuns(1)[0]?.getTime(),

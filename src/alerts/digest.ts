@@ -1,4 +1,5 @@
-import cron, { type ScheduledTask } from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
+import { nodeCron } from '../config/cron';
 import type { Config } from '../config';
 import type { Logger } from '../logging';
 import { buildReport } from '../uptime/model';
@@ -92,7 +93,7 @@ export function createDigestJob(deps: {
         }
         await sendNow();
       };
-      task = cron.createTask(config.alerts.digest.schedule, scheduled, {
+      task = nodeCron().createTask(config.alerts.digest.schedule, scheduled, {
         name: 'llm-sentinel-digest',
         noOverlap: true,
         suppressMissedWarning: true,

@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent, request } from '../undici';
 import type { ChatWebhookConfig } from '../config';
 import { ChannelError, redactor, type AlertMessage, type Channel, type SendResult } from './channel';
 

@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent, request } from '../undici';
 import type { WebhookConfig } from '../config';
 import { ChannelError, redactor, type AlertMessage, type Channel, type SendResult } from './channel';
 import { retryAfterMs } from './http-post';

@@ -1,5 +1,5 @@
-import cron from 'node-cron';
 import { z } from 'zod';
+import { isCronExpression, nodeCron } from './cron';
 import { pushSchemas } from './push';
 import { duration, httpUrl, secretSource } from './schema-parts';
 
@@ -102,7 +102,7 @@ const alertsSchema = z
     digest: z
       .object({
         enabled: z.boolean().prefault(false),
-        schedule: z.string().refine((v) => cron.validate(v), 'a cron expression such as "0 9 * * 1" (Monday 09:00)').prefault('0 9 * * 1'),
+        schedule: z.string().refine(isCronExpression, 'a cron expression such as "0 9 * * 1" (Monday 09:00)').prefault('0 9 * * 1'),
       })
       .strict()
       .prefault({}),
@@ -160,7 +160,7 @@ const MAX_RECURRING_WINDOW_MS = 86_400_000;
 
 /** A node-cron expression at minute resolution (5 fields, or 6 with seconds fixed at 0): windows start on a minute. */
 const cronExpression = z.string().superRefine((v, ctx) => {
-  const check = cron.validateDetailed(v);
+  const check = nodeCron().validateDetailed(v);
   if (!check.valid) {
     ctx.addIssue({ code: 'custom', message: `not a cron expression: ${check.errors.map((e) => e.message).join('; ') || v}` });
     return;
@@ -306,7 +306,7 @@ export const configSchema = z
         keepRaw: duration(86_400_000).prefault('30d'),
         keepHourly: duration(0).prefault('400d'),
         keepDaily: duration(0).prefault('3650d'),
-        schedule: z.string().refine((v) => cron.validate(v), 'not a cron expression (e.g. 17 * * * *)').prefault('17 * * * *'),
+        schedule: z.string().refine(isCronExpression, 'not a cron expression (e.g. 17 * * * *)').prefault('17 * * * *'),
       })
       .strict()
       .prefault({}),

@@ -57,8 +57,11 @@ function field(text: string, rule: FieldRule): Set<number> | undefined {
       hi = rule.max;
     } else {
       const [a, b] = (m[1] as string).split('-');
+      // `5/10` (a start with a step, no range) is classic cron but node-cron refuses it: so do we, so that
+      // every expression read here is one node-cron accepts too (config validation relies on that).
+      if (b === undefined && m[2] !== undefined) return undefined;
       lo = value(a as string, rule);
-      hi = b === undefined ? (m[2] === undefined ? lo : rule.max) : value(b, rule);
+      hi = b === undefined ? lo : value(b, rule);
     }
     if (lo === undefined || hi === undefined || lo < rule.min || hi > rule.max || lo > hi) return undefined;
     for (let v = lo; v <= hi; v += step) out.add(v);

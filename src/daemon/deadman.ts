@@ -1,4 +1,4 @@
-import { request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from '../undici';
 import type { Logger } from '../logging';
 import type { Secret } from '../util/secret';
 

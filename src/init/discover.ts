@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent, request } from '../undici';
 import { classifyHttp, classifyNetworkError, viaCloudflare, type HttpFacts, type Verdict } from '../probes/classify';
 import type { Reason } from '../probes/types';
 

@@ -1,5 +1,5 @@
-import cron from 'node-cron';
 import { parseCron } from '../core/cron';
+import { nodeCron } from '../config/cron';
 import { scheduleLocal } from './local-schedule';
 import type { Config } from '../config';
 import type { Logger } from '../logging';
@@ -205,7 +205,7 @@ export function createHistoryJob(deps: HistoryJobDeps): HistoryJob {
       const spec = parseCron(h.schedule);
       task = spec
         ? scheduleLocal(spec, clock, fire)
-        : cron.createTask(h.schedule, fire, {
+        : nodeCron().createTask(h.schedule, fire, {
           name: 'llm-sentinel-history',
           noOverlap: true,
             // A Mac that slept through the hour misses the slot; the next run catches up, so no warning.

@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent, request } from '../undici';
 import type { PeerConfig, PeersConfig } from '../config';
 import { isSilent, type PeerReport, type PeerView } from '../core/peers';
 import type { Logger } from '../logging';

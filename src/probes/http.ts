@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { Agent, buildConnector, errors, request, type Dispatcher } from 'undici';
+import { Agent, buildConnector, errors, request, type Dispatcher } from '../undici';
 import type { Config, NodeConfig } from '../config';
 import { systemClock, type Clock } from '../util/clock';
 import { classifyHttp, classifyNetworkError, clip, type Verdict } from './classify';
@@ -50,7 +50,7 @@ const KEEP_ALIVE_MS = 4_000;
  * (code UND_ERR_CONNECT_TIMEOUT), so it is reported as connect_timeout. For https the deadline covers the
  * TLS handshake too, as undici's does.
  */
-function exactTimeoutConnector(timeoutMs: number): buildConnector.connector {
+function exactTimeoutConnector(timeoutMs: number): ReturnType<typeof buildConnector> {
   const base = buildConnector({ timeout: 0 }); // 0 switches undici's coarse timer off; ours replaces it
   return (opts, callback) => {
     let settled = false;

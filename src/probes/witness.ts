@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from '../undici';
 
 export interface WitnessResult {
   target: string;

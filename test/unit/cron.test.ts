@@ -27,9 +27,19 @@ describe('core/cron: plain expressions without Intl', () => {
     expect(new Date(nextCronMatch(spec!, after) as number).toString()).toBe(new Date(next).toString());
   });
 
-  test.each(['* * * *', '60 * * * *', '5-2 * * * *', '0 0 L * *', '0 0 * * 1#2', '30 0 * * * *', 'x * * * *', '*/0 * * * *'])('%s is left to node-cron', (expr) => {
+  test.each(['* * * *', '60 * * * *', '5-2 * * * *', '0 0 L * *', '0 0 * * 1#2', '30 0 * * * *', 'x * * * *', '*/0 * * * *', '5/10 * * * *'])('%s is left to node-cron', (expr) => {
     expect(parseCron(expr)).toBeUndefined();
   });
+
+  // config/cron.ts judges a plain expression without loading node-cron: each one read here must be one
+  // node-cron accepts (the digest, for one, runs on node-cron).
+  test.each(['17 * * * *', '0 9 * * 1', '*/15 2-4 * * mon-fri', '0 0 1 jan,jul *', '0 0 * * 7', '0 30 8 * * 1', '0-59/20 * * * SUN', '10-20/5 0 1-31/2 * *', '0 0 * * sun-sat', '59 23 31 12 6'])(
+    'node-cron accepts %s too',
+    (expr) => {
+      expect(parseCron(expr)).toBeDefined();
+      expect(cron.validate(expr)).toBe(true);
+    },
+  );
 
   test.each(['17 * * * *', '0 12 1 * 0', '*/20 9-17 * * mon-fri', '0 3 * * 0'])('agrees with node-cron on the next run of %s', (expr) => {
     const spec = parseCron(expr);

@@ -37,6 +37,8 @@ const CASES: Array<[string, string, RegExp | undefined]> = [
   ['src/alerts/back-import.ts', code("import { run } from '../cli/run';", 'export const f = run;'), /no-restricted-paths.*entry points/],
   ['src/daemon/back-import.ts', code("import { startMonitor } from '../app/monitor';", 'export const f = startMonitor;'), /no-restricted-paths.*composition root/],
   ['src/http/back-import.ts', code("import type { Storage } from '../storage';", "export const rows = (storage: Storage) => storage.db.prepare('SELECT 1').get();"), /no-restricted-syntax.*SQL stays in src\/storage/],
+  ['src/peers/whole-undici.ts', code("import { Agent } from 'undici';", 'export const f = Agent;'), /no-restricted-imports.*src\/undici\.ts/],
+  ['src/peers/allowed.ts', code("import type { Dispatcher } from 'undici';", "import { Agent } from '../undici';", 'export const f = (d: Dispatcher) => [d, Agent];'), undefined],
   // core/restore.ts imports ./decide, so decide importing ./restore closes a loop.
   ['src/core/decide.ts', code("import { restoreState } from './restore';", 'export const f = restoreState;'), /no-cycle/],
   ['src/core/allowed.ts', code("import { restoreState } from './restore';", 'export const f = restoreState;'), undefined],
