@@ -18,7 +18,7 @@ The config path may also come from LLM_SENTINEL_CONFIG.
 
 /** Exit code when the database or state folder cannot be used at start (sysexits EX_CANTCREAT). */
 const EXIT_CANTCREAT = 73;
-/** How often the idle daemon collects its garbage (util/v8.ts says why): a few ms of CPU a minute. */
+/** How often the idle daemon collects its garbage (util/v8.ts says why): about 10 ms of CPU a minute. */
 const GC_EVERY_MS = 60_000;
 /** A stop must finish within this; past it we exit anyway (systemd's TimeoutStopSec is larger). */
 const STOP_DEADLINE_MS = 4500;

@@ -47,6 +47,8 @@ describe('the daemon loads only what it uses', () => {
       base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     });
     afterAll(async () => {
+      // The Agent the no-dispatcher case created: undici's global one (this file's own global object).
+      await undici.getGlobalDispatcher().close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     });
