@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(60_000);
 
@@ -12,14 +12,14 @@ describe('llm-sentinel run (the real CLI against simulated nodes)', () => {
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
+  let nodes: TwoNodes;
   let daemon: DaemonProcess | undefined;
   let config: string;
   let stateFile: string;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-e2e-'));
-    primary = await startSimulator();
-    fallback = await startSimulator();
+    nodes = await startTwoNodes('sentinel-e2e-');
+    ({ dir, primary, fallback } = nodes);
     config = writeFastConfig(dir, primary.url, fallback.url);
     stateFile = join(dir, 'state.json');
   });
@@ -27,9 +27,7 @@ describe('llm-sentinel run (the real CLI against simulated nodes)', () => {
   afterEach(async () => {
     if (daemon) await daemon.kill9();
     daemon = undefined;
-    await primary.close();
-    await fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   });
 
   const bothUp = (s: Parameters<typeof statusOf>[0]) => statusOf(s, 'primary') === 'up' && statusOf(s, 'fallback') === 'up' && s.preferred.name === 'primary';

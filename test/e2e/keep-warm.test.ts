@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import type { Simulator } from '../../src/simulator';
 import { waitFor } from '../helpers/wait';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(90_000);
 
@@ -17,19 +17,17 @@ describe('keep-warm (real daemon, simulated Ollama)', () => {
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
+  let nodes: TwoNodes;
   let daemon: DaemonProcess | undefined;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-warm-'));
-    primary = await startSimulator({ models: ['llama3.2', 'qwen3:8b'] });
-    fallback = await startSimulator();
+    nodes = await startTwoNodes('sentinel-warm-', { primary: { models: ['llama3.2', 'qwen3:8b'] } });
+    ({ dir, primary, fallback } = nodes);
   });
   afterEach(async () => {
     await daemon?.kill9();
     daemon = undefined;
-    await primary.close();
-    await fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   });
 
   test('a model unloaded behind the monitor’s back is loaded again within one liveness interval, by a load request, while the canary runs every 60 s', async () => {

@@ -100,6 +100,13 @@ describe('two monitors, one voice (two real daemons)', () => {
       await until(() => m.proc?.output().includes(`peer ${o.name} answers`) ?? false, 15_000, `${m.name} hearing from ${o.name}`);
     }
   };
+  /** Both monitors started, each up and hearing from the other. */
+  const startPeered = async () => {
+    start(mac);
+    start(oracle);
+    await Promise.all([ready(mac), ready(oracle)]);
+    await peered();
+  };
 
   beforeEach(async () => {
     root = mkdtempSync(join(tmpdir(), 'sentinel-peers-'));
@@ -126,10 +133,7 @@ describe('two monitors, one voice (two real daemons)', () => {
   });
 
   test('a primary outage and its recovery: one DOWN and one RECOVERED mail in total, threaded; the other monitor holds both', async () => {
-    start(mac);
-    start(oracle);
-    await Promise.all([ready(mac), ready(oracle)]);
-    await peered();
+    await startPeered();
     // Each state file names the other monitor and its verdict per node (docs/state-file.md "peers").
     const withPeer = await waitForState(oracle.stateFile, (s) => s.peers?.[0]?.nodes.filter((n) => n.status === 'up').length === 2, 10_000);
     expect(withPeer.peers?.[0]).toMatchObject({ name: 'mac', silent: false, nodes: [{ name: 'primary', status: 'up' }, { name: 'fallback', status: 'up' }] });
@@ -170,10 +174,7 @@ describe('two monitors, one voice (two real daemons)', () => {
   });
 
   test('the sender SIGKILLed as the outage starts: the survivor mails it once and says mac is silent; mac restarted sends nothing about it; one recovery', async () => {
-    start(mac);
-    start(oracle);
-    await Promise.all([ready(mac), ready(oracle)]);
-    await peered();
+    await startPeered();
 
     await mac.proc?.kill9();
     await primary.setFault('refuse');
@@ -204,10 +205,7 @@ describe('two monitors, one voice (two real daemons)', () => {
   test('the sender\'s host goes down (monitor and primary together): ONE "host looks down" mail, then one recovery under it', async () => {
     // oracle knows mac runs next to the primary (loopback URLs name no machine, so it is said in the config).
     writeConfig(oracle, mac, primary.url, fallback.url, smtp.port, ', sharesHostWith: primary');
-    start(mac);
-    start(oracle);
-    await Promise.all([ready(mac), ready(oracle)]);
-    await peered();
+    await startPeered();
 
     await mac.proc?.kill9();
     await primary.setFault('refuse');
@@ -227,10 +225,7 @@ describe('two monitors, one voice (two real daemons)', () => {
   test('a queued DOWN the sender never delivered (its SMTP was down) is mailed by the survivor, and held, not sent, when the sender restarts', async () => {
     // mac's SMTP points at a dead port: its DOWN stays queued in its outbox.
     writeConfig(mac, oracle, primary.url, fallback.url, await freePort());
-    start(mac);
-    start(oracle);
-    await Promise.all([ready(mac), ready(oracle)]);
-    await peered();
+    await startPeered();
 
     await primary.setFault('refuse');
     await until(() => alertRows(mac.db).some((a) => a.kind === 'primaryDown' && a.status === 'pending'), 20_000, "mac's queued DOWN");

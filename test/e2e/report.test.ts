@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSentinelClient } from '../../src/client';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(60_000);
 
@@ -16,21 +15,19 @@ describe('client failure reports (real daemon, real client library)', () => {
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
+  let nodes: TwoNodes;
   let daemon: DaemonProcess | undefined;
   let stateFile: string;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-report-'));
-    primary = await startSimulator();
-    fallback = await startSimulator();
+    nodes = await startTwoNodes('sentinel-report-');
+    ({ dir, primary, fallback } = nodes);
     stateFile = join(dir, 'state.json');
   });
   afterEach(async () => {
     await daemon?.kill9();
     daemon = undefined;
-    await primary.close();
-    await fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   });
 
   const slowCadence = (extra = '') =>

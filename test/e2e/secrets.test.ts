@@ -1,12 +1,12 @@
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
 import { freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(90_000);
 
@@ -23,14 +23,14 @@ describe('secrets never leave the config', () => {
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
+  let nodes: TwoNodes;
   let smtp: SmtpFixture;
   let ping: Server;
   let daemon: DaemonProcess | undefined;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-secrets-'));
-    primary = await startSimulator();
-    fallback = await startSimulator();
+    nodes = await startTwoNodes('sentinel-secrets-');
+    ({ dir, primary, fallback } = nodes);
     const smtpPort = await freePort();
     smtp = await startSmtp({ user: 'sentinel', password: SECRETS.smtp, port: smtpPort });
     ping = createServer((req, res) => {
@@ -62,9 +62,7 @@ alerts:
     await daemon?.kill9();
     await smtp.close();
     await new Promise<void>((r) => ping.close(() => r()));
-    await primary.close();
-    await fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   });
 
   test('a full outage and recovery, then a search of logs, database, state file, mails, pages and /metrics', async () => {

@@ -1,13 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
 import { waitFor } from '../helpers/wait';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(60_000);
 
@@ -33,23 +33,21 @@ describe('the monitor checking itself (real daemon)', () => {
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
+  let nodes: TwoNodes;
   let daemon: DaemonProcess | undefined;
   let stateFile: string;
   const servers: Array<Server | TcpServer> = [];
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-self-'));
-    primary = await startSimulator();
-    fallback = await startSimulator();
+    nodes = await startTwoNodes('sentinel-self-');
+    ({ dir, primary, fallback } = nodes);
     stateFile = join(dir, 'state.json');
   });
   afterEach(async () => {
     await daemon?.kill9();
     daemon = undefined;
     await Promise.all(servers.splice(0).map((s) => (s.listening ? close(s) : undefined)));
-    await primary.close();
-    await fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   });
 
   const ready = (s: Parameters<typeof statusOf>[0]) => s.preferred.name === 'primary' && statusOf(s, 'primary') === 'up' && statusOf(s, 'fallback') === 'up';

@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSentinelClient, type SentinelClient } from '../../src/client';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(90_000);
 
@@ -17,22 +16,20 @@ describe('suspicion: fail over before the app notices (real daemon)', () => {
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
+  let nodes: TwoNodes;
   let daemon: DaemonProcess | undefined;
   let stateFile: string;
   const body = { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: false };
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-suspicion-'));
-    primary = await startSimulator({ answer: 'PONG from primary' });
-    fallback = await startSimulator({ answer: 'PONG from fallback' });
+    nodes = await startTwoNodes('sentinel-suspicion-', { primary: { answer: 'PONG from primary' }, fallback: { answer: 'PONG from fallback' } });
+    ({ dir, primary, fallback } = nodes);
     stateFile = join(dir, 'state.json');
   });
   afterEach(async () => {
     await daemon?.stop();
     daemon = undefined;
-    await primary.close();
-    await fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   });
 
   const LIVENESS_TIMEOUT_MS = 1_000;

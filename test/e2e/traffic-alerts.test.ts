@@ -1,11 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
 import { waitFor } from '../helpers/wait';
 import { freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(120_000);
 
@@ -17,6 +16,7 @@ describe('a degraded primary that loses its traffic (real daemon, real SMTP)', (
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
+  let nodes: TwoNodes;
   let daemon: DaemonProcess | undefined;
   let smtp: SmtpFixture;
 
@@ -41,17 +41,14 @@ alerts:
   }
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-traffic-'));
-    primary = await startSimulator();
-    fallback = await startSimulator();
+    nodes = await startTwoNodes('sentinel-traffic-');
+    ({ dir, primary, fallback } = nodes);
   });
   afterEach(async () => {
     await daemon?.kill9();
     daemon = undefined;
     await smtp?.close();
-    await primary.close();
-    await fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   });
 
   test('wrong answers → one DEGRADED mail naming the answer; answers right again → one RECOVERED mail in its thread', async () => {

@@ -1,13 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
-import { freePort, parseMail, type ReceivedMail } from '../helpers/smtp';
+import { freePort, LOOPBACK_SMTP, parseMail, type ReceivedMail } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(120_000);
 
@@ -20,11 +19,7 @@ async function faultySmtp(port: number) {
   let mode: Mode = 'ok';
   let drops = 0;
   const server = new SMTPServer({
-    secure: false,
-    disabledCommands: ['STARTTLS'],
-    authOptional: false,
-    allowInsecureAuth: true,
-    logger: false,
+    ...LOOPBACK_SMTP,
     onAuth(auth, _s, cb) {
       if (mode === 'rejectAuth' || auth.password !== PASSWORD) return cb(Object.assign(new Error('Authentication credentials invalid'), { responseCode: 535 }));
       cb(null, { user: auth.username });
@@ -90,15 +85,15 @@ describe('SMTP faults (real daemon)', () => {
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
+  let nodes: TwoNodes;
   let daemon: DaemonProcess | undefined;
   let port: number;
   let stateFile: string;
   let config: string;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-smtp-faults-'));
-    primary = await startSimulator();
-    fallback = await startSimulator();
+    nodes = await startTwoNodes('sentinel-smtp-faults-');
+    ({ dir, primary, fallback } = nodes);
     port = await freePort();
     stateFile = join(dir, 'state.json');
     config = writeFastConfig(
@@ -114,9 +109,7 @@ describe('SMTP faults (real daemon)', () => {
   afterEach(async () => {
     await daemon?.kill9();
     daemon = undefined;
-    await primary.close();
-    await fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   });
 
   const outage = async () => {

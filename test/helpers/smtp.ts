@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { parseMail, type ReceivedMail } from '../../src/demo/mailbox';
-import { SMTPServer, type SMTPServerAuthentication, type SMTPServerAuthenticationResponse, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerAuthentication, type SMTPServerAuthenticationResponse, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 
 // The mail parsing lives with the demo's mailbox, which shows the same mails to a person.
 export { decodeWords, parseMail, type ReceivedMail } from '../../src/demo/mailbox';
@@ -21,16 +21,15 @@ export interface SmtpOptions {
   port?: number;
 }
 
+/** What every test SMTP server shares: plain text (loopback only), AUTH required, no STARTTLS, no logging. */
+export const LOOPBACK_SMTP: SMTPServerOptions = { secure: false, disabledCommands: ['STARTTLS'], authOptional: false, allowInsecureAuth: true, logger: false };
+
 /** A real SMTP server on 127.0.0.1 that requires AUTH (PLAIN/LOGIN over plain text: loopback only). */
 export async function startSmtp(opts: SmtpOptions): Promise<SmtpFixture> {
   const mails: ReceivedMail[] = [];
   const logins: Array<{ user: string; ok: boolean }> = [];
   const server = new SMTPServer({
-    secure: false,
-    disabledCommands: ['STARTTLS'],
-    authOptional: false,
-    allowInsecureAuth: true,
-    logger: false,
+    ...LOOPBACK_SMTP,
     onAuth(auth: SMTPServerAuthentication, _s: SMTPServerSession, cb: (err: Error | null | undefined, res?: SMTPServerAuthenticationResponse) => void) {
       const ok = auth.username === opts.user && auth.password === opts.password;
       logins.push({ user: auth.username ?? '', ok });

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator';
 import { writeFastConfig } from './daemon-config';
 
 /**
@@ -31,10 +31,34 @@ export interface StackOptions {
   extraYaml?: string;
 }
 
-export async function startStack(prefix: string, opts: StackOptions = {}): Promise<Stack> {
+/** A temp folder and two simulated nodes, for a test that writes its own config and starts its own daemon. */
+export interface TwoNodes {
+  dir: string;
+  primary: Simulator;
+  fallback: Simulator;
+  /** Closes both simulators and removes the folder (stop the daemon first). */
+  close(): Promise<void>;
+}
+
+export async function startTwoNodes(prefix: string, opts: { primary?: SimulatorOptions; fallback?: SimulatorOptions } = {}): Promise<TwoNodes> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  const primary = await startSimulator();
-  const fallback = await startSimulator();
+  const primary = await startSimulator(opts.primary);
+  const fallback = await startSimulator(opts.fallback);
+  return {
+    dir,
+    primary,
+    fallback,
+    async close() {
+      await primary.close();
+      await fallback.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startStack(prefix: string, opts: StackOptions = {}): Promise<Stack> {
+  const nodes = await startTwoNodes(prefix);
+  const { dir, primary, fallback } = nodes;
   const config = writeFastConfig(dir, primary.url, fallback.url, opts.extraYaml ?? '', opts.stateFile ? { stateFile: opts.stateFile } : {});
   if (opts.state) {
     const text = readFileSync(config, 'utf8');
@@ -64,9 +88,7 @@ export async function startStack(prefix: string, opts: StackOptions = {}): Promi
     },
     async close() {
       await Promise.all(daemons.map((d) => d.kill9()));
-      await primary.close();
-      await fallback.close();
-      rmSync(dir, { recursive: true, force: true });
+      await nodes.close();
     },
   };
   return stack;
