@@ -37,7 +37,8 @@ const layers = [
     message: 'src/client must stay light: only src/client, the state contract and the reason table.',
   },
   { target: './src/client', from: './src/state', except: ['./types.ts', './validate.ts'], message: 'src/client may import the state contract only.' },
-  { target: './src/client', from: './src/core', except: ['./reasons.ts', './status.ts'], message: 'src/client may import the reason table and the status union only.' },
+  // core/cloudflare.ts: the reason table's Cloudflare signals (import-free), so apps name a challenge as probes do.
+  { target: './src/client', from: './src/core', except: ['./reasons.ts', './status.ts', './cloudflare.ts'], message: 'src/client may import the reason table (with its Cloudflare signals) and the status union only.' },
   {
     // All SQL lives in storage; it knows nothing of who calls it.
     target: './src/storage',

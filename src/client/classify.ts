@@ -1,4 +1,5 @@
-import { reasonForCodes } from '../core/reasons';
+import { cloudflareErrorCode, cloudflareProtection, proxiedByCloudflare, type HeaderLookup } from '../core/cloudflare';
+import { REASON_INFO, reasonForCodes } from '../core/reasons';
 import type { FailureReason } from './types';
 
 export interface Failure {
@@ -7,8 +8,25 @@ export interface Failure {
   detail: string;
 }
 
+const lookup =
+  (h: Headers): HeaderLookup =>
+  (name) =>
+    h.get(name) ?? undefined;
+
 function fromCloudflare(h: Headers): boolean {
-  return h.has('cf-ray') || (h.get('server') ?? '').toLowerCase() === 'cloudflare';
+  return proxiedByCloudflare(lookup(h));
+}
+
+/** Cloudflare's own protections, judged by the table the probes use (src/core/cloudflare.ts). */
+function protection(s: number, h: Headers, body?: string): Failure | undefined {
+  const get = lookup(h);
+  const code = cloudflareErrorCode(get, body);
+  const reason = cloudflareProtection(s, get, code, body);
+  if (!reason) return undefined;
+  const ray = h.get('cf-ray');
+  const retry = reason === 'cloudflare_rate_limited' ? h.get('retry-after') : null;
+  const detail = `HTTP ${s}: ${REASON_INFO[reason].words}${code === undefined ? '' : ` (error ${code})`}${ray ? `, ray ${ray}` : ''}${retry ? `, Retry-After ${retry}` : ''}`;
+  return { reason, status: s, detail };
 }
 
 /**
@@ -18,6 +36,10 @@ function fromCloudflare(h: Headers): boolean {
  *   status                 | verdict
  *   -----------------------+---------------------------------------------------------------------------
  *   2xx                    | usable
+ *   cf-mitigated: challenge| failure (cloudflare_challenge): Bot Fight Mode, a rule's challenge
+ *   Cloudflare 1xxx block  | failure (cloudflare_blocked): WAF rule 1020, IP Access 1005-1009, 1010, 1012
+ *   Cloudflare 1015, or a  | failure (cloudflare_rate_limited): a rate limiting rule
+ *     429 it generated     |   (the 1xxx code from cf-error-type here; from the page in settleFailure)
  *   3xx                    | failure: nothing in Ollama's API redirects; it is Cloudflare Access asking
  *                          |   for a login (Location *.cloudflareaccess.com) or a misrouted proxy
  *   401, 403               | failure: Access without a (valid) service token, Cloudflare's browser check
@@ -38,6 +60,8 @@ export function classifyResponse(res: Response): Failure | undefined {
   const cf = fromCloudflare(h);
   const via = cf ? ' via Cloudflare' : '';
   if (s >= 200 && s < 300) return undefined;
+  const guarded = protection(s, h);
+  if (guarded) return guarded;
   if (s >= 300 && s < 400) {
     const location = h.get('location') ?? '';
     let host = '';
@@ -61,6 +85,43 @@ export function classifyResponse(res: Response): Failure | undefined {
   if (s === 525 || s === 526) return { reason: 'tls', status: s, detail: `HTTP ${s}: TLS between Cloudflare and the origin failed` };
   if (s >= 500) return { reason: 'server_error', status: s, detail: `HTTP ${s}${via}` };
   return undefined;
+}
+
+/** Bytes of a failed response's body read to find Cloudflare's 1xxx code: its pages put it near the top. */
+const FAILURE_BODY_BYTES = 16 * 1024;
+
+async function bodyPrefix(res: Response, max: number): Promise<string> {
+  const reader = res.body?.getReader();
+  if (!reader) return '';
+  const decoder = new TextDecoder();
+  let text = '';
+  let bytes = 0;
+  try {
+    while (bytes < max) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.byteLength;
+      text += decoder.decode(value, { stream: true });
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return text;
+}
+
+/**
+ * A failed response's last word: the body is read no further than FAILURE_BODY_BYTES and then dropped (the
+ * caller never gets a failed response). A 401/403/429 that came through Cloudflare may be one of its
+ * protections whose 1xxx code is only in the page (a 1020 HTML page, the RFC 9457 JSON): the prefix names it.
+ */
+export async function settleFailure(res: Response, f: Failure): Promise<Failure> {
+  const worthReading = (f.reason === 'auth_required' || f.reason === 'overloaded') && fromCloudflare(res.headers);
+  if (!worthReading) {
+    await res.body?.cancel().catch(() => undefined);
+    return f;
+  }
+  const body = await bodyPrefix(res, FAILURE_BODY_BYTES).catch(() => undefined);
+  return (body !== undefined && protection(res.status, res.headers, body)) || f;
 }
 
 /** Every error code in a fetch failure's chain (Node wraps the socket error as `cause`; Happy Eyeballs as `errors`). */

@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path';
-import { classifyError, classifyResponse, type Failure } from './classify';
+import { classifyError, classifyResponse, settleFailure, type Failure } from './classify';
 import { plan, type Plan } from './plan';
 import { createReporter, type Reporter } from './failure-report';
 import { fileStateSource, httpStateSource, type StateSource, type StateView } from './state-source';
@@ -206,8 +206,9 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
       const res = await fetchImpl(url, { ...init, signal, redirect: init.redirect ?? 'manual' });
       const failure = classifyResponse(res);
       if (!failure) return { response: res };
-      await res.body?.cancel().catch(() => undefined);
-      return { failure };
+      const settled = await settleFailure(res, failure);
+      if (userSignal?.aborted) throw userSignal.reason;
+      return { failure: settled };
     } catch (e) {
       // The caller cancelling is not a node failure: stop here, try nothing else, report nothing.
       if (userSignal?.aborted) throw userSignal.reason ?? e;

@@ -1,6 +1,6 @@
-import type { Reason } from '../core/reasons';
+import { REASON_INFO, type Reason } from '../core/reasons';
 import type { NodeStatus } from '../core/status';
-/** Public types of the client library (`llm-sentinel/client`). Kept free of imports beyond node builtins. */
+/** Public types of the client library (`llm-sentinel/client`). Kept free of imports beyond node builtins and the import-free reason table. */
 
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -102,7 +102,27 @@ export interface Endpoint {
  */
 /** Only probe reasons are allowed here: a misspelt name does not compile. */
 type ProbeReasons<T extends Reason> = T;
-export type FailureReason = ProbeReasons<'refused' | 'dns' | 'tls' | 'connect_timeout' | 'timeout' | 'reset' | 'cloudflare_tunnel_down' | 'cloudflare_origin_unreachable' | 'cloudflare_timeout' | 'auth_required' | 'overloaded' | 'server_error' | 'bad_response'>;
+export type FailureReason = ProbeReasons<
+  | 'refused'
+  | 'dns'
+  | 'tls'
+  | 'connect_timeout'
+  | 'timeout'
+  | 'reset'
+  | 'cloudflare_tunnel_down'
+  | 'cloudflare_origin_unreachable'
+  | 'cloudflare_timeout'
+  | 'cloudflare_challenge'
+  | 'cloudflare_blocked'
+  | 'cloudflare_rate_limited'
+  | 'auth_required'
+  | 'overloaded'
+  | 'server_error'
+  | 'bad_response'
+>;
+
+/** Cloudflare's own protections: an error that met one says so first (the app's requests are what it refuses). */
+const PROTECTIONS: ReadonlySet<FailureReason> = new Set<FailureReason>(['cloudflare_challenge', 'cloudflare_blocked', 'cloudflare_rate_limited']);
 
 export interface Attempt {
   node: string;
@@ -115,9 +135,10 @@ export interface Attempt {
 /** Thrown by fetchWithFallback only when every node failed; `attempts` lists each one in order. */
 export class AllEndpointsFailedError extends Error {
   constructor(readonly attempts: Attempt[]) {
-    super(
-      `All LLM endpoints failed: ${attempts.map((a) => `${a.node} (${a.url}): ${a.reason}${a.detail ? ` - ${a.detail}` : ''}`).join('; ') || 'no endpoints'}`,
-    );
+    // "Cloudflare challenged this request (primary): …" rather than "All LLM endpoints failed", when it did.
+    const cf = attempts.find((a) => PROTECTIONS.has(a.reason));
+    const lead = cf ? `${REASON_INFO[cf.reason].words} (${cf.node})` : 'All LLM endpoints failed';
+    super(`${lead}: ${attempts.map((a) => `${a.node} (${a.url}): ${a.reason}${a.detail ? ` - ${a.detail}` : ''}`).join('; ') || 'no endpoints'}`);
     this.name = 'AllEndpointsFailedError';
   }
 }

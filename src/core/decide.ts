@@ -33,6 +33,8 @@ export interface LastError {
   message: string;
   at: number;
   cause?: 'tunnel' | 'ollama_or_host';
+  /** A Cloudflare rate limit's `Retry-After` (ms): core/schedule.ts holds the node's probes that long. */
+  retryAfterMs?: number;
 }
 
 export interface Latency {
@@ -181,7 +183,9 @@ export function decide(state: MonitorState, r: ProbeResult, policy: Policy, at: 
     speed,
     lastCheckAt: r.startedAt,
     lastOkAt: r.ok ? r.startedAt : prev.lastOkAt,
-    lastError: r.ok ? prev.lastError : { reason: r.reason, message: r.detail ?? r.reason, at: r.startedAt, ...(r.cause ? { cause: r.cause } : {}) },
+    lastError: r.ok
+      ? prev.lastError
+      : { reason: r.reason, message: r.detail ?? r.reason, at: r.startedAt, ...(r.cause ? { cause: r.cause } : {}), ...(r.retryAfterMs !== undefined ? { retryAfterMs: r.retryAfterMs } : {}) },
     coldStarts: prev.coldStarts + (isColdStart(r, policy) ? 1 : 0),
     lastColdStartAt: isColdStart(r, policy) ? r.startedAt : prev.lastColdStartAt,
     latency:

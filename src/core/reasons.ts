@@ -19,6 +19,9 @@ export const REASONS = [
   'cloudflare_tunnel_down',
   'cloudflare_origin_unreachable',
   'cloudflare_timeout',
+  'cloudflare_challenge',
+  'cloudflare_blocked',
+  'cloudflare_rate_limited',
   'auth_required',
   'not_ollama',
   'model_missing',
@@ -85,6 +88,13 @@ export const REASON_INFO: Readonly<Record<Reason, ReasonInfo>> = {
   cloudflare_tunnel_down: row('hard', { network: true, path: true, silent: true }, 'Cloudflare tunnel down', 'cloudflared is not running or not connected: restart it; is the Mac awake?'),
   cloudflare_origin_unreachable: row('hard', { network: true, path: true, silent: true }, 'Cloudflare cannot reach Ollama', "start Ollama; check the ingress rule's service URL and scheme"),
   cloudflare_timeout: row('soft', { silent: true }, 'Cloudflare timeout', 'the first byte took longer than Cloudflare waits: keep the model warm, stream'),
+  // Cloudflare's own protections (src/core/cloudflare.ts says how each is recognised). Apps meet the same answer,
+  // so the hints name the Cloudflare setting, never Access tokens or Ollama's queue. A challenge or a block is
+  // the path refusing us, a fact: hard. A rate limit passes: soft, and the monitor waits out its Retry-After
+  // (core/schedule.ts), since Cloudflare says retrying early may extend the block.
+  cloudflare_challenge: row('hard', { network: true, path: true }, 'Cloudflare challenged this request', "Cloudflare answers scripts (your apps too) with a challenge: find the ray id in the Security Events log (Security > Analytics > Events). Bot Fight Mode cannot be skipped by a WAF skip rule: turn it off, or allow the callers' IPs with an IP Access rule; a skip rule can skip Super Bot Fight Mode, Browser Integrity Check or the rule that challenges"),
+  cloudflare_blocked: row('hard', { network: true, path: true }, 'Cloudflare blocked this request', "Cloudflare blocks this request (your apps too): find the ray id in the Security Events log (Security > Analytics > Events) to see which WAF custom rule (1020), IP Access or country rule (1005-1009) or Browser Integrity Check (1010) it was, and exempt the API hostname or the callers' IPs"),
+  cloudflare_rate_limited: row('soft', { network: true, path: true }, 'Cloudflare rate-limited this request', "a Cloudflare rate limiting rule (1015) throttles this hostname, and your apps count against it too: find it in the Security Events log (Security > Analytics > Events), raise its threshold or exempt the API hostname; the monitor waits out Retry-After"),
   auth_required: row('hard', { network: true, path: true }, 'access denied (auth)', 'send the Access service token in the node headers, or fix the Host header'),
   not_ollama: row('hard', { network: true, path: true }, 'not the Ollama API', 'the URL points at something else, or `api:` is wrong'),
   model_missing: row('hard', {}, 'model missing', 'ollama pull <model> on that node, or fix `model` in the config'),

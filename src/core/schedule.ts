@@ -15,19 +15,39 @@ export interface Cadence {
   fast: number;
 }
 
+type Scheduled = Pick<NodeRuntime, 'reach' | 'gen' | 'speed'> & Partial<Pick<NodeRuntime, 'lastError' | 'lastCheckAt'>>;
+
+/** The node's latest judged probe met Cloudflare's rate limit (either loop's probe: both go through it). */
+export const rateLimited = (n: Scheduled | undefined): boolean =>
+  n?.lastError?.reason === 'cloudflare_rate_limited' && n.lastCheckAt === n.lastError.at;
+
 /**
- * A loop re-checks fast while the tracks it feeds are undecided:
+ * How long (ms) the node's probes must still wait out Cloudflare's rate limit: its `Retry-After`, counted from
+ * the probe that met it. Cloudflare's error-1015 page: retrying within a short period "may extend the block",
+ * so no probe goes out before then, neither the cadence, a client report, a suspect report nor a wake. At most
+ * `Retry-After` from now, so a wall clock stepped backwards cannot stretch the hold.
+ */
+export function rateLimitHold(n: Scheduled | undefined, now: number): number {
+  if (!rateLimited(n)) return 0;
+  const e = n?.lastError;
+  const wait = e?.retryAfterMs ?? 0;
+  return e ? Math.min(wait, Math.max(0, e.at + wait - now)) : 0;
+}
+
+/**
+ * A loop re-checks fast while the tracks it feeds are undecided (never into a Cloudflare rate limit):
  *   liveness: reachability is transitional;
  *   canary:   generation is, or speed is (once measured), or reachability is on its way up from unknown
  *             (a node that answers liveness but has never generated should be judged soon).
  */
-export function wantsFastRecheck(n: Pick<NodeRuntime, 'reach' | 'gen' | 'speed'>, kind: LoopKind): boolean {
+export function wantsFastRecheck(n: Scheduled, kind: LoopKind): boolean {
+  if (rateLimited(n)) return false;
   if (kind === 'liveness') return isTransitional(n.reach);
   return isTransitional(n.gen) || (n.speed.state !== 'unknown' && isTransitional(n.speed)) || (n.reach.state === 'unknown' && isTransitional(n.reach));
 }
 
 /** The delay before a loop's next probe (jitter is the loop's own business). Unknown node: the normal cadence. */
-export function nextProbeDelay(n: Pick<NodeRuntime, 'reach' | 'gen' | 'speed'> | undefined, kind: LoopKind, c: Cadence): number {
+export function nextProbeDelay(n: Scheduled | undefined, kind: LoopKind, c: Cadence): number {
   const normal = kind === 'liveness' ? c.liveness : c.canary;
   return n && wantsFastRecheck(n, kind) ? Math.min(c.fast, normal) : normal;
 }

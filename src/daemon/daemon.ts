@@ -3,7 +3,7 @@ import type { Config, NodeConfig } from '../config';
 import { policyOf } from '../config/policy';
 import { decide, evaluatePreferred, type CoreEvent, type Decision, type MonitorState } from '../core/decide';
 import { restoreState } from '../core/restore';
-import { nextProbeDelay, probingHealth, spannedSleep } from '../core/schedule';
+import { nextProbeDelay, probingHealth, rateLimitHold, spannedSleep } from '../core/schedule';
 import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { withRootCause } from '../probes/direct';
@@ -263,6 +263,7 @@ export class Daemon {
   }
 
   async #probe(configured: NodeConfig, kind: ProbeKind, signal: AbortSignal, suspect = false): Promise<void> {
+    if (rateLimitHold(this.#state.nodes.find((n) => n.name === configured.name), this.deps.clock.now()) > 0) return void (this.#lastCycleAt = this.deps.clock.now()); // Cloudflare's Retry-After (core/schedule): no probe before it; waiting is not stalling
     const ctx = { signal, clock: this.deps.clock, dispatcher: this.#agent };
     const node = this.#known.resolve(configured);
     // No model yet (none configured, liveness has not found one): nothing to generate with.

@@ -1,3 +1,4 @@
+import { CF_BLOCK_CODES, CF_RATE_LIMIT_CODES, cloudflareErrorCode, cloudflareProtection, retryAfterMs, type CloudflareProtection } from '../core/cloudflare';
 import { reasonForCodes } from '../core/reasons';
 import type { ProbeResult, Reason } from './types';
 
@@ -7,7 +8,8 @@ import type { ProbeResult, Reason } from './types';
  * I/O, so every rule is unit-tested with plain objects (test/unit/classify.test.ts).
  *
  * Rules come from /work/shared/reference/ollama-cloudflare.md: Cloudflare is recognised by status plus its
- * headers (`server: cloudflare` / `cf-ray`), never by body text alone; bodies only refine the detail.
+ * headers (`server: cloudflare` / `cf-ray`), never by body text alone; bodies only refine the detail. Its
+ * protections (challenge, block, rate limit) by the documented signals in src/core/cloudflare.ts.
  */
 
 export type CloudflareInfo = NonNullable<ProbeResult['cloudflare']>;
@@ -22,22 +24,25 @@ export interface HttpFacts {
   body?: string;
   /** Request path, for the detail text. */
   path?: string;
+  /** Wall-clock now (epoch ms), to read a `Retry-After` given as an HTTP-date. */
+  now?: number;
 }
 
 export interface Verdict {
   reason: Reason;
   detail: string;
   cloudflare?: CloudflareInfo;
+  /** Cloudflare's rate limit: how long it asks us to wait (`Retry-After`), in ms. */
+  retryAfterMs?: number;
 }
 
 const MAX_DETAIL = 300;
 
 /** Cloudflare 1xxx codes a tunnelled Ollama node can realistically hit, in words for the detail text. */
 const CF_CODES: Readonly<Record<number, string>> = {
-  1010: 'browser signature blocked',
-  1015: 'rate limited',
+  ...CF_BLOCK_CODES,
+  ...CF_RATE_LIMIT_CODES,
   1016: 'origin DNS error: tunnel or its DNS record missing',
-  1020: 'blocked by a firewall rule',
   1033: 'tunnel not connected',
 };
 
@@ -80,22 +85,15 @@ export function errorMessage(json: unknown): string | undefined {
   return undefined;
 }
 
+const lookup = (headers: HttpFacts['headers']) => (name: string) => headerValue(headers, name);
+
 /** cf-ray and the 1xxx code, from the RFC 9457 JSON body, the cf-error-type header or the HTML/text page. */
 export function cloudflareInfo(headers: HttpFacts['headers'], body: string | undefined): CloudflareInfo {
   const info: CloudflareInfo = {};
   const json = tryJson(body);
   const ray = headerValue(headers, 'cf-ray') ?? (isRecord(json) && typeof json.ray_id === 'string' ? json.ray_id : undefined);
   if (ray) info.ray = clip(ray, 40);
-  let code: number | undefined;
-  // Only 1xxx codes name a Cloudflare cause; the JSON for a 5xx repeats the status as error_code.
-  const is1xxx = (n: number) => Number.isInteger(n) && n >= 1000 && n <= 1999;
-  if (isRecord(json) && typeof json.error_code === 'number' && is1xxx(json.error_code)) code = json.error_code;
-  const typeHeader = headerValue(headers, 'cf-error-type');
-  if (code === undefined && typeHeader && /^1\d{3}$/.test(typeHeader.trim())) code = Number(typeHeader.trim());
-  if (code === undefined && body) {
-    const m = /\bError (1\d{3})\b/.exec(body) ?? /\berror code:\s*(1\d{3})\b/i.exec(body);
-    if (m) code = Number(m[1]);
-  }
+  const code = cloudflareErrorCode(lookup(headers), body);
   if (code !== undefined) info.errorCode = code;
   return info;
 }
@@ -182,6 +180,24 @@ function classifyAuth(facts: HttpFacts, cf: CloudflareInfo | undefined, message:
   };
 }
 
+/** Cloudflare's own protections, in words that name the setting to look at (the hints say the rest). */
+function classifyProtection(facts: HttpFacts, reason: CloudflareProtection, cf: CloudflareInfo): Verdict {
+  const at = `${facts.status} from Cloudflare${where(facts)}`;
+  const code = cf.errorCode === undefined ? '' : ` (error ${cf.errorCode}${CF_CODES[cf.errorCode] ? `: ${CF_CODES[cf.errorCode]}` : ''})`;
+  const ray = cf.ray ? `, ray ${cf.ray}` : '';
+  switch (reason) {
+    case 'cloudflare_challenge':
+      return { reason, detail: clip(`${at}: a challenge page (cf-mitigated: challenge)${ray}: Bot Fight Mode, Browser Integrity Check or a rule's challenge; apps get it too`), cloudflare: cf };
+    case 'cloudflare_blocked':
+      return { reason, detail: clip(`${at}${code}${ray}: a security setting refuses this client; the Security Events log names it`), cloudflare: cf };
+    case 'cloudflare_rate_limited': {
+      const wait = retryAfterMs(headerValue(facts.headers, 'retry-after'), facts.now);
+      const detail = clip(`${at}${code}${ray}: a rate limiting rule${wait === undefined ? '' : `; retry after ${Math.round(wait / 1000)} s`}`);
+      return { reason, detail, cloudflare: cf, ...(wait === undefined ? {} : { retryAfterMs: wait }) };
+    }
+  }
+}
+
 /**
  * Judges one HTTP exchange. For a 2xx it checks only that the reply has the shape the caller expects
  * (`ok` means "go on and read the content"); for everything else it names the failure.
@@ -193,6 +209,9 @@ export function classifyHttp(facts: HttpFacts): Verdict {
   const fromCf = viaCloudflare(facts.headers);
   const cf = fromCf ? cloudflareInfo(facts.headers, facts.body) : undefined;
   const withMessage = (prefix: string) => clip(message ? `${prefix}: ${message}` : prefix);
+  // Before any status rule: a challenge or a block looks like Access's 403, a rate limit like Ollama's queue.
+  const protection = cloudflareProtection(status, lookup(facts.headers), cf?.errorCode ?? cloudflareErrorCode(lookup(facts.headers), facts.body), facts.body);
+  if (protection) return classifyProtection(facts, protection, cf ?? cloudflareInfo(facts.headers, facts.body));
 
   if (status >= 200 && status < 300) return classifySuccess(facts);
   if (status >= 300 && status < 400) return classifyRedirect(facts, cf);

@@ -222,7 +222,7 @@ export async function judgeError(run: ProbeRun, reply: Reply, path: string, expe
   if (isFailure(read)) return { ...read, ...base };
   // Lenient decode: a prefix may end inside a multi-byte character, and this text only feeds the detail.
   const body = read.bytes.toString('utf8');
-  return { ...classifyHttp({ status: reply.status, headers: reply.headers, expect, body, path }), ...base };
+  return { ...classifyHttp({ status: reply.status, headers: reply.headers, expect, body, path, now: run.clock.now() }), ...base };
 }
 
 export interface JsonReply {

@@ -35,6 +35,8 @@ export interface ProbeResult {
   answer?: string;
   /** Present when Cloudflare generated the response. */
   cloudflare?: { ray?: string; errorCode?: number };
+  /** Cloudflare rate limit (`cloudflare_rate_limited`): its `Retry-After`, in ms. The monitor waits it out. */
+  retryAfterMs?: number;
   /**
    * For a node with a direct URL, where a failure of the public path comes from: `tunnel` (the direct path
    * answers: cloudflared, DNS or Cloudflare) or `ollama_or_host` (both fail).

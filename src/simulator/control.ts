@@ -2,7 +2,7 @@
  * A tiny HTTP control plane for a running simulator, so the standalone CLI (`llm-sentinel simulate`) and the
  * demo can switch faults from outside the process:
  *   GET  /fault                              → {"fault":"none"}
- *   POST /fault {"fault","delayMs","scope"}  → {"fault":"hang"} | 400 {"error":"…"}
+ *   POST /fault {"fault","delayMs","scope","format"}  → {"fault":"hang"} | 400 {"error":"…"}
  *   POST /answer {"answer":"…"}              → {"answer":"…"}
  *   POST /unload {"models":["qwen3:8b"]}     → {"loaded":[…]}  (models dropped from memory; omit models: all)
  *   GET  /stats                              → {"requestCount","generations","loads","loaded"}
@@ -43,6 +43,11 @@ export function parseFaultRequest(value: JsonObject | undefined): { fault: Fault
   if (scope !== undefined && scope !== null) {
     if (typeof scope !== 'string' || !(SCOPES as readonly string[]).includes(scope)) return { error: `scope must be one of: ${SCOPES.join(', ')}` };
     opts.scope = scope as FaultScope;
+  }
+  const format = value['format'];
+  if (format !== undefined && format !== null) {
+    if (format !== 'negotiate' && format !== 'html') return { error: 'format must be one of: negotiate, html' };
+    opts.format = format;
   }
   return { fault: fault as Fault, opts };
 }

@@ -3,7 +3,7 @@
  * comes out, which server.ts carries out (no I/O here). Connection-level `refuse` is handled by server.ts.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { accessRedirect, accessUnauthorized, cloudflareError } from './cloudflare';
+import { accessRedirect, accessUnauthorized, challengePage, cloudflareError } from './cloudflare';
 import type { GenerationMode } from './generation';
 import { RUNNER_STOPPED } from './generation';
 import { openAiError } from './openai-api';
@@ -80,8 +80,16 @@ function nativeOrOpenAi(route: RouteInfo, status: number, message: string): Repl
 }
 
 /** The reply that replaces the route's for the "answer instead" faults; undefined for the others. */
-function replacement(fault: Fault, route: RouteInfo, headers: IncomingHttpHeaders, url: string): Reply | undefined {
+function replacement(fault: Fault, route: RouteInfo, headers: IncomingHttpHeaders, url: string, opts: FaultOptions): Reply | undefined {
+  // `format: 'html'`: the HTML page whatever Accept asks (a zone with a custom Error Page, or before 2026-03).
+  const accept = opts.format === 'html' ? undefined : headers.accept;
   switch (fault) {
+    case 'cf_challenge':
+      return challengePage(hostOf(headers));
+    case 'cf_waf_block':
+      return cloudflareError(1020, accept, hostOf(headers));
+    case 'cf_rate_limit':
+      return cloudflareError(1015, accept, hostOf(headers));
     case 'cf_tunnel_down':
       return cloudflareError(1033, headers.accept, hostOf(headers));
     case 'cf_origin_unreachable':
@@ -144,7 +152,7 @@ export function planFault(fault: Fault, opts: FaultOptions, route: RouteInfo, he
   }
   const mode = GENERATION_MODES[fault];
   if (mode) return route.class === 'generation' ? { ...PASS, mode } : PASS;
-  const reply = replacement(fault, route, headers, url);
+  const reply = replacement(fault, route, headers, url, opts);
   if (!reply) return PASS;
   return { kind: 'replace', delayMs: fault === 'cf_timeout' ? (opts.delayMs ?? 0) : 0, reply };
 }

@@ -16,6 +16,9 @@ export const FAULTS = [
   'cf_tunnel_down',
   'cf_origin_unreachable',
   'cf_timeout',
+  'cf_challenge',
+  'cf_waf_block',
+  'cf_rate_limit',
   'access_redirect',
   'access_401',
   'forbidden_host',
@@ -43,6 +46,8 @@ export const FAULTS = [
  * - `endless_stream`: generation streams never send `done`.
  * - `huge_body`: a 200 JSON body of 50 MB, streamed.
  * - `cf_tunnel_down` / `cf_origin_unreachable` / `cf_timeout`: Cloudflare 530 (1033) / 502 / 524 pages.
+ * - `cf_challenge` / `cf_waf_block` / `cf_rate_limit`: Cloudflare's protections: a Managed Challenge (403,
+ *   `cf-mitigated: challenge`), a WAF block (403, error 1020), a rate limit (429, error 1015, `Retry-After: 30`).
  * - `access_redirect` / `access_401`: Cloudflare Access login redirect / 401.
  * - `forbidden_host`: Ollama's own 403 with an empty body (Host header not allowed).
  * - `html_200`: a 200 HTML login-ish page on every route.
@@ -65,6 +70,12 @@ export interface FaultOptions {
    * 'liveness' (/, version, tags, ps, v1/models only). Connection-level `refuse` ignores it.
    */
   scope?: FaultScope;
+  /**
+   * Cloudflare's error pages (cf_* faults): 'negotiate' (default) answers as Cloudflare does, JSON for
+   * `Accept: application/json`; 'html' sends the HTML page whatever Accept asks (a zone with a custom Error Page,
+   * which Cloudflare serves without negotiation, or a zone before the 2026-03 JSON rollout).
+   */
+  format?: 'negotiate' | 'html';
 }
 
 /**

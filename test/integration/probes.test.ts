@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Agent, Dispatcher } from 'undici';
 import { parseConfig, type NodeConfig } from '../../src/config';
 import { createProbeAgent, probeCanary, probeLiveness, type ProbeSettings } from '../../src/probes';
+import { REASON_INFO } from '../../src/core/reasons';
 import { REASONS, type Reason } from '../../src/probes/types';
 import { FAULTS, startSimulator, type Fault, type FaultOptions, type Simulator } from '../../src/simulator';
 import { FakeClock } from '../../src/util/clock';
@@ -274,6 +275,9 @@ const CASES: FaultCase[] = [
   { fault: 'cf_tunnel_down', liveness: 'cloudflare_tunnel_down', canary: 'cloudflare_tunnel_down', errorCode: 1033, detail: /530 from Cloudflare \(error 1033: tunnel not connected\), ray [0-9a-f]{16}-AMS/ },
   { fault: 'cf_origin_unreachable', liveness: 'cloudflare_origin_unreachable', canary: 'cloudflare_origin_unreachable', detail: /502 from Cloudflare/ },
   { fault: 'cf_timeout', liveness: 'cloudflare_timeout', canary: 'cloudflare_timeout', detail: /524 from Cloudflare/ },
+  { fault: 'cf_challenge', liveness: 'cloudflare_challenge', canary: 'cloudflare_challenge', detail: /403 from Cloudflare on \S+: a challenge page \(cf-mitigated: challenge\), ray [0-9a-f]{16}-AMS/ },
+  { fault: 'cf_waf_block', liveness: 'cloudflare_blocked', canary: 'cloudflare_blocked', errorCode: 1020, detail: /403 from Cloudflare on \S+ \(error 1020: blocked by a firewall rule\), ray [0-9a-f]{16}-AMS/ },
+  { fault: 'cf_rate_limit', liveness: 'cloudflare_rate_limited', canary: 'cloudflare_rate_limited', errorCode: 1015, detail: /429 from Cloudflare on \S+ \(error 1015: rate limited\), ray [0-9a-f]{16}-AMS: a rate limiting rule; retry after 30 s/ },
   { fault: 'access_redirect', liveness: 'auth_required', canary: 'auth_required', detail: /Cloudflare Access/ },
   { fault: 'access_401', liveness: 'auth_required', canary: 'auth_required', detail: /401/ },
   { fault: 'forbidden_host', liveness: 'auth_required', canary: 'auth_required', detail: /Host header/ },
@@ -338,6 +342,31 @@ describe('probes against the simulator', () => {
         if (expected.startsWith('cloudflare_')) expect(r.cloudflare?.ray).toMatch(/^[0-9a-f]{16}-AMS$/);
         if (c.deadline && expected !== 'ok') expect(ms).toBeLessThan(limit + SLACK_MS);
       }
+    });
+
+    // Cloudflare's protections in both of its formats: HTML, and the RFC 9457 JSON it sends for Accept:
+    // application/json (a challenge page is HTML either way). The reason, code, ray, Retry-After and hint.
+    describe.each(['negotiate', 'html'] as const)("Cloudflare's protections, format %s", (format) => {
+      it.each([
+        ['cf_challenge', 'cloudflare_challenge', undefined],
+        ['cf_waf_block', 'cloudflare_blocked', 1020],
+        ['cf_rate_limit', 'cloudflare_rate_limited', 1015],
+      ] as const)('%s → %s', async (fault, reason, code) => {
+        await sim.setFault(fault, { format });
+        const seen = await fetch(`${sim.url}/api/version`, { headers: { accept: 'application/json' } });
+        await seen.text();
+        const json = format === 'negotiate' && fault !== 'cf_challenge';
+        expect(seen.headers.get('content-type')).toMatch(json ? /^application\/json/ : /^text\/html/);
+        const { node, settings } = settingsFor(api);
+        for (const probe of [probeLiveness, probeCanary]) {
+          const r = await probe(node, settings, { dispatcher: agent });
+          expect({ reason: r.reason, ok: r.ok, code: r.cloudflare?.errorCode }).toEqual({ reason, ok: false, code });
+          expect(r.cloudflare?.ray).toMatch(/^[0-9a-f]{16}-AMS$/);
+          expect(r.retryAfterMs).toBe(fault === 'cf_rate_limit' ? 30_000 : undefined);
+          expect(r.httpStatus).toBe(fault === 'cf_rate_limit' ? 429 : 403);
+          expect(REASON_INFO[r.reason].hint).toMatch(/Security Events log \(Security > Analytics > Events\)/);
+        }
+      });
     });
 
     it('healthy node: liveness names the version; the canary measures the generation', async () => {

@@ -95,10 +95,10 @@ describe('classifyHttp: Cloudflare', () => {
     expect(v.detail).not.toContain('token=x');
   });
 
-  it('401 and Cloudflare 403 (1010) are auth_required', () => {
+  it("401 is auth_required; Cloudflare's 403 with 1010 (Browser Integrity Check) is its block, not Access", () => {
     expect(classifyHttp({ status: 401, headers: CF, expect: 'json', body: '{}' }).reason).toBe('auth_required');
     const v = classifyHttp({ status: 403, headers: CF, expect: 'json', body: 'error code: 1010' });
-    expect(v.reason).toBe('auth_required');
+    expect(v.reason).toBe('cloudflare_blocked');
     expect(v.cloudflare?.errorCode).toBe(1010);
   });
 
@@ -110,7 +110,7 @@ describe('classifyHttp: Cloudflare', () => {
   });
 
   it('429 from Cloudflare (1015) or a server is overloaded', () => {
-    expect(classifyHttp({ status: 429, headers: CF, expect: 'json', body: 'error code: 1015' }).cloudflare?.errorCode).toBe(1015);
+    expect(classifyHttp({ status: 429, headers: CF, expect: 'json', body: 'error code: 1015' })).toMatchObject({ reason: 'cloudflare_rate_limited', cloudflare: { errorCode: 1015 } });
     expect(classifyHttp(json(429, { error: 'rate limit exceeded' })).reason).toBe('overloaded');
   });
 });
