@@ -1,3 +1,4 @@
+import { isCloudflareProtection } from '../core/cloudflare';
 import { isReason, REASON_INFO } from '../core/reasons';
 import { EXIT_CONFIG, loadConfig } from '../config';
 import { policyOf } from '../config/policy';
@@ -40,7 +41,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           known.learn(liveness);
           const node = known.resolve(configured);
           const view = known.view(node.name);
-          let canary = config.probes.canary.enabled && node.model !== undefined ? await probeCanary(node, config.probes, { dispatcher: agent }, view) : undefined;
+          // Cloudflare refused liveness (challenge, block, rate limit): a canary meets the same answer, or deepens the limit.
+          let canary = config.probes.canary.enabled && node.model !== undefined && !isCloudflareProtection(liveness.reason) ? await probeCanary(node, config.probes, { dispatcher: agent }, view) : undefined;
           // Cut off while thinking despite the knob: ask again the way the daemon would next (/no_think, thinkingBudget).
           if (canary && known.learn(canary) && canary.reason === 'thinking_budget' && !view.thinksAnyway && known.view(node.name).thinksAnyway) {
             canary = await probeCanary(node, config.probes, { dispatcher: agent }, known.view(node.name));

@@ -1,3 +1,4 @@
+import { isCloudflareProtection } from '../core/cloudflare';
 import { REASON_INFO, type Reason } from '../core/reasons';
 import type { NodeStatus } from '../core/status';
 /** Public types of the client library (`llm-sentinel/client`). Kept free of imports beyond node builtins and the import-free reason table. */
@@ -121,8 +122,6 @@ export type FailureReason = ProbeReasons<
   | 'bad_response'
 >;
 
-/** Cloudflare's own protections: an error that met one says so first (the app's requests are what it refuses). */
-const PROTECTIONS: ReadonlySet<FailureReason> = new Set<FailureReason>(['cloudflare_challenge', 'cloudflare_blocked', 'cloudflare_rate_limited']);
 
 export interface Attempt {
   node: string;
@@ -135,8 +134,9 @@ export interface Attempt {
 /** Thrown by fetchWithFallback only when every node failed; `attempts` lists each one in order. */
 export class AllEndpointsFailedError extends Error {
   constructor(readonly attempts: Attempt[]) {
-    // "Cloudflare challenged this request (primary): …" rather than "All LLM endpoints failed", when it did.
-    const cf = attempts.find((a) => PROTECTIONS.has(a.reason));
+    // "Cloudflare challenged this request (primary): …" rather than "All LLM endpoints failed", when it did: the
+    // app's own requests are what Cloudflare refuses, and the fix is a Cloudflare setting (docs/reasons.md).
+    const cf = attempts.find((a) => isCloudflareProtection(a.reason));
     const lead = cf ? `${REASON_INFO[cf.reason].words} (${cf.node})` : 'All LLM endpoints failed';
     super(`${lead}: ${attempts.map((a) => `${a.node} (${a.url}): ${a.reason}${a.detail ? ` - ${a.detail}` : ''}`).join('; ') || 'no endpoints'}`);
     this.name = 'AllEndpointsFailedError';

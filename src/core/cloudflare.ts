@@ -23,6 +23,11 @@
 
 export type CloudflareProtection = 'cloudflare_challenge' | 'cloudflare_blocked' | 'cloudflare_rate_limited';
 
+const PROTECTIONS: ReadonlySet<string> = new Set<CloudflareProtection>(['cloudflare_challenge', 'cloudflare_blocked', 'cloudflare_rate_limited']);
+
+/** The reason names one of Cloudflare's protections: every request from here meets it, so ask no more now. */
+export const isCloudflareProtection = (reason: string): reason is CloudflareProtection => PROTECTIONS.has(reason);
+
 /** A header by lower-case name (undici's record and fetch's Headers both fit behind this). */
 export type HeaderLookup = (name: string) => string | undefined;
 

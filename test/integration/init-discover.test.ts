@@ -51,6 +51,10 @@ describe('init: what a server is', () => {
     ['cf_tunnel_down', 'cloudflare_tunnel_down', false],
     ['access_redirect', 'auth_required', true],
     ['access_401', 'auth_required', true],
+    // Cloudflare's protections are not Access: init gives their own hint (the reason table's).
+    ['cf_challenge', 'cloudflare_challenge', false],
+    ['cf_waf_block', 'cloudflare_blocked', false],
+    ['cf_rate_limit', 'cloudflare_rate_limited', false],
   ] as const)('%s is a problem named %s', async (fault, reason, access) => {
     sim = await startSimulator();
     await sim.setFault(fault);

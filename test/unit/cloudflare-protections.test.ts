@@ -1,4 +1,6 @@
 import { cloudflareProtection, retryAfterMs, MAX_RETRY_AFTER_MS } from '../../src/core/cloudflare';
+import { decide, initialState, type MonitorState, type Policy } from '../../src/core/decide';
+import type { ProbeResult, Reason } from '../../src/probes/types';
 import { REASON_INFO } from '../../src/core/reasons';
 import { nextProbeDelay, rateLimitHold, wantsFastRecheck } from '../../src/core/schedule';
 import { newTrack, type Track } from '../../src/core/hysteresis';
@@ -106,6 +108,30 @@ describe('bad input: no Cloudflare signal, no Cloudflare reason', () => {
     const v = classifyHttp({ status: 429, headers: { ...CF, 'content-type': 'application/json' }, expect: 'json', body: '{"error":"too many requests"}' });
     expect(v.reason).toBe('overloaded');
     expect(cloudflareProtection(429, (n) => (CF as Record<string, string>)[n], undefined, '{"error":"x"}')).toBeUndefined();
+  });
+});
+
+describe('weights that match the facts', () => {
+  const policy: Policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000 };
+  /** Probes until primary is down, starting up; how many it took (liveness and canary alternating). */
+  const probesToDown = (reason: Reason): number => {
+    let state: MonitorState = initialState([{ name: 'primary', priority: 0 }], { wall: 0, mono: 0 });
+    const result = (kind: 'liveness' | 'canary', r: Reason, t: number): ProbeResult => ({ node: 'primary', kind, ok: r === 'ok', reason: r, startedAt: t, durationMs: 5 });
+    for (let t = 1; t <= 4; t++) state = decide(state, result(t % 2 ? 'liveness' : 'canary', 'ok', t), policy, { wall: t, mono: t }).next;
+    expect(state.nodes[0]?.status).toBe('up');
+    for (let n = 1; n <= 10; n++) {
+      state = decide(state, result(n % 2 ? 'liveness' : 'canary', reason, 100 + n), policy, { wall: 100 + n, mono: 100 + n }).next;
+      if (state.nodes[0]?.status === 'down') return n;
+    }
+    return Infinity;
+  };
+
+  it('a challenge or a block is confirmed as quickly as a refused connection; a rate limit needs softFall', () => {
+    expect(probesToDown('refused')).toBe(policy.fall);
+    expect(probesToDown('cloudflare_challenge')).toBe(policy.fall);
+    expect(probesToDown('cloudflare_blocked')).toBe(policy.fall);
+    // Liveness and canary alike: a canary that meets Cloudflare never reached Ollama (reachability, not generation).
+    expect(probesToDown('cloudflare_rate_limited')).toBe(policy.softFall);
   });
 });
 
