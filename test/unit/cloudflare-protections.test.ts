@@ -7,6 +7,7 @@ import { newTrack, type Track } from '../../src/core/hysteresis';
 import { classifyResponse, settleFailure } from '../../src/client/classify';
 import { classifyHttp, type HttpFacts } from '../../src/probes/classify';
 import { challengePage, cloudflareError } from '../../src/simulator/cloudflare';
+import { parseFaultRequest } from '../../src/simulator/control';
 
 /*
  * Cloudflare's own protections, recognised from its documented signals only (src/core/cloudflare.ts):
@@ -193,5 +194,13 @@ describe("the client judges an app's response through the same table", () => {
     const f = classifyResponse(res)!;
     expect(f).toMatchObject({ reason: 'auth_required', detail: 'HTTP 403' });
     expect(await settleFailure(res, f)).toBe(f);
+  });
+});
+
+describe("the simulator's control plane takes the page format", () => {
+  it('format html or negotiate; anything else is refused with what is allowed', () => {
+    expect(parseFaultRequest({ fault: 'cf_waf_block', format: 'html' })).toEqual({ fault: 'cf_waf_block', opts: { format: 'html' } });
+    expect(parseFaultRequest({ fault: 'cf_rate_limit', format: 'negotiate', scope: 'liveness' })).toEqual({ fault: 'cf_rate_limit', opts: { format: 'negotiate', scope: 'liveness' } });
+    expect(parseFaultRequest({ fault: 'cf_challenge', format: 'xml' })).toEqual({ error: 'format must be one of: negotiate, html' });
   });
 });
