@@ -68,6 +68,8 @@ export interface ConsensusMemory {
   madeAt: number;
   /** The app's own failure already moved the choice under these views. */
   moved: boolean;
+  /** Why the current choice was made (said again while it is kept under the same views). */
+  why?: string;
   monitors: Record<string, MonitorMemory>;
 }
 
@@ -233,7 +235,10 @@ export function settle(docs: readonly MonitorDoc[], outcomes: AppOutcomes, memor
     moved = true;
   } else if (kept !== undefined && (memory.views === views || evidence(outcomes[kept], now) < 2)) {
     choice = kept;
-    why = `kept ${kept}, chosen when the disagreement began; it changes only when a monitor's own view does`;
+    why =
+      memory.views === views && memory.why !== undefined
+        ? memory.why
+        : `kept ${kept}, chosen before this disagreement; it changes only when a monitor's own view does or this app sees it fail`;
     if (memory.views !== views) {
       madeAt = now;
       moved = false;
@@ -254,5 +259,5 @@ export function settle(docs: readonly MonitorDoc[], outcomes: AppOutcomes, memor
     chosen: choice,
     why,
   };
-  return { state: c.state, label: c.label, disagreement, memory: { views, choice, madeAt, moved, monitors }, warnings };
+  return { state: c.state, label: c.label, disagreement, memory: { views, choice, madeAt, moved, why, monitors }, warnings };
 }
