@@ -385,3 +385,30 @@ describe('several monitors that disagree: one rule in every entry point (issue 2
     expect(p2.disagreement?.why).toMatch(/this app's own request to primary failed/);
   });
 });
+
+describe('several monitors: documents that cannot be taken at their word (issue 22)', () => {
+  test('a self-contradicting document is logged once and read by its node verdicts; the ghost endpoint is never used', async () => {
+    const contradicting = () => {
+      const d = doc('down', Date.now() - 500);
+      return { ...d, preferred: { name: 'primary', url: A, model: 'llama3.2', api: 'ollama' as const } };
+    };
+    const ghost = () => {
+      const d = doc('up', Date.now() - 500);
+      return { ...d, preferred: { name: 'ghost', url: 'http://10.66.6.6:11434', model: 'x', api: 'ollama' as const } };
+    };
+    const a = await monitor(contradicting);
+    const b = await monitor(ghost);
+    const warnings: string[] = [];
+    const c = createSentinelClient({ stateUrls: [a.url, b.url], nodes, env: {}, reports: false, ttlMs: 0, onWarning: (m) => warnings.push(m) });
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      const p = await c.getPreferredEndpoint();
+      seen.add(p.name);
+      for (const e of await c.endpoints()) expect(['primary', 'fallback']).toContain(e.name);
+    }
+    expect([...seen].every((n) => n === 'primary' || n === 'fallback')).toBe(true);
+    expect(warnings).toHaveLength(2);
+    expect(warnings.find((w) => w.includes(a.url))).toMatch(/its document prefers primary, which it calls down; read by its node verdicts \(fallback\)/);
+    expect(warnings.find((w) => w.includes(b.url))).toMatch(/prefers ghost, which is not one of its nodes/);
+  });
+});
