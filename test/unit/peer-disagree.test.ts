@@ -6,7 +6,11 @@ import type { PeerAlertState } from '../../src/core/peer-alerts';
 import { alertsForDisagreement, currentVerdicts, verdictsDiffer, type PeerVerdicts } from '../../src/core/peer-disagree';
 import type { PeerReport, PeerView, Voice } from '../../src/core/peers';
 import type { NodeStatus } from '../../src/core/status';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createMetrics } from '../../src/http/metrics';
+import { openStorage } from '../../src/storage';
 
 /*
  * Issue 22: a disagreement between two monitors about a node, lasting peers.disagreeAfter, is one alert
@@ -167,5 +171,24 @@ describe('/metrics: a peer’s differing verdict per node', () => {
     text = await m.render();
     expect(text).toContain('llm_sentinel_peer_node_disagree{peer="oracle",node="primary",own="up",theirs="up"} 0');
     expect(text).not.toContain('theirs="down"');
+  });
+});
+
+describe('the disagreement memory survives a restart', () => {
+  test('saved with the peer alerts in SQLite and read back; malformed entries are dropped', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sentinel-disagree-'));
+    try {
+      const file = join(dir, 'sentinel.db');
+      let st = openStorage(file);
+      st.peers.save({ oracle: { silentSince: null, disagree: { primary: { since: T0, announced: true } } } }, T0);
+      st.close();
+      st = openStorage(file);
+      expect(st.peers.load()).toEqual({ oracle: { silentSince: null, disagree: { primary: { since: T0, announced: true } } } });
+      st.peers.save({ oracle: { silentSince: 5, disagree: { primary: { since: 'x', announced: 1 } as unknown as { since: number; announced: boolean } } } }, T0);
+      expect(st.peers.load()).toEqual({ oracle: { silentSince: 5 } });
+      st.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
