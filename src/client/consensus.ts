@@ -19,7 +19,9 @@ import type { PublishedEndpoint, PublishedNode, PublishedState } from '../state/
  *   3. They disagree → the choice made when the current set of views began is kept for as long as no
  *      monitor's own view (its preferred node, a node's status) changes: one steady choice. A change of
  *      some monitor's view keeps the previous choice too, as long as a monitor still prefers it and the
- *      app has not seen it fail.
+ *      app has not seen it fail, except that bad news travels fast: when a monitor has just seen the node in
+ *      use go down and the app has no recent success with it, the app moves at once (as it did when that
+ *      monitor's document was the freshest). Good news (a node back up) waits until the monitors agree.
  *   4. A new choice (no earlier one, or it is no longer anyone's preference) ranks the monitors' preferred
  *      nodes by the app's own recent results with each (a success first, a failure last), then by the
  *      nodes' priority: trying the better node first costs little, since a hard failure fails over in
@@ -30,6 +32,7 @@ import type { PublishedEndpoint, PublishedNode, PublishedState } from '../state/
  * Truth table of one read during a disagreement (same views = the signature of every counted view):
  *   same views, choice still preferred by some monitor, no app failure since  → keep
  *   same views, app failed on the choice since it was made, not moved yet       → next candidate (once)
+ *   views changed, a monitor newly calls the choice down, no recent app success → next candidate
  *   views changed, choice still preferred by some monitor, no recent failure    → keep
  *   views changed otherwise / first read                                         → rank (4)
  */
@@ -70,6 +73,8 @@ export interface ConsensusMemory {
   moved: boolean;
   /** Why the current choice was made (said again while it is kept under the same views). */
   why?: string;
+  /** Each counted monitor's verdict per node at the last read: what is news at the next one. */
+  seen?: Record<string, Record<string, NodeStatus>>;
   monitors: Record<string, MonitorMemory>;
 }
 
@@ -210,10 +215,13 @@ export function settle(docs: readonly MonitorDoc[], outcomes: AppOutcomes, memor
   };
   const candidates = [...new Set(counted.map((c) => c.preferred))];
   const views = signature(counted);
+  const seen = Object.fromEntries(counted.map((c) => [c.label, Object.fromEntries(c.state.nodes.map((n) => [n.name, n.status]))]));
+  /** A monitor that did not call `node` down at the last read (or was not counted) calls it down now. */
+  const newlyDown = (node: string): string | undefined => counted.find((c) => seen[c.label]?.[node] === 'down' && memory.seen?.[c.label]?.[node] !== 'down')?.label;
 
   if (candidates.length === 1) {
     const c = docFor(candidates[0] as string);
-    return { state: c.state, label: c.label, memory: { views, choice: c.preferred, madeAt: now, moved: false, monitors }, warnings };
+    return { state: c.state, label: c.label, memory: { views, choice: c.preferred, madeAt: now, moved: false, seen, monitors }, warnings };
   }
 
   const rank = (exclude?: string): string[] =>
@@ -233,6 +241,13 @@ export function settle(docs: readonly MonitorDoc[], outcomes: AppOutcomes, memor
     why = `this app's own request to ${kept} failed while the monitors disagreed; moved to ${choice} until a monitor's view changes`;
     madeAt = now;
     moved = true;
+  } else if (kept !== undefined && memory.views !== views && newlyDown(kept) !== undefined && evidence(outcomes[kept], now) !== 0) {
+    // Bad news travels fast: a monitor has just seen the node in use go down, and this app has no recent
+    // success with it to say otherwise. Good news (a node back up) waits until the monitors agree.
+    choice = rank(kept)[0] as string;
+    why = `${newlyDown(kept)} has just seen ${kept} down and this app has no recent success with it; moved to ${choice} until a monitor's own view changes`;
+    madeAt = now;
+    moved = false;
   } else if (kept !== undefined && (memory.views === views || evidence(outcomes[kept], now) < 2)) {
     choice = kept;
     why =
@@ -259,5 +274,5 @@ export function settle(docs: readonly MonitorDoc[], outcomes: AppOutcomes, memor
     chosen: choice,
     why,
   };
-  return { state: c.state, label: c.label, disagreement, memory: { views, choice, madeAt, moved, why, monitors }, warnings };
+  return { state: c.state, label: c.label, disagreement, memory: { views, choice, madeAt, moved, why, seen, monitors }, warnings };
 }

@@ -55,13 +55,30 @@ describe('settle: one steady choice while the monitors disagree', () => {
       Array.from({ length: 240 }, (_, i) => ({ t: i * 250, mac: 'up' as View, oracle: 'down' as View, expect: 'primary', disagreement: true })),
     ],
     [
-      'agreement, then one monitor sees the primary down: the earlier choice is kept until the other agrees; then at once',
+      'agreement, then one monitor sees the primary down (bad news): the app moves at once, once, and stays',
       [
         { t: 0, mac: 'up', oracle: 'up', expect: 'primary', disagreement: false },
-        { t: 1_000, mac: 'up', oracle: 'down', expect: 'primary', disagreement: true },
-        { t: 5_000, mac: 'up', oracle: 'down', expect: 'primary', disagreement: true },
+        { t: 1_000, mac: 'up', oracle: 'down', expect: 'fallback', disagreement: true },
+        { t: 5_000, mac: 'up', oracle: 'down', expect: 'fallback', disagreement: true },
         { t: 9_000, mac: 'down', oracle: 'down', expect: 'fallback', disagreement: false },
         { t: 9_250, mac: 'down', oracle: 'down', expect: 'fallback' },
+      ],
+    ],
+    [
+      "the same bad news while this app's own requests to the primary succeed: it stays (its path works)",
+      [
+        { t: 0, mac: 'up', oracle: 'up', app: { primary: { lastOkAt: T0 - 200 } }, expect: 'primary' },
+        { t: 1_000, mac: 'up', oracle: 'down', app: { primary: { lastOkAt: T0 + 900 } }, expect: 'primary', disagreement: true },
+        { t: 60_000, mac: 'up', oracle: 'down', app: { primary: { lastOkAt: T0 + 59_000 } }, expect: 'primary', disagreement: true },
+        { t: 61_000, mac: 'up', oracle: 'down', app: { primary: { lastOkAt: T0 + 59_000, lastFailAt: T0 + 60_500 } }, expect: 'fallback', disagreement: true },
+      ],
+    ],
+    [
+      'a flicker elsewhere in a monitor view during a disagreement is no news about the node in use: kept',
+      [
+        { t: 0, mac: 'up', oracle: 'down', expect: 'primary' },
+        { t: 1_000, mac: 'degraded', oracle: 'down', expect: 'primary' },
+        { t: 2_000, mac: 'up', oracle: 'down', expect: 'primary' },
       ],
     ],
     [
