@@ -192,3 +192,44 @@ describe('the disagreement memory survives a restart', () => {
     }
   });
 });
+
+describe('alertsForDisagreement under a seeded random schedule', () => {
+  let planned = 0;
+  test.each(Array.from({ length: 20 }, (_, i) => 1_000 + i))('seed %i: alerts alternate, each disagreement alert after disagreeAfter of it, one voice', (seed) => {
+    let x = seed;
+    const rnd = (): number => (x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const statuses: NodeStatus[] = ['up', 'degraded', 'down', 'unknown'];
+    let mac: NodeStatus = 'up';
+    let oracle: NodeStatus = 'up';
+    let current = true;
+    const ticks: Array<{ t: number; mac: NodeStatus; oracle: NodeStatus; current: boolean }> = [];
+    for (let t = 0; t < 3_600 * S; t += 10 * S) {
+      if (rnd() < 0.05) mac = statuses[Math.floor(rnd() * 4)] as NodeStatus;
+      if (rnd() < 0.05) oracle = statuses[Math.floor(rnd() * 4)] as NodeStatus;
+      if (rnd() < 0.02) current = !current;
+      ticks.push({ t, mac, oracle, current });
+    }
+    const fromMac = run('mac', 'oracle', ticks.map((k) => ({ t: k.t, own: k.mac, peer: k.oracle, current: k.current, expect: [] })));
+    const fromOracle = run('oracle', 'mac', ticks.map((k) => ({ t: k.t, own: k.oracle, peer: k.mac, current: k.current, expect: [] })));
+    const where = `seed ${seed}`;
+    planned += fromMac.alerts.length;
+    // Alternation: disagree, agree, disagree, … on each monitor.
+    for (const out of [fromMac, fromOracle]) {
+      const kinds = out.alerts.map((a) => a.facts.kind);
+      kinds.forEach((k, i) => expect({ where, i, k }).toEqual({ where, i, k: i % 2 === 0 ? 'monitorsDisagree' : 'monitorsAgree' }));
+      // Each disagreement alert comes after at least disagreeAfter of it, and at a tick where they differ.
+      for (const a of out.alerts.filter((z) => z.facts.kind === 'monitorsDisagree')) {
+        expect({ where, long: (a.facts.durationMs ?? 0) >= AFTER }).toEqual({ where, long: true });
+        const v = a.facts.views ?? [];
+        expect({ where, differ: verdictsDiffer(v[0]?.status ?? 'unknown', v[1]?.status ?? 'unknown') }).toEqual({ where, differ: true });
+      }
+    }
+    // One voice: mac (first in rank) sends; oracle holds every one of its own.
+    expect({ where, macHeld: fromMac.alerts.filter((a) => a.suppressed !== null).length }).toEqual({ where, macHeld: 0 });
+    expect({ where, oracleSent: fromOracle.alerts.filter((a) => a.suppressed === null).length }).toEqual({ where, oracleSent: 0 });
+  });
+
+  test('the schedules did produce disagreements and agreements (the invariants were exercised)', () => {
+    expect(planned).toBeGreaterThan(20);
+  });
+});
