@@ -4,6 +4,7 @@ import { alertsForEvents, alertsForMonitorEvent, alertsForTick, withAnnouncement
 import { type AlertPolicy, type MonitorEvent, type PeerPolicyInput, type PolicyInput, type PolicyOutput } from '../core/alert-types';
 import type { CoreEvent, Instant, MonitorState } from '../core/decide';
 import { alertsForPeers, type PeerAlertState } from '../core/peer-alerts';
+import { alertsForDisagreement, currentVerdicts, DEFAULT_DISAGREE_AFTER_MS } from '../core/peer-disagree';
 import { deliveryGate, peerFacts, peerOutages, voiceOf, type PeerView } from '../core/peers';
 import type { Logger } from '../logging';
 import type { Storage } from '../storage';
@@ -233,8 +234,11 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
           // Peers first: a silent peer on a down node's host announces that outage in one mail (core/peer-alerts).
           const facts = peerFacts(peerCfg.source.views(), sharedHost, input.at, peerCfg.silentAfter);
           const p = alertsForPeers(input, peerStore.load(), facts);
-          const t = alertsForTick({ ...input, state: p.state });
-          return { state: t.state, alerts: [...p.alerts, ...t.alerts], peers: p.peers };
+          // Then lasting disagreements about a node (a path problem), through the same voice.
+          const views = currentVerdicts(peerCfg.source.views(), input.at, peerCfg.silentAfter);
+          const d = alertsForDisagreement({ ...input, state: p.state }, p.peers, views, peerCfg.disagreeAfter ?? DEFAULT_DISAGREE_AFTER_MS);
+          const t = alertsForTick({ ...input, state: d.state });
+          return { state: t.state, alerts: [...p.alerts, ...d.alerts, ...t.alerts], peers: d.peers };
         },
         state,
       );

@@ -124,7 +124,16 @@ function headline(f: AlertFacts): string {
       return `monitor ${f.monitor ?? f.node} is back after ${formatDuration(f.durationMs ?? 0)} silent`;
     case 'hostDown':
       return `${f.monitor ?? '?'} host looks down: its monitor is silent and ${f.node} ${cause}; ${traffic(f)}`;
+    case 'monitorsDisagree':
+      return `monitors disagree about ${f.node}: ${sees(f)}`;
+    case 'monitorsAgree':
+      return `monitors agree again about ${f.node} after ${formatDuration(f.durationMs ?? 0)}: ${sees(f)}`;
   }
+}
+
+/** "mac sees up, oracle sees down (Cloudflare tunnel down)": each monitor's verdict and, when not up, why. */
+function sees(f: AlertFacts): string {
+  return (f.views ?? []).map((v) => `${v.monitor} sees ${v.status}${v.status === 'up' ? '' : ` (${describeCause(v.reason, null)})`}`).join(', ');
 }
 
 export function subjectFor(instance: string, f: AlertFacts): string {
@@ -183,6 +192,17 @@ function explanation(f: AlertFacts): string[] {
         `One root cause, two symptoms: the monitor ${f.monitor ?? '?'} on the same host as ${f.node} is silent, and ${f.node} fails from here since ${time(f.since)}: ${cause}.`,
         'The host itself is probably down (power, network, OS update).',
       ];
+    case 'monitorsDisagree': {
+      const down = (f.views ?? []).filter((v) => v.status === 'down').map((v) => v.monitor);
+      const serving = (f.views ?? []).filter((v) => v.status !== 'down').map((v) => v.monitor);
+      return [
+        `Since ${time(f.since)} (${formatDuration(f.durationMs ?? 0)}), the monitors disagree about ${f.node}: ${sees(f)}.`,
+        `Each monitor probes ${f.node}'s public URL from its own network, so this is a path problem between ${down.join(', ') || '?'} and ${f.node} (a regional Cloudflare edge fault, DNS or routing at one end, an ISP blocking one direction), not ${f.node} itself: ${serving.join(', ') || '?'} still reach${serving.length === 1 ? 'es' : ''} it.`,
+        'Apps reading both monitors keep one steady choice meanwhile (docs/client.md "Several monitors"); apps whose path is like the failing one fail over on their own request.',
+      ];
+    }
+    case 'monitorsAgree':
+      return [`The monitors agree again about ${f.node} (${sees(f)}); they disagreed from ${time(f.since)} for ${formatDuration(f.durationMs ?? 0)}.`];
   }
 }
 

@@ -35,6 +35,7 @@ export async function startServices(deps: {
   // prom-client (about 12 MB resident) only when there is an HTTP server to serve /metrics.
   const metrics = config.http ? (await import('../http/metrics')).createMetrics(config.nodes, config.instance) : noMetrics();
   const unbind = bindMetrics(daemon, metrics, clock);
+  if (config.peers) metrics.watchPeerVerdicts(() => daemon.published?.state);
 
   const nodeNames = config.nodes.map((n) => n.name);
   const onReport = (r: { node: string; reason: string; source: string }) => {

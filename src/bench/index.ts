@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { failoverWithReport, lookupCost, outageLatency, soak } from './client';
 import { DEFAULT_CADENCE, FAST_CADENCE, falseFailovers, issueBound, measureDetection, seedClientPenalty, theoreticalBound, type Cadence } from './detection';
 import { canaryCost } from './canary-cost';
+import { disagreeModel, disagreeReal } from './disagree';
 import { floodLatency, type FloodResult } from './flood';
 import { benchHistory } from './history';
 import { measureTakeover, TAKEOVER_DEFAULTS } from './takeover';
@@ -159,6 +160,25 @@ async function main(): Promise<void> {
       value: `min ${s(Math.min(...xs))}, median ${s(median)}, max ${s(max)}`,
       target: `≤ ${s(d.silentAfter + d.timeout)} + send`,
       note: `interval ${d.interval / 1000} s, silentAfter ${d.silentAfter / 1000} s, poll deadline ${d.timeout / 1000} s; real time, n=${xs.length}`,
+    });
+  }
+  if (want('disagree')) {
+    const m = disagreeModel();
+    rows.push({
+      measure: 'endpoint changes per hour, two monitors disagreeing for good (model)',
+      value: `before ${m.before}, after ${m.after}`,
+      target: 'after ≤ 1',
+      note: `one simulated hour, heartbeat 10 s each, app reads every 250 ms through a 2 s cache (${m.reads} reads); before = freshest non-stale document`,
+    });
+    const secs = Number(process.env.BENCH_DISAGREE_SECONDS ?? 120);
+    process.stderr.write(`  two real daemons at defaults disagreeing (oracle's path answers 530), both rules read every 250 ms for ${secs} s…\n`);
+    const r = await disagreeReal(secs);
+    const perHour = (n: number) => Math.round((n * 3600) / r.seconds);
+    rows.push({
+      measure: 'endpoint changes per hour, two monitors disagreeing for good (real daemons)',
+      value: `before ${perHour(r.before)}, after ${perHour(r.after)}`,
+      target: 'after ≤ 1',
+      note: `${r.before} vs ${r.after} changes in ${r.seconds} s (${r.reads} reads each), scaled to an hour; defaults (heartbeat 10 s, staleAfter 30 s, ttlMs 2 s)`,
     });
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;

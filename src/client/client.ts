@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path';
 import { classifyError, classifyResponse, settleFailure, type Failure } from './classify';
+import type { AppOutcome } from './consensus';
 import { plan, type Plan } from './plan';
 import { createReporter, type Reporter } from './failure-report';
 import { fileStateSource, httpStateSource, type StateSource, type StateView } from './state-source';
@@ -119,6 +120,8 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
+  /** This app's own latest results per node: the tie-breaker when several monitors disagree. */
+  const outcomes: Record<string, AppOutcome> = {};
   let source: StateSource | undefined;
   const several = !stateFile && stateUrls !== undefined && stateUrls.length > 1;
   const httpSource = (url: string): StateSource =>
@@ -135,7 +138,7 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
   else if (several && stateUrls) {
     source = freshestStateSource(
       stateUrls.map((url) => ({ label: displayUrl(url), source: httpSource(url) })),
-      { now, staleAfterMs: options.staleAfterMs },
+      { now, staleAfterMs: options.staleAfterMs, outcomes: () => outcomes, warn: options.onWarning ?? ((m) => console.warn(m)) },
     );
   } else if (stateUrl) source = httpSource(stateUrl);
 
@@ -241,11 +244,13 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
     const book = (leg: Leg): Response | undefined => {
       if (leg.response) {
         failedAt.delete(leg.ep.name);
+        (outcomes[leg.ep.name] ??= {}).lastOkAt = now();
         return leg.response;
       }
       if (leg.cancelled || !leg.failure) return undefined;
       const f = leg.failure;
       failedAt.set(leg.ep.name, now());
+      (outcomes[leg.ep.name] ??= {}).lastFailAt = now();
       attempts.push({ node: leg.ep.name, url: leg.url, reason: f.reason, ...(f.status !== undefined ? { status: f.status } : {}), detail: f.detail });
       reportInBackground(leg.ep, f);
       return undefined;

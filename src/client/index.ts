@@ -7,6 +7,7 @@ import { createSentinelClient } from './client';
 import type { FetchLike, PreferredEndpoint, SentinelClient, SentinelClientOptions } from './types';
 
 export { createSentinelClient } from './client';
+export { emptyConsensus, settle, type AppOutcomes, type ConsensusMemory, type ConsensusResult, type Disagreement, type MonitorDoc, type MonitorVerdict } from './consensus';
 export { writeReportFile } from './failure-report';
 export * from './types';
 

@@ -1,5 +1,6 @@
 import type { PublishedNode, PublishedState } from '../state/types';
 import { isStale } from '../state/validate';
+import { readByVerdicts } from './consensus';
 import type { StateView } from './state-source';
 import type { ClientNode, Endpoint, PreferredEndpoint } from './types';
 
@@ -78,7 +79,9 @@ function ageText(state: PublishedState, now: number): string {
  * that choice is, and the configured order is what the app did before it had a monitor.
  */
 export function plan(configured: ClientNode[], view: StateView | undefined, now: number, staleAfterMs?: number): Plan {
-  const state = view?.state;
+  // A document whose preferred node is one it calls down, or none of its nodes, is read by its node verdicts
+  // (issue 22): the client never goes to a node no monitor lists.
+  const state = view?.state && readByVerdicts(view.state).state;
   const fresh = state !== undefined && !isStale(state, now, staleAfterMs ?? state.staleAfterMs);
   const merged = merge(configured, state?.nodes ?? [], fresh);
 
@@ -91,10 +94,21 @@ export function plan(configured: ClientNode[], view: StateView | undefined, now:
       .filter((m) => m !== pref)
       .sort((a, b) => Number(a.status === 'down') - Number(b.status === 'down') || a.priority - b.priority || a.configIndex - b.configIndex);
     let reason: string | undefined;
+    const d = view?.disagreement;
     if (state.allDown) reason = 'the monitor sees every node down; this is its last preferred node';
     else if (view?.error) reason = `using the state from ${state.updatedAt}; the last refresh failed: ${view.error}`;
+    else if (d) reason = `the monitors disagree (${d.monitors.map((m) => `${m.monitor} prefers ${m.preferred}`).join(', ')}); ${d.why}`;
     return {
-      preferred: { name: pref.name, url: pref.url, model: pref.model, stale: false, allDown: state.allDown, source: view?.source ?? 'config', ...(reason ? { reason } : {}) },
+      preferred: {
+        name: pref.name,
+        url: pref.url,
+        model: pref.model,
+        stale: false,
+        allDown: state.allDown,
+        source: view?.source ?? 'config',
+        ...(reason ? { reason } : {}),
+        ...(d ? { disagreement: d } : {}),
+      },
       order: [pref, ...rest].map(strip),
     };
   }

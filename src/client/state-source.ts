@@ -1,6 +1,7 @@
 import { constants as fsConstants, promises as fsp, statSync } from 'node:fs';
 import type { PublishedState } from '../state/types';
 import { isStale, MAX_STATE_BYTES, parseState } from '../state/validate';
+import type { Disagreement } from './consensus';
 import type { FetchLike } from './types';
 
 /** What a source knows right now: the last good document (if any) and, if the last look failed, why. */
@@ -8,6 +9,8 @@ export interface StateView {
   state?: PublishedState;
   error?: string;
   source: 'file' | 'http';
+  /** Several monitors disagreed about the preferred node and this view is how the client settled it. */
+  disagreement?: Disagreement;
 }
 
 export interface StateSource {

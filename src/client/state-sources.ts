@@ -1,5 +1,6 @@
 import type { PublishedState } from '../state/types';
 import { isStale } from '../state/validate';
+import { emptyConsensus, settle, type AppOutcomes } from './consensus';
 import type { Reporter } from './failure-report';
 import type { StateSource, StateView } from './state-source';
 import type { ReportOutcome } from './types';
@@ -84,13 +85,18 @@ export interface FreshestOptions {
   /** The app's override of each document's own staleAfterMs. */
   staleAfterMs?: number;
   graceMs?: number;
+  /** The app's own recent results per node: the tie-breaker when the monitors disagree (consensus.ts). */
+  outcomes?: () => AppOutcomes;
+  /** Told once per monitor and problem (a self-contradicting document, a clock that is off). */
+  warn?: (message: string) => void;
 }
 
 const updatedMs = (s: PublishedState): number => Date.parse(s.updatedAt);
 
 /**
- * Picks among the monitors' views: the freshest (latest updatedAt) non-stale document, ties to the earlier
- * monitor in the list. Pure. When none is fresh, the freshest stale document is returned (the plan then
+ * The rule before issue 22, kept for the bench's "before" figure: the freshest (latest updatedAt) non-stale
+ * document, ties to the earlier monitor in the list. It alternates with every heartbeat while the monitors
+ * disagree; freshestStateSource uses consensus.ts instead. Pure. When none is fresh, the freshest stale document is returned (the plan then
  * says how old it is and uses the configured order), or, with no document at all, every monitor's error.
  */
 export function pickFreshest(views: ReadonlyArray<{ label: string; view: StateView | undefined }>, now: number, staleAfterMs?: number): StateView {
@@ -112,13 +118,35 @@ export function pickFreshest(views: ReadonlyArray<{ label: string; view: StateVi
 
 /**
  * One StateSource over several monitors. Every read asks each monitor's source (each answers from its cache
- * when it can and revalidates behind it) and returns pickFreshest of what came back. It waits for all of
+ * when it can and revalidates behind it) and settles what came back into one view (consensus.ts: one steady
+ * choice while the monitors disagree; the rule's memory lives here, one per client). It waits for all of
  * them, except that once some monitor has given a fresh document, stragglers get STRAGGLER_GRACE_MS more: a
  * hung monitor never holds an app request for its whole state timeout while another monitor has answered.
  */
 export function freshestStateSource(monitors: readonly Monitor[], opts: FreshestOptions): StateSource {
   const grace = opts.graceMs ?? STRAGGLER_GRACE_MS;
   const isFresh = (v: StateView): boolean => v.state !== undefined && !isStale(v.state, opts.now(), opts.staleAfterMs ?? v.state.staleAfterMs);
+  let memory = emptyConsensus();
+  const warned = new Set<string>();
+  const combine = (views: Array<StateView | undefined>): StateView => {
+    const r = settle(
+      monitors.map((m, i) => ({ label: m.label, state: views[i]?.state, error: views[i]?.error })),
+      opts.outcomes?.() ?? {},
+      memory,
+      opts.now(),
+      opts.staleAfterMs,
+    );
+    memory = r.memory;
+    for (const w of r.warnings) {
+      if (warned.has(w.key)) continue;
+      warned.add(w.key);
+      opts.warn?.(`llm-sentinel client: ${w.message}`);
+    }
+    if (r.error !== undefined) return { source: 'http', ...(r.state ? { state: r.state } : {}), error: r.error };
+    // The chosen monitor's own refresh error (a cached document) still reaches the plan's reason.
+    const own = views[monitors.findIndex((m) => m.label === r.label)]?.error;
+    return { source: 'http', state: r.state, ...(own ? { error: own } : {}), ...(r.disagreement ? { disagreement: r.disagreement } : {}) };
+  };
   return {
     read: () =>
       new Promise<StateView>((resolve) => {
@@ -130,7 +158,7 @@ export function freshestStateSource(monitors: readonly Monitor[], opts: Freshest
           if (done) return;
           done = true;
           if (timer) clearTimeout(timer);
-          resolve(pickFreshest(monitors.map((m, i) => ({ label: m.label, view: views[i] })), opts.now(), opts.staleAfterMs));
+          resolve(combine(views));
         };
         monitors.forEach((m, i) => {
           m.source

@@ -1,6 +1,7 @@
 import { isCloudflareProtection } from '../core/cloudflare';
 import { REASON_INFO, type Reason } from '../core/reasons';
 import type { NodeStatus } from '../core/status';
+import type { Disagreement } from './consensus';
 /** Public types of the client library (`llm-sentinel/client`). Kept free of imports beyond node builtins and the import-free reason table. */
 
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -67,6 +68,11 @@ export interface SentinelClientOptions {
   reports?: boolean;
   fetch?: FetchLike;
   now?: () => number;
+  /**
+   * Several monitors: told once per monitor and problem when a document cannot be taken at its word (its
+   * preferred node is one it calls down, or its clock is off); default console.warn.
+   */
+  onWarning?: (message: string) => void;
   /** Environment read for defaults (OLLAMA_PRIMARY_URL, LLM_SENTINEL_STATE_FILE, ...); default process.env. */
   env?: Record<string, string | undefined>;
 }
@@ -85,6 +91,11 @@ export interface PreferredEndpoint {
   source: EndpointSource;
   /** Why the monitor's choice is not used, or what is off about it. */
   reason?: string;
+  /**
+   * Several monitors (stateUrls) disagreed about the preferred node and the client settled it: every
+   * counted monitor's view (`{ monitor, preferred, nodes: { name: status } }`), the node chosen and why.
+   */
+  disagreement?: Disagreement;
 }
 
 /** A node as the client will try it: the monitor's identity (name) with the app's URL when it configured one. */

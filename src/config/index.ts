@@ -79,6 +79,8 @@ export interface PeerConfig {
 export interface PeersConfig {
   interval: number;
   silentAfter: number;
+  /** A disagreement with a peer about a node lasting this long sends an alert (core/peer-disagree.ts). */
+  disagreeAfter?: number;
   timeout: number;
   /** Every monitor (this one included), best first: the first live one sends. */
   rank: string[];
@@ -325,6 +327,7 @@ function resolvePeers(p: NonNullable<Parsed['peers']>, self: { instance: string;
   if (!self.hasHttp) problems.push('http: required with peers (peers poll each other at GET /peer on the HTTP API)');
   else if (!self.hasToken) problems.push('http.token: required with peers (GET /peer needs the token, even from loopback)');
   if (p.silentAfter <= p.interval) problems.push('peers.silentAfter: must be longer than peers.interval');
+  if (p.disagreeAfter <= p.interval) problems.push('peers.disagreeAfter: must be longer than peers.interval (a disagreement is seen through polls)');
   const timeout = p.timeout ?? Math.min(p.interval, 5_000);
   if (timeout > p.interval) problems.push('peers.timeout: must not exceed peers.interval');
   const names = new Set<string>();
@@ -359,7 +362,7 @@ function resolvePeers(p: NonNullable<Parsed['peers']>, self: { instance: string;
     for (const n of p.rank) if (!everyone.includes(n)) problems.push(`peers.rank: ${JSON.stringify(n)} is neither this instance nor a peer`);
     rank = p.rank;
   }
-  return { interval: p.interval, silentAfter: p.silentAfter, timeout, rank, monitors };
+  return { interval: p.interval, silentAfter: p.silentAfter, disagreeAfter: p.disagreeAfter, timeout, rank, monitors };
 }
 
 /** Reads and parses a YAML config file; without a path, builds the config from the environment alone. */

@@ -144,6 +144,9 @@ const alertsSchema = z
         monitorSilent: eventRule('warning'),
         monitorBack: eventRule('info'),
         hostDown: eventRule('critical'),
+        /** Two monitors have disagreed about a node for peers.disagreeAfter: a path problem (issue 22). */
+        monitorsDisagree: eventRule('warning'),
+        monitorsAgree: eventRule('info'),
       })
       .strict()
       .prefault({}),
@@ -210,6 +213,12 @@ const peersSchema = z
     interval: duration(100).prefault('10s'),
     /** No good answer for this long: the peer is silent. */
     silentAfter: duration(200).prefault('60s'),
+    /**
+     * This monitor and a peer disagreeing about a node (one sees it serve, the other down) for this long
+     * sends one alert, and one when they agree again. Well above the few seconds plus one poll in which one
+     * monitor has seen a change before the other; short enough that a lasting path problem is known.
+     */
+    disagreeAfter: duration(1_000).prefault('2m'),
     /** Deadline of one poll; default: the shorter of interval and 5s. */
     timeout: duration(50).optional(),
     /** Who sends: the first live monitor in this list. Must name this instance and every peer; default: names sorted. */

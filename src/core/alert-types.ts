@@ -19,6 +19,8 @@ export const ALERT_KINDS = [
   'monitorSilent',
   'monitorBack',
   'hostDown',
+  'monitorsDisagree',
+  'monitorsAgree',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 export type Severity = 'critical' | 'warning' | 'info';
@@ -129,6 +131,8 @@ export interface AlertFacts {
   heldBy?: string;
   /** The peer monitor a monitorSilent / monitorBack / hostDown alert is about. */
   monitor?: string;
+  /** monitorsDisagree / monitorsAgree: each monitor's verdict about the node (this one first) and why. */
+  views?: Array<{ monitor: string; status: NodeStatus; reason: string | null }>;
 }
 
 export interface PlannedAlert {

@@ -13,6 +13,14 @@ import type { PeerFacts } from './peers';
 export interface PeerAlertMemory {
   /** Last heard from it when it was found silent; null while it is live. */
   silentSince: number | null;
+  /** Nodes this peer and this monitor disagree about (core/peer-disagree.ts), by node. */
+  disagree?: Record<string, PeerDisagreement>;
+}
+
+/** A disagreement about one node with one peer: since when, and whether its alert was planned. */
+export interface PeerDisagreement {
+  since: number;
+  announced: boolean;
 }
 export type PeerAlertState = Record<string, PeerAlertMemory>;
 

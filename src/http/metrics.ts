@@ -1,3 +1,4 @@
+import { verdictsDiffer } from '../core/peer-disagree';
 import { NODE_STATUSES, type NodeStatus } from '../core/status';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProbeResult } from '../probes/types';
@@ -7,6 +8,12 @@ import { packageVersion } from '../version';
 export type MetricStatus = NodeStatus;
 const STATUSES: readonly MetricStatus[] = NODE_STATUSES;
 
+/** This monitor's verdicts and its peers' (the state document's nodes[] and peers[] have this shape). */
+export interface PeerVerdictsNow {
+  nodes: ReadonlyArray<{ name: string; status: NodeStatus }>;
+  peers?: ReadonlyArray<{ name: string; silent: boolean; nodes: ReadonlyArray<{ name: string; status: NodeStatus }> }>;
+}
+
 export interface Metrics {
   observeProbe(r: ProbeResult): void;
   setNodeStatus(node: string, status: MetricStatus): void;
@@ -14,6 +21,8 @@ export interface Metrics {
   countTransition(node: string, from: string, to: string): void;
   countReport(node: string, source: ReportSource, outcome: 'accepted' | 'rate_limited'): void;
   heartbeat(nowMs: number): void;
+  /** Peers' own verdicts per node, read at each scrape (issue 22): where they differ from this monitor's. */
+  watchPeerVerdicts(read: () => PeerVerdictsNow | undefined): void;
   render(): Promise<string>;
   readonly contentType: string;
 }
@@ -47,6 +56,34 @@ export function createMetrics(nodes: Array<{ name: string; priority: number }>, 
   const transitions = new Counter({ name: 'llm_sentinel_node_transitions_total', help: 'Status changes of each node.', labelNames: ['node', 'from', 'to'], registers });
   const reports = new Counter({ name: 'llm_sentinel_client_reports_total', help: 'Failure reports from apps, by how they arrived and whether they were accepted.', labelNames: ['node', 'source', 'outcome'], registers });
   const heartbeat = new Gauge({ name: 'llm_sentinel_heartbeat_timestamp_seconds', help: 'Unix time of the last state write; alert when it stops moving.', registers });
+  let peerVerdicts: (() => PeerVerdictsNow | undefined) | undefined;
+  new Gauge({
+    name: 'llm_sentinel_peer_node_status',
+    help: "A peer monitor's own verdict per node, as it last said it: 1 for its status label, 0 for the others.",
+    labelNames: ['peer', 'node', 'status'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of peerVerdicts?.()?.peers ?? []) for (const n of p.nodes) for (const s of STATUSES) this.set({ peer: p.name, node: n.name, status: s }, s === n.status ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'llm_sentinel_peer_node_disagree',
+    help: 'Per node: 1 while a live peer sees it down and this monitor sees it serve (up or degraded), or the reverse; else 0. A lasting 1 is a path problem at one end.',
+    labelNames: ['peer', 'node', 'own', 'theirs'],
+    registers,
+    collect() {
+      this.reset();
+      const now = peerVerdicts?.();
+      for (const p of now?.peers ?? []) {
+        for (const own of now?.nodes ?? []) {
+          const theirs = p.nodes.find((n) => n.name === own.name);
+          if (!theirs) continue;
+          this.set({ peer: p.name, node: own.name, own: own.status, theirs: theirs.status }, !p.silent && verdictsDiffer(own.status, theirs.status) ? 1 : 0);
+        }
+      }
+    },
+  });
 
   info.set({ instance, version }, 1);
   const known = new Set<string>();
@@ -87,6 +124,9 @@ export function createMetrics(nodes: Array<{ name: string; priority: number }>, 
     },
     heartbeat(nowMs) {
       heartbeat.set(nowMs / 1000);
+    },
+    watchPeerVerdicts(read) {
+      peerVerdicts = read;
     },
     render: () => registry.metrics(),
     contentType: registry.contentType,

@@ -10,6 +10,7 @@ export function noMetrics(): Metrics {
     countTransition: nothing,
     countReport: nothing,
     heartbeat: nothing,
+    watchPeerVerdicts: nothing,
     render: () => Promise.resolve(''),
     contentType: 'text/plain; version=0.0.4; charset=utf-8',
   };

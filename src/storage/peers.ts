@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { PeerAlertMemory, PeerAlertState } from '../core/peer-alerts';
+import type { PeerAlertMemory, PeerAlertState, PeerDisagreement } from '../core/peer-alerts';
 import { toStorageError } from './errors';
 
 /** The peer alerts' memory (0005_peers.sql). */
@@ -12,10 +12,22 @@ export interface PeerStore {
 function parse(json: string): PeerAlertMemory {
   try {
     const v = JSON.parse(json) as Partial<PeerAlertMemory>;
-    return { silentSince: typeof v.silentSince === 'number' ? v.silentSince : null };
+    const disagree = parseDisagree(v.disagree);
+    return { silentSince: typeof v.silentSince === 'number' ? v.silentSince : null, ...(disagree ? { disagree } : {}) };
   } catch {
     return { silentSince: null };
   }
+}
+
+/** The disagreements remembered per node (issue 22); anything malformed is dropped, never a crash. */
+function parseDisagree(v: unknown): Record<string, PeerDisagreement> | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  const out: Record<string, PeerDisagreement> = {};
+  for (const [node, d] of Object.entries(v as Record<string, unknown>)) {
+    const x = d as Partial<PeerDisagreement> | null;
+    if (x && typeof x.since === 'number' && typeof x.announced === 'boolean') out[node] = { since: x.since, announced: x.announced };
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 export function createPeerStore(db: BetterSqlite3.Database): PeerStore {

@@ -123,16 +123,32 @@ describe('several monitors: the freshest non-stale answer', () => {
     expect(performance.now() - t1).toBeLessThan(1_000);
   });
 
-  test('both alive: the later updatedAt wins, whatever the order in the list', async () => {
-    // The second monitor already saw the primary go down; the first still shows its older "up" view.
+  test('both alive and disagreeing (issue 22): one choice whatever the order in the list, and the disagreement is said', async () => {
+    // The second monitor sees the primary down; the first still sees it up. The freshest-document rule took
+    // the newer one and alternated with every heartbeat; the steady rule tries the better node first (the
+    // app's own failure would move it in milliseconds) and says how it settled.
     const older = await monitor(() => doc('up', T0 - 8_000));
     const newer = await monitor(() => doc('down', T0 - 1_000));
     for (const order of [
       [older.url, newer.url],
       [newer.url, older.url],
     ]) {
-      expect(await client(order, () => T0).getPreferredEndpoint()).toMatchObject({ name: 'fallback', stale: false });
+      const p = await client(order, () => T0).getPreferredEndpoint();
+      expect(p).toMatchObject({ name: 'primary', stale: false });
+      expect(p.disagreement?.chosen).toBe('primary');
+      expect(p.disagreement?.monitors.map((m) => `${m.monitor}:${m.preferred}:${m.nodes.primary}`).sort()).toEqual(
+        [`${older.url}:primary:up`, `${newer.url}:fallback:down`].sort(),
+      );
+      expect(p.reason).toMatch(/^the monitors disagree \(.* prefers (primary|fallback), .* prefers (primary|fallback)\); primary: the better node/);
     }
+  });
+
+  test('both alive and agreeing: the freshest document, no disagreement reported', async () => {
+    const older = await monitor(() => doc('down', T0 - 8_000));
+    const newer = await monitor(() => doc('down', T0 - 1_000));
+    const p = await client([older.url, newer.url], () => T0).getPreferredEndpoint();
+    expect(p).toMatchObject({ name: 'fallback', stale: false });
+    expect(p.disagreement).toBeUndefined();
   });
 
   test('a stale answer is never used, even when it is the most recent one', async () => {
@@ -281,3 +297,118 @@ describe('freshestStateSource: how long a read waits', () => {
   });
 });
 
+
+describe('several monitors that disagree: one rule in every entry point (issue 22)', () => {
+  /*
+   * Two real monitor APIs disagree about the primary for the whole test, each rewriting its document every
+   * step (a heartbeat) with alternating freshness, which made the freshest-document rule switch every step.
+   * Two real simulators are the nodes. Every entry point must send every request to the same node.
+   */
+  let sims: Array<{ url: string; close(): Promise<void>; setFault(f: 'none' | 'cf_tunnel_down'): Promise<void> }> = [];
+  afterEach(async () => {
+    await Promise.all(sims.splice(0).map((s) => s.close()));
+  });
+
+  async function setup() {
+    const { startSimulator } = await import('../../src/simulator');
+    const p = await startSimulator({ answer: 'PRIMARY', tokenDelayMs: 1 });
+    const f = await startSimulator({ answer: 'FALLBACK', tokenDelayMs: 1 });
+    sims = [p, f];
+    const appNodes = [
+      { name: 'primary', url: p.url },
+      { name: 'fallback', url: f.url },
+    ];
+    let t = T0;
+    const published = (primary: 'up' | 'down', lag: number) =>
+      makeState(
+        [
+          { name: 'primary', url: p.url, status: primary },
+          { name: 'fallback', url: f.url },
+        ],
+        { updatedAt: t - lag },
+      );
+    let step = 0;
+    // Alternate which monitor wrote last: the freshest document alternates with every step.
+    const mac = await monitor(() => published('up', step % 2 === 0 ? 100 : 900));
+    const oracle = await monitor(() => published('down', step % 2 === 0 ? 900 : 100));
+    const opts: SentinelClientOptions = { stateUrls: [mac.url, oracle.url], nodes: appNodes, env: {}, reports: false, ttlMs: 0, now: () => t, onWarning: () => undefined };
+    return {
+      p,
+      opts,
+      next: () => {
+        step++;
+        t += 1_000;
+      },
+    };
+  }
+
+  const answerOf = async (res: Response): Promise<string> => {
+    const text = await res.text();
+    return text.includes('PRIMARY') ? 'primary' : text.includes('FALLBACK') ? 'fallback' : text.slice(0, 80);
+  };
+  const body = { model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }], stream: false };
+
+  test('getPreferredEndpoint, endpoints(), fetchWithFallback, sentinelFetch and the module functions agree, step after step', async () => {
+    const { opts, next } = await setup();
+    const { getPreferredEndpoint, fetchWithFallback, sentinelFetch } = await import('../../src/client');
+    const c = createSentinelClient(opts);
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      seen.add(`gpe:${(await c.getPreferredEndpoint()).name}`);
+      seen.add(`endpoints:${(await c.endpoints())[0]?.name}`);
+      seen.add(`fwf:${await answerOf(await c.fetchWithFallback('/api/chat', body))}`);
+      seen.add(`fetch:${await answerOf(await c.fetch('http://placeholder/api/chat', { method: 'POST', body: JSON.stringify(body) }))}`);
+      seen.add(`module-gpe:${(await getPreferredEndpoint(opts)).name}`);
+      seen.add(`module-fwf:${await answerOf(await fetchWithFallback('/api/chat', body, opts))}`);
+      seen.add(`module-fetch:${await answerOf(await sentinelFetch(opts)('http://placeholder/api/chat', { method: 'POST', body: JSON.stringify(body) }))}`);
+      next();
+    }
+    expect([...seen].sort()).toEqual(['endpoints:primary', 'fetch:primary', 'fwf:primary', 'gpe:primary', 'module-fetch:primary', 'module-fwf:primary', 'module-gpe:primary']);
+  });
+
+  test("the app's own failure with the chosen node moves every entry point once, and it stays there (no hold)", async () => {
+    const { p, opts, next } = await setup();
+    const c = createSentinelClient({ ...opts, failureHoldMs: 0 });
+    expect(await answerOf(await c.fetchWithFallback('/api/chat', body))).toBe('primary');
+    await p.setFault('cf_tunnel_down');
+    next();
+    // The request fails over within itself (530 is a hard failure), and the choice moves with it.
+    expect(await answerOf(await c.fetchWithFallback('/api/chat', body))).toBe('fallback');
+    await p.setFault('none');
+    const after: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      next();
+      after.push((await c.getPreferredEndpoint()).name, await answerOf(await c.fetch('http://placeholder/api/chat', { method: 'POST', body: JSON.stringify(body) })));
+    }
+    expect(new Set(after)).toEqual(new Set(['fallback']));
+    const p2 = await c.getPreferredEndpoint();
+    expect(p2.disagreement?.why).toMatch(/this app's own request to primary failed/);
+  });
+});
+
+describe('several monitors: documents that cannot be taken at their word (issue 22)', () => {
+  test('a self-contradicting document is logged once and read by its node verdicts; the ghost endpoint is never used', async () => {
+    const contradicting = () => {
+      const d = doc('down', Date.now() - 500);
+      return { ...d, preferred: { name: 'primary', url: A, model: 'llama3.2', api: 'ollama' as const } };
+    };
+    const ghost = () => {
+      const d = doc('up', Date.now() - 500);
+      return { ...d, preferred: { name: 'ghost', url: 'http://10.66.6.6:11434', model: 'x', api: 'ollama' as const } };
+    };
+    const a = await monitor(contradicting);
+    const b = await monitor(ghost);
+    const warnings: string[] = [];
+    const c = createSentinelClient({ stateUrls: [a.url, b.url], nodes, env: {}, reports: false, ttlMs: 0, onWarning: (m) => warnings.push(m) });
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      const p = await c.getPreferredEndpoint();
+      seen.add(p.name);
+      for (const e of await c.endpoints()) expect(['primary', 'fallback']).toContain(e.name);
+    }
+    expect([...seen].every((n) => n === 'primary' || n === 'fallback')).toBe(true);
+    expect(warnings).toHaveLength(2);
+    expect(warnings.find((w) => w.includes(a.url))).toMatch(/its document prefers primary, which it calls down; read by its node verdicts \(fallback\)/);
+    expect(warnings.find((w) => w.includes(b.url))).toMatch(/prefers ghost, which is not one of its nodes/);
+  });
+});

@@ -24,6 +24,8 @@ const rules = (over: Partial<Record<AlertKind, Partial<EventRule>>> = {}): Recor
     monitorSilent: { send: true, severity: 'warning' },
     monitorBack: { send: true, severity: 'info' },
     hostDown: { send: true, severity: 'critical' },
+    monitorsDisagree: { send: true, severity: 'warning' },
+    monitorsAgree: { send: true, severity: 'info' },
   };
   for (const [k, v] of Object.entries(over)) base[k as AlertKind] = { ...base[k as AlertKind], ...v };
   return base;

@@ -30,6 +30,8 @@ const POLICY: AlertPolicy = {
     monitorSilent: rule('warning'),
     monitorBack: rule('info'),
     hostDown: rule('critical'),
+    monitorsDisagree: rule('warning'),
+    monitorsAgree: rule('info'),
   },
   quiet: null,
 };
