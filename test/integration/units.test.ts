@@ -94,12 +94,21 @@ describe('systemd unit', () => {
       'ExecReload=/bin/kill -HUP $MAINPID',
       'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
       'UMask=0077',
-      'LoadCredential=smtp-password:/etc/llm-sentinel/credentials/smtp-password',
-      'LoadCredential=cf-access-secret:/etc/llm-sentinel/credentials/cf-access-secret',
-      'LoadCredential=http-token:/etc/llm-sentinel/credentials/http-token',
     ]) {
       expect(lines).toContain(l);
     }
+    // Nothing is loaded or set for secrets the config does not use (an always-set SMTP_PASSWORD_FILE once
+    // turned a missing credential into an empty password that stopped the start).
+    expect(lines.filter((l) => /Credential=|_FILE=/.test(l))).toEqual([]);
+    // One LoadCredential= (with its empty default) for each credential the config uses, from next to the config.
+    const withCreds = renderSystemdUnit(template('systemd'), { ...values, credentials: ['http-token', 'cf-access-secret'] }).split('\n');
+    const dirOf = values.config.replace(/\/[^/]+$/, '');
+    expect(withCreds.filter((l) => /^(Load|Set)Credential=/.test(l))).toEqual([
+      `LoadCredential=cf-access-secret:${dirOf}/credentials/cf-access-secret`,
+      'SetCredential=cf-access-secret:\\n',
+      `LoadCredential=http-token:${dirOf}/credentials/http-token`,
+      'SetCredential=http-token:\\n',
+    ]);
     // V8's JIT needs writable-then-executable memory.
     expect(lines.some((l) => l.startsWith('MemoryDenyWriteExecute='))).toBe(false);
     // The nodes and the SMTP server can be anywhere.
