@@ -4,6 +4,12 @@ import { TARGET_DEFAULTS, type InstallTarget, type InstallValues } from '../inst
 /** Homebrew's stable links to node (Apple silicon, Intel): they survive `brew upgrade node`, the Cellar path does not. */
 const BREW_NODE_LINKS = ['/opt/homebrew/bin/node', '/usr/local/bin/node'];
 
+/** `<prefix>/Cellar/<formula>/<version>/bin/node` → `<prefix>/opt/<formula>/bin/node`, Homebrew's link that survives upgrades. */
+export function brewOptLink(node: string): string | undefined {
+  const m = /^(.*)\/Cellar\/(node(?:@[\d.]+)?)\/[^/]+\/bin\/node$/.exec(node);
+  return m ? `${m[1]}/opt/${m[2]}/bin/node` : undefined;
+}
+
 export interface NextInput {
   config: string;
   /** The node running init (process.execPath). */
@@ -24,7 +30,8 @@ export function nextInstallCommand(target: InstallTarget, i: NextInput): string[
   const notes: string[] = [];
   if (target === 'launchd') {
     // Always named on macOS: process.execPath is the Cellar's versioned real path under Homebrew.
-    node = /\/Cellar\/node(@[\d.]+)?\//.test(i.node) ? BREW_NODE_LINKS.find((l) => i.exists(l)) ?? i.node : i.node;
+    const opt = brewOptLink(i.node);
+    node = opt !== undefined && i.exists(opt) ? opt : i.node;
   }
   const values: InstallValues = { node: node ?? i.node, cli: '/', config: i.config, user: i.user ?? TARGET_DEFAULTS[target].user };
   const problems = i.unreachable(values);

@@ -94,7 +94,8 @@ export function nextSteps(target: InstallTarget, destination: string): string[] 
     'sudo launchctl bootout system/com.llm-sentinel 2>/dev/null || true',
     `sudo launchctl bootstrap system ${shellQuote(destination)}`,
     'sudo launchctl kickstart -k system/com.llm-sentinel',
-    'tail -f /usr/local/var/log/llm-sentinel/*.log',
+    // Umask 077 in the plist: the logs are readable by the daemon's account and root only.
+    'sudo tail -f /usr/local/var/log/llm-sentinel/*.log',
     'launchctl print system/com.llm-sentinel',
   ];
 }

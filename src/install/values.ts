@@ -120,7 +120,8 @@ export function unreachablePaths(target: InstallTarget, v: InstallValues): strin
 export function fragilePaths(v: InstallValues): string[] {
   // process.execPath is the real path; Homebrew's versioned Cellar folder disappears on `brew upgrade node`.
   if (/\/Cellar\/node(@[\d.]+)?\//.test(v.node)) {
-    return [`node ${v.node} is inside Homebrew's Cellar, which 'brew upgrade' deletes; pass --node /opt/homebrew/bin/node (Intel: /usr/local/bin/node)`];
+    const opt = v.node.replace(/\/Cellar\/(node(?:@[\d.]+)?)\/[^/]+\//, '/opt/$1/');
+    return [`node ${v.node} is inside Homebrew's Cellar, which 'brew upgrade' deletes; pass --node ${opt}, Homebrew's link that survives upgrades`];
   }
   return [];
 }

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, parseConfig } from '../../src/config';
+import { loadStateFilePath } from '../../src/config/state-path';
 
 const nodes = (secret: unknown) => [
   { name: 'primary', url: 'https://llm.example.com', headers: { 'CF-Access-Client-Secret': secret } },
@@ -85,5 +86,14 @@ describe('{ credential: NAME }: the service\'s credential under systemd, the fil
     writeFileSync(empty, '\n');
     const c = parseConfig({ nodes: nodes('inline'), alerts: { email: { host: 'smtp.example.com', from: 'a@example.com', to: ['b@example.com'] } } }, { SMTP_PASSWORD_FILE: empty }, { baseDir: dir });
     expect(c.alerts.email?.password).toBeUndefined();
+  });
+});
+
+describe('status finds the state file without reading any secret', () => {
+  test('a config whose secrets this user cannot have still names its state file', () => {
+    const io = { readFile: () => 'nodes: [{ name: a, url: "http://127.0.0.1:1", headers: { X: { credential: nope } } }, { name: b, url: "http://127.0.0.1:2" }]\nhttp: { listen: "0.0.0.0:9470", token: { env: UNSET_TOKEN } }\nstateFile: state/state.json\n', hostname: () => 'h', cwd: () => '/' };
+    expect(loadStateFilePath('/etc/llm-sentinel/config.yaml', {}, io)).toBe('/etc/llm-sentinel/state/state.json');
+    const noStateFile = { ...io, readFile: () => 'nodes: []\n' };
+    expect(loadStateFilePath('/etc/llm-sentinel/config.yaml', { STATE_DIRECTORY: '/var/lib/llm-sentinel' }, noStateFile)).toBe('/var/lib/llm-sentinel/state.json');
   });
 });
