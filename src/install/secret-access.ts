@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, parse as parsePath, resolve } from 'node:path';
 import YAML from 'yaml';
 import { configSchema } from '../config/schema';
@@ -114,6 +114,13 @@ export function planSecrets(target: InstallTarget, configPath: string, uses: Sec
     }
     const path = secretPath(use, configDir) as string;
     if ('credential' in s) credentials.push(s.credential);
+    // The older spelling of a credential under systemd: %d/NAME, read in place while the unit runs.
+    const legacy = target === 'systemd' && 'file' in s ? /^\/run\/credentials\/llm-sentinel\.service\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(s.file)?.[1] : undefined;
+    if (legacy !== undefined && 'file' in s) {
+      credentials.push(legacy);
+      if (!existsSync(credentialFile(configDir, legacy))) problems.push(`${field}: ${credentialFile(configDir, legacy)} does not exist: the unit loads ${s.file} from it. Create it (root, mode 0600), or write { credential: ${legacy} }`);
+      continue;
+    }
     if (target === 'systemd') {
       let facts: ModeFacts | undefined;
       try {

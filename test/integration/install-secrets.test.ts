@@ -153,3 +153,16 @@ describe('the pure parts', () => {
     expect(planSecrets('systemd', '/etc/x/config.yaml', [], undefined, 'llm-sentinel')).toEqual({ credentials: [], problems: [], warnings: [] });
   });
 });
+
+describe('the older { file: /run/credentials/llm-sentinel.service/NAME } spelling', () => {
+  test('is loaded as credential NAME from credentials/NAME next to the config', async () => {
+    writeFileSync(config, `${NODES}http:\n  listen: 127.0.0.1:9470\n  token: { file: /run/credentials/llm-sentinel.service/http-token }\n`);
+    const missing = await install('systemd', '--print', '--config', config, '--cli', cli);
+    expect(missing.code).toBe(78);
+    expect(missing.err).toContain(`http.token: ${dir}/credentials/http-token does not exist: the unit loads /run/credentials/llm-sentinel.service/http-token from it`);
+    credential('http-token');
+    const r = await install('systemd', '--print', '--config', config, '--cli', cli);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`\nLoadCredential=http-token:${dir}/credentials/http-token\n`);
+  });
+});
