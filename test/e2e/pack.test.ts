@@ -10,7 +10,7 @@ import { packageRoot } from '../../src/version';
  * then the installed `llm-sentinel` binary is run. Needs `npm run build` first (npm test's pretest does it).
  */
 const ROOT = packageRoot();
-const INSTALL_TIMEOUT_MS = 280_000;
+const INSTALL_TIMEOUT_MS = 400_000;
 
 interface Ran {
   code: number | null;
