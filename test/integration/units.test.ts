@@ -51,7 +51,7 @@ function writeUnit(text: string): string {
 describe('systemd unit', () => {
   test('the template has every placeholder and the rendered unit has none left', () => {
     const t = template('systemd');
-    for (const p of ['@NODE@', '@CLI@', '@CONFIG@', '@USER@']) expect(t).toContain(p);
+    for (const p of ['@NODE@', '@CLI@', '@CONFIG@', '@USER@', '@CREDENTIALS@']) expect(t).toContain(p);
     expect(renderSystemdUnit(t, values)).not.toMatch(/@[A-Z][A-Z_]*@/);
   });
 
@@ -60,6 +60,9 @@ describe('systemd unit', () => {
     expect(unit).toContain(`\nExecStart=${process.execPath} ${values.cli} run --config ${values.config}\n`);
     const r = analyze(['verify', writeUnit(unit)]);
     expect({ status: r.status, stderr: r.stderr.trim() }).toEqual({ status: 0, stderr: '' });
+    // With the LoadCredential=/SetCredential= pairs install adds for the config's credentials.
+    const withCreds = analyze(['verify', writeUnit(renderSystemdUnit(template('systemd'), { ...values, credentials: ['http-token', 'peer-token'] }))]);
+    expect({ status: withCreds.status, stderr: withCreds.stderr.trim() }).toEqual({ status: 0, stderr: '' });
   });
 
   test('verify catches a broken unit, so the check above means something', () => {
