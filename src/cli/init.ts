@@ -155,6 +155,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (target === 'launchd' && account === undefined) {
       throw new UsageError(`--launchd: no account ${daemonUser} to own the secret files; create it first (docs/deploy-macos.md: sudo sysadminctl -addUser ${daemonUser} -roleAccount …) or name another with --user`);
     }
+    if (account && account.uid !== process.getuid?.() && process.getuid?.() !== 0) {
+      throw new UsageError(`--launchd: only root can give the secret files to ${daemonUser}: run it with sudo`);
+    }
     ask.close();
 
     io.stdout.write('Asking both servers what they are…\n');
