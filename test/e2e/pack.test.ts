@@ -10,7 +10,7 @@ import { packageRoot } from '../../src/version';
  * then the installed `llm-sentinel` binary is run. Needs `npm run build` first (npm test's pretest does it).
  */
 const ROOT = packageRoot();
-const INSTALL_TIMEOUT_MS = 400_000;
+const INSTALL_TIMEOUT_MS = 540_000;
 
 interface Ran {
   code: number | null;
@@ -95,7 +95,7 @@ describe('npm pack → npm install -g → llm-sentinel', () => {
       expect(readFileSync(join(installedRoot, 'dist', 'cli.js'), 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
     },
     // The build in `npm pack` (tsc, ~35 s on a loaded machine) plus the install's compile of better-sqlite3.
-    480_000,
+    600_000,
   );
 
   test('--version prints the package version; --help lists the commands', async () => {
