@@ -194,6 +194,11 @@ describe('the guides, followed to the letter in a temp root', () => {
   const nobody = spawnSync('id', ['-u', 'nobody']).status === 0 && process.getuid?.() === 0 ? 'nobody' : undefined;
 
   test.each(GUIDES)('$file', async ({ file, manager, defaultKind }) => {
+    if (manager === 'launchd' && !nobody) {
+      // init --launchd gives the secret files to the daemon's account: the test plays it with root and nobody.
+      process.stderr.write(`docs test: ${file} skipped: needs root and a nobody account to play the launchd account\n`);
+      return;
+    }
     const root = mkdtempSync(join(tmpdir(), 'docs-'));
     roots.push(root);
     chmodSync(root, 0o755); // the launchd account must get through it, as through /usr/local
@@ -359,8 +364,8 @@ describe('the guides, followed to the letter in a temp root', () => {
 
   test('the counts: every guide block and command was seen', () => {
     // Run after the guides (Jest runs a file's tests in order): fewer than today means the extraction broke.
-    expect(counts.whole).toBeGreaterThanOrEqual(2);
+    expect(counts.whole).toBeGreaterThanOrEqual(nobody ? 2 : 1);
     expect(counts.fragments).toBeGreaterThanOrEqual(2);
-    expect(counts.commands).toBeGreaterThanOrEqual(20);
+    expect(counts.commands).toBeGreaterThanOrEqual(nobody ? 25 : 15);
   });
 });
