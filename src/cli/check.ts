@@ -7,18 +7,22 @@ import { Warmth } from '../daemon/keep-warm';
 import { ServerKnowledge } from '../daemon/knowledge';
 import { canaryPlan } from '../probes/canary';
 import { setupWarnings } from './warnings';
+import { daemonReadWarnings } from '../install/secret-access';
+import { TARGET_DEFAULTS } from '../install/values';
 import { oneShotVerdict } from '../core/verdict';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { publicUrl } from '../util/url';
 import { parseFlags, reportError, type CliIo } from './io';
 import { ms, num, table } from '../util/table';
 
-const HELP = `Usage: llm-sentinel check [--config FILE] [--json]
+const HELP = `Usage: llm-sentinel check [--config FILE] [--json] [--user NAME]
 
 Probes every node once (liveness, then a canary generation) and prints a table.
 Shows what each server is (SERVER), the model used (found: discovered, none configured) and how the canary
 keeps a thinking model from spending its tokens (THINKING). Exit 0 when at least one node is healthy (up or
 degraded), 1 when none is, 78 on bad config or when a node's model cannot be chosen.
+--user NAME warns about each secret file the daemon's account NAME could not read (default on macOS: the
+LaunchDaemon's account, ${TARGET_DEFAULTS.launchd.user}, when it exists).
 `;
 
 /** The reason table's one-line hint (docs/reasons.md has the long form); none for `ok` or the core's `slow`. */
@@ -26,12 +30,17 @@ const hintFor = (reason: string): string | null => (isReason(reason) && REASON_I
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
   try {
-    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+    const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, user: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
     if (values.help) {
       io.stdout.write(HELP);
       return 0;
     }
-    const config = loadConfig(values.config ?? io.env.LLM_SENTINEL_CONFIG, io.env);
+    const configPath = values.config ?? io.env.LLM_SENTINEL_CONFIG;
+    const config = loadConfig(configPath, io.env);
+    const daemonUser = values.user ?? (process.platform === 'darwin' ? TARGET_DEFAULTS.launchd.user : undefined);
+    if (configPath !== undefined && daemonUser !== undefined) {
+      for (const w of daemonReadWarnings(configPath, daemonUser)) io.stderr.write(`warning: ${w}\n`);
+    }
     const agent = createProbeAgent(config.probes);
     try {
       const rows = await Promise.all(

@@ -2,17 +2,25 @@ import { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, writ
 import { dirname, join, resolve } from 'node:path';
 import { renderInstallFile, nextSteps } from '../install/render';
 import { fragilePaths, INSTALL_TARGETS, TARGET_DEFAULTS, unreachablePaths, validateInstallValues, type InstallTarget, type InstallValues } from '../install/values';
+import { configSecretUses, lookupAccount, planSecrets } from '../install/secret-access';
 import { packageRoot } from '../version';
 import { parseFlags, reportError, UsageError, type CliIo } from './io';
 
 /** sysexits EX_CANTCREAT: the destination exists and differs, or cannot be written. */
 const EXIT_CANTCREAT = 73;
+/** sysexits EX_CONFIG: the config names a secret the service could not read. */
+const EXIT_CONFIG = 78;
 
 const HELP = `Usage: llm-sentinel install systemd|launchd [options]
 
 Renders the systemd unit (Linux) or the launchd LaunchDaemon (macOS) for this host, with the absolute
 paths of node, of this package's dist/cli.js and of the config, and installs it. It runs nothing: it
 prints the commands to run next.
+
+It reads the config's secret sources: systemd gets one LoadCredential= per { credential: NAME } (from
+credentials/NAME next to the config); launchd's account must be able to read each secret file. A secret the
+service could not read (an { env: NAME } the unit does not set, a missing credential file, a file the
+daemon's user cannot read) is refused with the reason and the fix (exit 78; --force installs anyway).
 
 Options:
   --config FILE   config the daemon reads (default ${TARGET_DEFAULTS.systemd.config};
@@ -106,7 +114,26 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (unreachable.length > 0 && !values.force) throw new UsageError(`${unreachable.join('\n  ')}\n  (--force installs anyway)`);
     for (const w of [...unreachable, ...fragilePaths(v)]) io.stderr.write(`llm-sentinel install: warning: ${w}\n`);
     if (!existsSync(v.config)) {
-      io.stderr.write(`llm-sentinel install: note: ${v.config} does not exist yet; create it before starting the daemon\n`);
+      io.stderr.write(`llm-sentinel install: note: ${v.config} does not exist yet; create it, then run this again (the unit loads the credentials the config names)\n`);
+    } else {
+      let uses;
+      try {
+        uses = configSecretUses(v.config);
+      } catch (e) {
+        io.stderr.write(`llm-sentinel install: ${(e as Error).message}\n`);
+        return EXIT_CONFIG;
+      }
+      const plan = planSecrets(target, v.config, uses, target === 'launchd' ? lookupAccount(v.user) : undefined, v.user);
+      v.credentials = plan.credentials;
+      for (const w of plan.warnings) io.stderr.write(`llm-sentinel install: warning: ${w}\n`);
+      if (plan.problems.length > 0) {
+        const how = target === 'systemd' ? 'the unit' : `the LaunchDaemon (user ${v.user})`;
+        io.stderr.write(`llm-sentinel install: ${how} could not read ${plan.problems.length === 1 ? 'a secret' : `${plan.problems.length} secrets`} of ${v.config}:\n${plan.problems.map((p) => `  - ${p}\n`).join('')}`);
+        if (!values.force) {
+          io.stderr.write('  (nothing written; --force installs anyway)\n');
+          return EXIT_CONFIG;
+        }
+      }
     }
 
     const rendered = renderInstallFile(target, readFileSync(join(root, defaults.template), 'utf8'), v);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { loadConfig } from '../config';
+import { loadStateFilePath } from '../config/state-path';
 import { isStale, parseState } from '../state/validate';
 import type { PublishedState } from '../state/types';
 import { formatDuration } from '../util/duration';
@@ -26,7 +26,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     if (values.state !== undefined && values.config !== undefined) throw new UsageError('give --config or --state, not both');
-    const file = values.state ?? loadConfig(values.config ?? io.env.LLM_SENTINEL_CONFIG, io.env).stateFile;
+    // Only the state file's path: status reads no secret (it runs outside the service, often without sudo).
+    const file = values.state ?? loadStateFilePath(values.config ?? io.env.LLM_SENTINEL_CONFIG, io.env);
     let text: string;
     try {
       text = readFileSync(file, 'utf8');

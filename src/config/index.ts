@@ -135,7 +135,7 @@ function zodProblems(error: z.ZodError): string[] {
     if (issue.code === 'unrecognized_keys') {
       for (const k of issue.keys) out.push(`${formatPath([...issue.path, k])}: unknown key`);
     } else if (issue.code === 'invalid_union' && issue.path.length > 0) {
-      out.push(`${formatPath(issue.path)}: expected a string, { file: path } or { env: NAME }` );
+      out.push(`${formatPath(issue.path)}: expected a string, { credential: NAME }, { file: path } or { env: NAME }`);
     } else {
       out.push(`${formatPath(issue.path)}: ${issue.message}`);
     }
@@ -148,7 +148,9 @@ function resolveAlerts(a: Parsed['alerts'], env: NodeJS.ProcessEnv, io: ConfigIo
   let email: EmailConfig | undefined;
   if (a.email) {
     const e = a.email;
-    const fromEnv = env.SMTP_PASSWORD || env.SMTP_PASSWORD_FILE ? ({ env: 'SMTP_PASSWORD' } as const) : undefined;
+    // Only with a user: a password nobody logs in with is unused, and an unused credential must never stop the
+    // start (older units set SMTP_PASSWORD_FILE always, to an empty file when there was none).
+    const fromEnv = e.user !== undefined && (env.SMTP_PASSWORD || env.SMTP_PASSWORD_FILE) ? ({ env: 'SMTP_PASSWORD' } as const) : undefined;
     const source = e.password ?? fromEnv;
     const password = source !== undefined ? resolveSecret(source, 'alerts.email.password', env, io, problems, baseDir) : undefined;
     if (e.user !== undefined && source === undefined) problems.push('alerts.email.password: required with alerts.email.user (or set SMTP_PASSWORD / SMTP_PASSWORD_FILE)');

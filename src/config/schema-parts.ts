@@ -18,9 +18,16 @@ export const duration = (min = 0) =>
     return ms;
   });
 
-/** A secret: a plain string, `{ file: path }` (systemd credentials) or `{ env: NAME }` (reads NAME or NAME_FILE). */
+/** A credential's name: a file name in `$CREDENTIALS_DIRECTORY` and in `credentials/` next to the config. */
+export const CREDENTIAL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * A secret: a plain string, `{ credential: NAME }` (`$CREDENTIALS_DIRECTORY/NAME` under systemd, else
+ * `credentials/NAME` next to the config), `{ file: path }` or `{ env: NAME }` (reads NAME or NAME_FILE).
+ */
 export const secretSource = z.union([
   z.string(),
+  z.object({ credential: z.string().regex(CREDENTIAL_NAME, 'a credential name (letters, digits, ".", "_", "-"; no "/")') }).strict(),
   z.object({ file: z.string().min(1) }).strict(),
   z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }).strict(),
 ]);

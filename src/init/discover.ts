@@ -33,9 +33,9 @@ interface Answer {
 
 const BODY_MAX = 256 * 1024;
 
-async function get(url: string, path: string, agent: Agent, timeoutMs: number): Promise<Answer | { error: Verdict }> {
+async function get(url: string, path: string, agent: Agent, timeoutMs: number, extra: Record<string, string> = {}): Promise<Answer | { error: Verdict }> {
   try {
-    const res = await request(`${url}${path}`, { method: 'GET', dispatcher: agent, headers: { 'user-agent': 'llm-sentinel init', accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
+    const res = await request(`${url}${path}`, { method: 'GET', dispatcher: agent, headers: { ...extra, 'user-agent': 'llm-sentinel init', accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
     let body = '';
     for await (const c of res.body) {
       body += Buffer.from(c as Buffer).toString('utf8');
@@ -70,7 +70,7 @@ function isAccess(a: Answer): boolean {
 }
 
 /** Probes one server. Never throws for a server that fails: the failure is `problem`. */
-export async function discover(rawUrl: string, opts: { timeoutMs?: number } = {}): Promise<Discovery> {
+export async function discover(rawUrl: string, opts: { timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<Discovery> {
   const url = rawUrl.replace(/\/+$/, '');
   const timeoutMs = opts.timeoutMs ?? 5000;
   // No redirects (an Access login redirect is a finding, not a place to go), no keep-alive worth keeping.
@@ -81,7 +81,7 @@ export async function discover(rawUrl: string, opts: { timeoutMs?: number } = {}
     if (isAccess(a)) d.access = true;
   };
   try {
-    const version = await get(url, '/api/version', agent, timeoutMs);
+    const version = await get(url, '/api/version', agent, timeoutMs, opts.headers);
     if ('error' in version) {
       d.problem = { reason: version.error.reason, detail: version.error.detail };
       return d;
@@ -91,7 +91,7 @@ export async function discover(rawUrl: string, opts: { timeoutMs?: number } = {}
     if (version.verdict.reason === 'ok' && typeof v === 'string') {
       d.api = 'ollama';
       d.version = v;
-      const [tags, ps] = await Promise.all([get(url, '/api/tags', agent, timeoutMs), get(url, '/api/ps', agent, timeoutMs)]);
+      const [tags, ps] = await Promise.all([get(url, '/api/tags', agent, timeoutMs, opts.headers), get(url, '/api/ps', agent, timeoutMs, opts.headers)]);
       if (!('error' in tags)) d.installed = names(tags.json, 'models', 'name') ?? [];
       if (!('error' in ps)) d.loaded = names(ps.json, 'models', 'name') ?? [];
       return d;
@@ -102,7 +102,7 @@ export async function discover(rawUrl: string, opts: { timeoutMs?: number } = {}
       d.problem = { reason: own, detail: version.verdict.detail };
       return d;
     }
-    const models = await get(url, '/v1/models', agent, timeoutMs);
+    const models = await get(url, '/v1/models', agent, timeoutMs, opts.headers);
     if (!('error' in models)) {
       note(models);
       const ids = models.verdict.reason === 'ok' ? names(models.json, 'data', 'id') : undefined;

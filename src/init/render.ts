@@ -7,11 +7,14 @@ import type { Discovery } from './discover';
  * a double-quoted scalar.
  */
 
-/** Two public resolvers run by different companies: the monitor's own network is down only when both are unreachable. */
-export const DEFAULT_WITNESSES = ['tcp://1.1.1.1:53', 'tcp://8.8.8.8:53'];
+/**
+ * Two public resolvers run by different organisations (Cloudflare, Quad9): the monitor's own network is down
+ * only when both are unreachable. The same two as config.example.yaml and the deploy guides.
+ */
+export const DEFAULT_WITNESSES = ['tcp://1.1.1.1:53', 'tcp://9.9.9.9:53'];
 export const DEFAULT_MODEL = 'llama3.2';
 /** File names of the secrets init writes, inside the secrets folder. */
-export const SECRET_NAMES = { httpToken: 'http-token', smtpPassword: 'smtp-password' } as const;
+export const SECRET_NAMES = { httpToken: 'http-token', smtpPassword: 'smtp-password', accessSecret: 'cf-access-secret' } as const;
 
 export interface InitInput {
   primary: Discovery;
@@ -25,7 +28,9 @@ export interface InitInput {
   /** Folder of the secret files, as written in the config (relative to it). */
   secretsDir: string;
   /** Which secrets init wrote (each a file in secretsDir). */
-  secretFiles: { httpToken?: boolean; smtpPassword?: boolean };
+  secretFiles: { httpToken?: boolean; smtpPassword?: boolean; accessSecret?: boolean };
+  /** --access-client-id: the Cloudflare Access service token's id, sent to the nodes found behind Access. */
+  accessClientId?: string;
   /** ISO time, for the header. */
   writtenAt: string;
 }
@@ -94,7 +99,7 @@ function listLine(label: string, items: string[]): string {
   return `${label}: ${shown || 'none'}`;
 }
 
-function nodeBlock(name: string, d: Discovery, choice: ModelChoice, secretsDir: string): string[] {
+function nodeBlock(name: string, d: Discovery, choice: ModelChoice, accessClientId: string | undefined): string[] {
   const out: string[] = [`  # ${name}: ${describe(d)}.`];
   if (!d.problem) out.push(`  # ${listLine('Installed', d.installed)}. ${listLine('Loaded', d.loaded)}.`);
   if (d.problem) {
@@ -105,11 +110,17 @@ function nodeBlock(name: string, d: Discovery, choice: ModelChoice, secretsDir: 
   if (choice.warning) out.push(`  # !! ${choice.warning}`);
   out.push(`  - name: ${name}`, `    url: ${q(d.url)}`, choice.model !== undefined ? `    model: ${q(choice.model)}   # ${choice.why}` : `    # model: ${choice.why}`);
   if (d.api === 'openai') out.push('    api: openai                      # no /api/version here: probed through /v1 (OpenAI-compatible)');
-  if (d.access) {
+  if (d.access && accessClientId !== undefined) {
     out.push(
-      '    # headers:                       # Cloudflare Access service token',
+      '    headers:                         # Cloudflare Access service token (init --access-client-id)',
+      `      CF-Access-Client-Id: ${q(accessClientId)}     # the id is not a secret`,
+      `      CF-Access-Client-Secret: { credential: ${SECRET_NAMES.accessSecret} }   # from $CF_ACCESS_CLIENT_SECRET when init ran`,
+    );
+  } else if (d.access) {
+    out.push(
+      '    # headers:                       # Cloudflare Access service token (or rerun init with --access-client-id)',
       '    #   CF-Access-Client-Id: "<id>.access"     # the id is not a secret',
-      `    #   CF-Access-Client-Secret: { file: ${q(`${secretsDir}/${name === 'primary' ? '' : `${name}-`}cf-access-secret`)} }   # put the secret there, mode 0600`,
+      `    #   CF-Access-Client-Secret: { credential: ${SECRET_NAMES.accessSecret} }   # put the secret in credentials/${SECRET_NAMES.accessSecret}, mode 0600`,
     );
   } else if (d.cloudflare && !d.problem) {
     out.push('    # directUrl: "http://127.0.0.1:11434"   # on the Ollama machine itself: tells a tunnel failure from an Ollama one');
@@ -135,16 +146,16 @@ export function renderConfig(input: InitInput): string {
   const lines: string[] = [
     `# llm-sentinel configuration, written by \`llm-sentinel init\` at ${input.writtenAt}.`,
     '# Every key is described in config.example.yaml and docs/ (shipped with the package).',
-    '# Secrets are not in this file: each is in its own file (mode 0600), referenced as { file: … } and read',
-    '# relative to this file. Check with: llm-sentinel validate --config FILE; llm-sentinel check --config FILE',
-    '# Under the systemd unit (a throw-away user that cannot read them) use { env: LLM_SENTINEL_TOKEN },',
-    '# { env: SMTP_PASSWORD } and { env: CF_ACCESS_CLIENT_SECRET } instead: the unit loads these same files from',
-    '# /etc/llm-sentinel/credentials/ as systemd credentials (docs/deploy-linux.md).',
+    '# Secrets are not in this file: each is a file in credentials/ next to it (mode 0600), referenced as',
+    '# { credential: NAME }. Run by hand (check, validate) it reads credentials/NAME; under systemd it reads',
+    '# $CREDENTIALS_DIRECTORY/NAME, which `llm-sentinel install systemd` loads from that same file; under',
+    '# launchd the daemon\'s account reads the file itself. Nothing to edit for the service.',
+    '# Check with: llm-sentinel validate --config FILE; llm-sentinel check --config FILE',
     '',
     '# Apps use the first healthy node in this order: primary first, then fallback.',
     'nodes:',
-    ...nodeBlock('primary', primary, chooseModel(primary, input.model), input.secretsDir),
-    ...nodeBlock('fallback', fallback, chooseModel(fallback, input.model), input.secretsDir),
+    ...nodeBlock('primary', primary, chooseModel(primary, input.model), input.accessClientId),
+    ...nodeBlock('fallback', fallback, chooseModel(fallback, input.model), input.accessClientId),
     '',
     'selfCheck:',
     '  # Witnesses prove the monitor\'s own network works: when every node AND every witness is unreachable, the',
@@ -152,7 +163,7 @@ export function renderConfig(input: InitInput): string {
   ];
   if (input.witnesses.join() === DEFAULT_WITNESSES.join()) {
     lines.push(
-      '  # These are two public DNS resolvers run by different companies (Cloudflare 1.1.1.1, Google 8.8.8.8), reached',
+      '  # These are two public DNS resolvers run by different organisations (Cloudflare 1.1.1.1, Quad9 9.9.9.9), reached',
       '  # over TCP port 53. Use any two hosts independent of your nodes (http(s)://… or tcp://host:port), e.g. your',
       '  # router (tcp://192.168.1.1:53) when the monitor must not reach the Internet. `init --witness` sets them.',
     );
@@ -161,7 +172,7 @@ export function renderConfig(input: InitInput): string {
   if (input.listen !== undefined) {
     lines.push('', '# Status page, /state and /metrics.', 'http:', `  listen: ${q(input.listen)}`);
     if (input.secretFiles.httpToken) {
-      lines.push(`  token: { file: ${q(`${input.secretsDir}/${SECRET_NAMES.httpToken}`)} }   # generated by init; beyond loopback it is required (Authorization: Bearer <token>)`);
+      lines.push(`  token: { credential: ${SECRET_NAMES.httpToken} }   # generated by init (Authorization: Bearer <token>); peers and anyone reaching it through a tunnel need it`);
     }
   }
   if (input.email) {
@@ -175,7 +186,7 @@ export function renderConfig(input: InitInput): string {
       `    host: ${q(e.host)}`,
       ...(e.port !== undefined ? [`    port: ${e.port}`] : []),
       ...(e.user !== undefined ? [`    user: ${q(e.user)}`] : []),
-      ...(input.secretFiles.smtpPassword ? [`    password: { file: ${q(`${input.secretsDir}/${SECRET_NAMES.smtpPassword}`)} }`] : []),
+      ...(input.secretFiles.smtpPassword ? [`    password: { credential: ${SECRET_NAMES.smtpPassword} }`] : []),
       `    from: ${q(e.from)}`,
       `    to: [${e.to.map(q).join(', ')}]`,
     );

@@ -1,4 +1,5 @@
 import { basename, dirname } from 'node:path';
+import { credentialFile } from '../config/secrets';
 import { TARGET_DEFAULTS, type InstallTarget, type InstallValues } from './values';
 
 /**
@@ -38,8 +39,19 @@ export function xmlEscape(value: string): string {
     .replace(/'/g, '&apos;');
 }
 
+/**
+ * LoadCredential= for each credential the config uses, from credentials/NAME next to the config, with an
+ * empty SetCredential= default so a missing file is the daemon's exit 78 naming it, not systemd's 243.
+ */
+export function credentialLines(v: InstallValues): string {
+  const names = [...new Set(v.credentials ?? [])].sort();
+  if (names.length === 0) return '# (the config uses no { credential: NAME } secrets: none loaded)';
+  return names.map((n) => `LoadCredential=${n}:${credentialFile(dirname(v.config), n).replace(/%/g, '%%')}\nSetCredential=${n}:\\n`).join('\n');
+}
+
 export function renderSystemdUnit(template: string, v: InstallValues): string {
   return fillPlaceholders(template, {
+    CREDENTIALS: credentialLines(v),
     NODE: systemdWord(v.node, true),
     CLI: systemdWord(v.cli),
     CONFIG: systemdWord(v.config),
@@ -82,7 +94,8 @@ export function nextSteps(target: InstallTarget, destination: string): string[] 
     'sudo launchctl bootout system/com.llm-sentinel 2>/dev/null || true',
     `sudo launchctl bootstrap system ${shellQuote(destination)}`,
     'sudo launchctl kickstart -k system/com.llm-sentinel',
-    'tail -f /usr/local/var/log/llm-sentinel/*.log',
+    // Umask 077 in the plist: the logs are readable by the daemon's account and root only.
+    'sudo tail -f /usr/local/var/log/llm-sentinel/*.log',
     'launchctl print system/com.llm-sentinel',
   ];
 }

@@ -14,6 +14,8 @@ export interface InstallValues {
   config: string;
   /** The account the daemon runs as. */
   user: string;
+  /** The `{ credential: NAME }` names the config uses (systemd: one LoadCredential= each). */
+  credentials?: readonly string[];
 }
 
 export interface TargetDefaults {
@@ -98,11 +100,17 @@ export function unreachablePaths(target: InstallTarget, v: InstallValues): strin
     ['cli', v.cli],
     ['config', v.config],
   ] as const) {
+    const fix =
+      what === 'config'
+        ? `keep the config in ${TARGET_DEFAULTS[target].config} (\`sudo llm-sentinel init --out ${TARGET_DEFAULTS[target].config} …\` writes it there) and pass --config with that path`
+        : what === 'node'
+          ? 'install Node system-wide and pass --node with its path'
+          : 'install llm-sentinel system-wide (sudo npm install -g …) or pass --cli with its dist/cli.js';
     if (target === 'systemd' && HOME_PREFIXES.some((h) => p.startsWith(h))) {
-      out.push(`${what} ${p} is under a home folder, which the unit hides (ProtectHome=yes): the service would fail to start. Install Node and llm-sentinel system-wide (see docs/deploy-linux.md) or pass --node/--cli`);
+      out.push(`${what} ${p} is under a home folder, which the unit hides (ProtectHome=yes): the service would fail to start. Fix: ${fix} (see docs/deploy-linux.md)`);
     }
     if (target === 'launchd' && p.startsWith('/Users/')) {
-      out.push(`${what} ${p} is under /Users, which the daemon's account (${v.user}) usually cannot read`);
+      out.push(`${what} ${p} is under /Users, which the daemon's account (${v.user}) usually cannot read. Fix: ${fix} (see docs/deploy-macos.md)`);
     }
   }
   return out;
@@ -112,7 +120,8 @@ export function unreachablePaths(target: InstallTarget, v: InstallValues): strin
 export function fragilePaths(v: InstallValues): string[] {
   // process.execPath is the real path; Homebrew's versioned Cellar folder disappears on `brew upgrade node`.
   if (/\/Cellar\/node(@[\d.]+)?\//.test(v.node)) {
-    return [`node ${v.node} is inside Homebrew's Cellar, which 'brew upgrade' deletes; pass --node /opt/homebrew/bin/node (Intel: /usr/local/bin/node)`];
+    const opt = v.node.replace(/\/Cellar\/(node(?:@[\d.]+)?)\/[^/]+\//, '/opt/$1/');
+    return [`node ${v.node} is inside Homebrew's Cellar, which 'brew upgrade' deletes; pass --node ${opt}, Homebrew's link that survives upgrades`];
   }
   return [];
 }

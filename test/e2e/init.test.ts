@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliPath } from '../../src/demo/harness';
@@ -86,14 +86,14 @@ describe('llm-sentinel init (the real CLI against two simulators)', () => {
     expect(r.out).toContain('Ollama 0.32.15; 2 model(s) installed, 0 loaded; model qwen3:4b (most recently installed)');
     expect(r.out).toMatch(/primary +up +ok/);
     expect(r.out).toMatch(/fallback +up +ok/);
-    expect(r.out).toContain(`Next: sudo llm-sentinel install ${process.platform === 'darwin' ? 'launchd' : 'systemd'} --config ${out}`);
+    expect(r.out).toContain(process.platform === 'darwin' ? `Next: sudo llm-sentinel install launchd --config ${out} --node ` : `Next: sudo llm-sentinel install systemd --config ${out}\n`);
 
     const yaml = readFileSync(out, 'utf8');
     expect(yaml).toContain(`url: "${primary.url}"`);
     expect(yaml).toContain('model: "qwen3:4b"');
     expect(yaml).toContain(`- "tcp://127.0.0.1:${new URL(primary.url).port}"`);
     expect(yaml).not.toMatch(/1\.1\.1\.1|8\.8\.8\.8/);
-    expect(yaml).toContain('token: { file: "credentials/http-token" }');
+    expect(yaml).toContain('token: { credential: http-token }');
     expect(yaml).toContain('to: ["ops@example.test"]');
     const tokenFile = join(dir, 'credentials', 'http-token');
     expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
@@ -103,7 +103,7 @@ describe('llm-sentinel init (the real CLI against two simulators)', () => {
     const pwFile = join(dir, 'credentials', 'smtp-password');
     expect(statSync(pwFile).mode & 0o777).toBe(0o600);
     expect(readFileSync(pwFile, 'utf8')).toBe('Smtp-pw-5521-unique\n');
-    expect(yaml).toContain('password: { file: "credentials/smtp-password" }');
+    expect(yaml).toContain('password: { credential: smtp-password }');
     expect(yaml + r.out).not.toContain('Smtp-pw-5521-unique');
 
     const v = await cli(['validate', '--config', out]);
@@ -151,11 +151,51 @@ describe('llm-sentinel init (the real CLI against two simulators)', () => {
     expect(yaml).toContain('# primary: could not be used when init ran (auth_required), behind Cloudflare Access.');
     expect(yaml).toMatch(/# !! NOT WORKING when init ran: 302 to Cloudflare Access login/);
     expect(yaml).toContain('# !! Cloudflare Access protects this hostname. Create a service token');
-    expect(yaml).toContain('#   CF-Access-Client-Secret: { file: "credentials/cf-access-secret" }');
+    expect(yaml).toContain('#   CF-Access-Client-Secret: { credential: cf-access-secret }');
+    // Without the token flags, init says which to add.
+    expect(r.err).toContain('primary is behind Cloudflare Access: add --access-client-id <ID>.access and set CF_ACCESS_CLIENT_SECRET=<secret> in the environment');
     expect((await cli(['validate', '--config', out])).code).toBe(0);
     const c = await cli(['check', '--config', out]);
     expect(c.code).toBe(0);
     expect(c.out).toMatch(/primary +down +auth_required/);
+  });
+
+  test('--access-client-id with the secret from CF_ACCESS_CLIENT_SECRET: headers written, the secret only in credentials/', async () => {
+    await primary.setFault('access_redirect');
+    const out = join(dir, 'access.yaml');
+    // No secret in the environment: the flag alone is refused, naming the variable (64).
+    const bare = await cli(['init', '--primary', primary.url, '--fallback', fallback.url, ...witness(), '--access-client-id', '0123abcd.access', '--out', out]);
+    expect(bare.code).toBe(64);
+    expect(bare.err).toContain('--access-client-id needs the service token\'s secret in the CF_ACCESS_CLIENT_SECRET environment variable');
+    // The simulator's Access answers every request with its login redirect, token or not: --yes writes it down.
+    const r = await cli(['init', '--primary', primary.url, '--fallback', fallback.url, ...witness(), '--access-client-id', '0123abcd.access', '--out', out, '--yes'], { CF_ACCESS_CLIENT_SECRET: 'Cf-secret-7781-unique' });
+    const yaml = readFileSync(out, 'utf8');
+    expect(yaml).toContain('      CF-Access-Client-Id: "0123abcd.access"');
+    expect(yaml).toContain('      CF-Access-Client-Secret: { credential: cf-access-secret }');
+    expect(readFileSync(join(dir, 'credentials', 'cf-access-secret'), 'utf8')).toBe('Cf-secret-7781-unique\n');
+    expect(yaml + r.out + r.err).not.toContain('Cf-secret-7781-unique');
+    expect((await cli(['validate', '--config', out])).code).toBe(0);
+  });
+
+  const asRootOnLinux = process.platform === 'linux' && process.getuid?.() === 0 ? test : test.skip;
+  asRootOnLinux('--launchd: the secret files and their folder belong to the daemon\'s account; check --user warns when they do not', async () => {
+    const out = join(dir, 'launchd.yaml');
+    chmodSync(dir, 0o755); // mkdtemp's 0700 would keep the account out of the config's folder
+    const r = await cli(['init', '--primary', primary.url, '--fallback', fallback.url, ...witness(), '--listen', '127.0.0.1:0', '--launchd', '--user', 'nobody', '--out', out]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+    expect(statSync(join(dir, 'credentials')).uid).toBe(nobody);
+    expect(statSync(join(dir, 'credentials', 'http-token')).uid).toBe(nobody);
+    expect(r.out).toContain(`Next: sudo llm-sentinel install launchd --config ${out} --node ${process.execPath} --user nobody`);
+    chownSync(join(dir, 'credentials', 'http-token'), 0, 0);
+    const c = await cli(['check', '--config', out, '--user', 'nobody']);
+    expect(c.err).toMatch(/warning: http\.token: the daemon's account nobody cannot read its secret: nobody cannot read .*http-token \(owner uid 0, mode 0600\)/);
+    // No such account: init refuses before writing anything.
+    const none = await cli(['init', '--primary', primary.url, '--fallback', fallback.url, ...witness(), '--launchd', '--user', '_nosuchuser', '--out', join(dir, 'x.yaml')]);
+    expect(none.code).toBe(64);
+    expect(none.err).toContain('--launchd: no account _nosuchuser to own the secret files; create it first');
+    expect(existsSync(join(dir, 'x.yaml'))).toBe(false);
   });
 
   const onLinux = process.platform === 'linux' ? test : test.skip;

@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { packageRoot } from '../../src/version';
 
 /**
@@ -10,7 +10,7 @@ import { packageRoot } from '../../src/version';
  * then the installed `llm-sentinel` binary is run. Needs `npm run build` first (npm test's pretest does it).
  */
 const ROOT = packageRoot();
-const INSTALL_TIMEOUT_MS = 280_000;
+const INSTALL_TIMEOUT_MS = 540_000;
 
 interface Ran {
   code: number | null;
@@ -45,9 +45,22 @@ describe('npm pack → npm install -g → llm-sentinel', () => {
   // Quiet, non-interactive npm; the cache stays the default one so repeated runs reuse downloads.
   const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', npm_config_loglevel: 'warn' };
 
+  // A fresh clone has no dist/ (git ignores it): the package is packed from a copy of the files git knows,
+  // without dist/, so the tarball holds a build only if `prepare` makes one. node_modules is linked, not
+  // installed again (CI's `npm ci` already ran), and the checkout's own dist/ is never rebuilt under the
+  // other Jest worker's feet.
+  let clone: string;
   beforeAll(() => {
-    if (!existsSync(join(ROOT, 'dist', 'cli.js'))) throw new Error(`${join(ROOT, 'dist', 'cli.js')} is missing: run \`npm run build\` first (npm test does)`);
     dir = mkdtempSync(join(tmpdir(), 'pack-'));
+    clone = join(dir, 'clone');
+    const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
+    if (listed.status !== 0) throw new Error(`git ls-files failed in ${ROOT}: ${listed.stderr}`);
+    for (const f of listed.stdout.split('\0').filter((p) => p !== '' && existsSync(join(ROOT, p)))) {
+      mkdirSync(dirname(join(clone, f)), { recursive: true });
+      copyFileSync(join(ROOT, f), join(clone, f));
+    }
+    expect(existsSync(join(clone, 'dist'))).toBe(false);
+    symlinkSync(join(ROOT, 'node_modules'), join(clone, 'node_modules'), 'dir');
   });
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -56,8 +69,10 @@ describe('npm pack → npm install -g → llm-sentinel', () => {
   test(
     'the tarball holds what a deployment needs and nothing from src/ or test/, and installs globally',
     async () => {
-      const packed = await runCommand('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, env: npmEnv });
-      expect(packed.code).toBe(0);
+      // `npm pack` runs `prepare` (npm run build) in the clone first; --json's output is the last JSON array.
+      const packed = await runCommand('npm', ['pack', '--json', '--pack-destination', dir], { cwd: clone, env: npmEnv, timeoutMs: 180_000 });
+      expect({ code: packed.code, stderr: packed.code === 0 ? '' : packed.stderr }).toEqual({ code: 0, stderr: '' });
+      packed.stdout = packed.stdout.slice(packed.stdout.lastIndexOf('\n[') + 1);
       const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
       if (!info) throw new Error(`npm pack printed no package: ${packed.stdout}`);
       const files = info.files.map((f) => f.path);
@@ -79,13 +94,17 @@ describe('npm pack → npm install -g → llm-sentinel', () => {
       accessSync(bin, constants.X_OK);
       expect(readFileSync(join(installedRoot, 'dist', 'cli.js'), 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
     },
-    300_000,
+    // The build in `npm pack` (tsc, ~35 s on a loaded machine) plus the install's compile of better-sqlite3.
+    600_000,
   );
 
-  test('--version prints the package version', async () => {
+  test('--version prints the package version; --help lists the commands', async () => {
     if (!bin) throw new Error('the install step failed; see the test above');
     const r = await runCommand(bin, ['--version']);
     expect({ code: r.code, stdout: r.stdout.trim() }).toEqual({ code: 0, stdout: version });
+    const h = await runCommand(bin, ['--help']);
+    expect(h.code).toBe(0);
+    for (const c of ['init', 'install', 'check', 'status', 'run']) expect(h.stdout).toMatch(new RegExp(`\\b${c}\\b`));
   });
 
   test('validate: exit 0 with the node URLs from the environment, 78 with a bad config file', async () => {

@@ -119,7 +119,7 @@ describe('llm-sentinel install --output', () => {
     expect((parsePlist(readFileSync(dest, 'utf8')) as Record<string, unknown>).Label).toBe('com.llm-sentinel');
     expect(forced.out).toContain(`sudo launchctl bootstrap system ${dest}`);
     expect(forced.out).toContain('sudo launchctl kickstart -k system/com.llm-sentinel');
-    expect(forced.out).toContain('tail -f /usr/local/var/log/llm-sentinel/*.log');
+    expect(forced.out).toContain('sudo tail -f /usr/local/var/log/llm-sentinel/*.log');
     expect(forced.out).toContain('launchctl print system/com.llm-sentinel');
   });
 
@@ -142,7 +142,9 @@ describe('paths the unit could not reach', () => {
 
   test("a node inside Homebrew's Cellar is flagged: brew upgrade deletes it", () => {
     const v = { node: '/opt/homebrew/Cellar/node/22.11.0/bin/node', cli: '/opt/homebrew/lib/node_modules/llm-sentinel/dist/cli.js', config: '/usr/local/etc/llm-sentinel/config.yaml', user: '_llmsentinel' };
-    expect(fragilePaths(v)[0]).toMatch(/--node \/opt\/homebrew\/bin\/node/);
+    expect(fragilePaths(v)[0]).toMatch(/--node \/opt\/homebrew\/opt\/node\/bin\/node,/);
+    // A pinned major: its own opt link, not the unpinned formula's.
+    expect(fragilePaths({ ...v, node: '/opt/homebrew/Cellar/node@22/22.11.0/bin/node' })[0]).toMatch(/--node \/opt\/homebrew\/opt\/node@22\/bin\/node,/);
     expect(fragilePaths({ ...v, node: '/opt/homebrew/bin/node' })).toEqual([]);
   });
 });

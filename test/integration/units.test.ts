@@ -51,7 +51,7 @@ function writeUnit(text: string): string {
 describe('systemd unit', () => {
   test('the template has every placeholder and the rendered unit has none left', () => {
     const t = template('systemd');
-    for (const p of ['@NODE@', '@CLI@', '@CONFIG@', '@USER@']) expect(t).toContain(p);
+    for (const p of ['@NODE@', '@CLI@', '@CONFIG@', '@USER@', '@CREDENTIALS@']) expect(t).toContain(p);
     expect(renderSystemdUnit(t, values)).not.toMatch(/@[A-Z][A-Z_]*@/);
   });
 
@@ -60,6 +60,9 @@ describe('systemd unit', () => {
     expect(unit).toContain(`\nExecStart=${process.execPath} ${values.cli} run --config ${values.config}\n`);
     const r = analyze(['verify', writeUnit(unit)]);
     expect({ status: r.status, stderr: r.stderr.trim() }).toEqual({ status: 0, stderr: '' });
+    // With the LoadCredential=/SetCredential= pairs install adds for the config's credentials.
+    const withCreds = analyze(['verify', writeUnit(renderSystemdUnit(template('systemd'), { ...values, credentials: ['http-token', 'peer-token'] }))]);
+    expect({ status: withCreds.status, stderr: withCreds.stderr.trim() }).toEqual({ status: 0, stderr: '' });
   });
 
   test('verify catches a broken unit, so the check above means something', () => {
@@ -94,12 +97,21 @@ describe('systemd unit', () => {
       'ExecReload=/bin/kill -HUP $MAINPID',
       'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
       'UMask=0077',
-      'LoadCredential=smtp-password:/etc/llm-sentinel/credentials/smtp-password',
-      'LoadCredential=cf-access-secret:/etc/llm-sentinel/credentials/cf-access-secret',
-      'LoadCredential=http-token:/etc/llm-sentinel/credentials/http-token',
     ]) {
       expect(lines).toContain(l);
     }
+    // Nothing is loaded or set for secrets the config does not use (an always-set SMTP_PASSWORD_FILE once
+    // turned a missing credential into an empty password that stopped the start).
+    expect(lines.filter((l) => /Credential=|_FILE=/.test(l))).toEqual([]);
+    // One LoadCredential= (with its empty default) for each credential the config uses, from next to the config.
+    const withCreds = renderSystemdUnit(template('systemd'), { ...values, credentials: ['http-token', 'cf-access-secret'] }).split('\n');
+    const dirOf = values.config.replace(/\/[^/]+$/, '');
+    expect(withCreds.filter((l) => /^(Load|Set)Credential=/.test(l))).toEqual([
+      `LoadCredential=cf-access-secret:${dirOf}/credentials/cf-access-secret`,
+      'SetCredential=cf-access-secret:\\n',
+      `LoadCredential=http-token:${dirOf}/credentials/http-token`,
+      'SetCredential=http-token:\\n',
+    ]);
     // V8's JIT needs writable-then-executable memory.
     expect(lines.some((l) => l.startsWith('MemoryDenyWriteExecute='))).toBe(false);
     // The nodes and the SMTP server can be anywhere.

@@ -51,7 +51,9 @@ describe('init: the config it renders', () => {
     expect(c.alerts.email?.password?.reveal()).toBe('pw-123456');
     expect(c.selfCheck.witnesses).toEqual(DEFAULT_WITNESSES);
     expect(text).toContain('# !! NOT WORKING when init ran: 530 from Cloudflare (error 1033: tunnel not connected)');
-    expect(text).toContain('# These are two public DNS resolvers run by different companies');
+    expect(text).toContain('# These are two public DNS resolvers run by different organisations (Cloudflare 1.1.1.1, Quad9 9.9.9.9)');
+    // The witnesses the docs name (config.example.yaml, the deploy guides, check's warning).
+    expect(DEFAULT_WITNESSES).toEqual(['tcp://1.1.1.1:53', 'tcp://9.9.9.9:53']);
     expect(text).toContain('`init --witness` sets them');
   });
 
