@@ -145,6 +145,8 @@ export class Warmth {
   async pickCanary(node: NodeConfig, server: NodeKnowledge, signal: AbortSignal): Promise<CanaryPick> {
     const configured = node.model;
     if (configured === undefined || !Warmth.applies(node, server)) return { node };
+    // After a keep-warm pass in flight: its loads change what is resident, and both must not load at once.
+    await this.#running.get(node.name);
     await withNode(node, this.deps.config().probes, this.#ctx(signal), async (run) => void (await this.#look(node, run)));
     const m = this.#memory.get(node.name) ?? emptyMemory();
     const pick = canaryModel(m, configured);
