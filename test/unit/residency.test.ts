@@ -1,4 +1,7 @@
 import { canaryModel, claimLoad, emptyMemory, loadCause, observe, planKeepWarm, saneBytes, touchOwn, type Memory, type MemoryEvent, type PsModel } from '../../src/core/residency';
+import { rollupProbes } from '../../src/history/rollup';
+import { isColdStart, type Policy } from '../../src/core/decide';
+import type { ProbeResult } from '../../src/probes/types';
 
 // The do-no-harm rule (docs/keep-warm.md) as step tables on a fake clock: each step is what /api/ps said, or
 // a load the monitor sent; after it, what the canary would run on and what keep-warm would load.
@@ -157,5 +160,25 @@ describe('bad input', () => {
   test('embedding models are never the canary', () => {
     const m = observe(emptyMemory(), [ps('nomic-embed-text', T0)], T0).memory;
     expect(canaryModel(m, 'llama3.2').model).toBe('llama3.2');
+  });
+});
+
+describe('cold starts that are true: the load cause reaches the counters', () => {
+  const probe = (loadCause: string | null) => ({ node: 'primary', kind: 'canary', startedAt: T0, ok: true, reason: 'ok', durationMs: 3100, ttftMs: 3050, totalMs: 3100, tokensPerSec: 50, loadMs: 3000, evalCount: 2, loadCause });
+  test.each([
+    [null, 1], // before migration 0009, or a node whose memory is unknown: load time alone, as before
+    ['cold', 1],
+    ['first_load', 0],
+    ['own_eviction', 0],
+    ['app_switch', 0],
+  ])('rollups: a 3 s canary load with cause %s counts %i cold start', (cause, want) => {
+    expect(rollupProbes([probe(cause)], T0, 2000)[0]?.coldStarts).toBe(want);
+  });
+  test('the decision core counts only true cold starts', () => {
+    const policy = { coldStartMs: 2000 } as Policy;
+    const r: ProbeResult = { node: 'primary', kind: 'canary', startedAt: T0, ok: true, reason: 'ok', durationMs: 3100, loadMs: 3000 };
+    expect(isColdStart(r, policy)).toBe(true);
+    expect(isColdStart({ ...r, loadCause: 'first_load' }, policy)).toBe(false);
+    expect(isColdStart({ ...r, loadCause: 'cold' }, policy)).toBe(true);
   });
 });
