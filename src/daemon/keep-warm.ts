@@ -113,6 +113,11 @@ export class Warmth {
     return now + keepAliveMs(c.keepAlive) + c.timeout;
   }
 
+  async #lookOnly(node: NodeConfig, signal: AbortSignal): Promise<void> {
+    const p = this.deps.config().probes;
+    await withNode(node, p, this.#ctx(signal), async (run) => void (await this.#look(node, run)), p.liveness.timeout);
+  }
+
   /** One look at /api/ps: updates what the monitor knows of the node's memory; undefined when unreadable. */
   async #look(node: NodeConfig, run: ProbeRun): Promise<PsModel[] | undefined> {
     const ps = await readListing(run, '/api/ps', parsePs);
@@ -147,7 +152,8 @@ export class Warmth {
     if (configured === undefined || !Warmth.applies(node, server)) return { node };
     // After a keep-warm pass in flight: its loads change what is resident, and both must not load at once.
     await this.#running.get(node.name);
-    await withNode(node, this.deps.config().probes, this.#ctx(signal), async (run) => void (await this.#look(node, run)));
+    // A look only, bounded like a liveness probe: a hung node must not hold the canary back.
+    await this.#lookOnly(node, signal);
     const m = this.#memory.get(node.name) ?? emptyMemory();
     const pick = canaryModel(m, configured);
     this.#set(node.name, { canaryModel: pick.model });
@@ -170,9 +176,10 @@ export class Warmth {
     if (m) this.#memory.set(name, touchOwn(m, model, this.#keepAliveUntil(this.deps.clock.now())));
     const other = configured !== undefined && modelKey(configured) !== modelKey(model);
     const out = other ? { ...result, detail: `${result.detail ?? result.reason} [on ${model}, resident for the apps: ${configured} is not loaded and loading it would evict theirs]`.slice(0, 300) } : result;
-    if (pick.loads === undefined) return out;
-    await withNode(pick.node, this.deps.config().probes, this.#ctx(signal), async (run) => void (await this.#look(pick.node, run)));
-    if (!result.ok) return out;
+    // A failed canary is not looked after (the node may hang): the next look still sees what changed, and
+    // blames the canary's claimed load for any eviction.
+    if (pick.loads === undefined || !result.ok) return out;
+    await this.#lookOnly(pick.node, signal);
     const why = pick.loads === 'cold' ? 'canary_cold' : pick.loads;
     this.#noteLoad(name, { model, why, ok: true, loadMs: result.loadMs, detail: `the canary loaded ${model} (${pick.loads.replace('_', ' ')})` });
     return { ...out, loadCause: pick.loads };

@@ -59,9 +59,12 @@ export async function readListing<T>(run: ProbeRun, path: '/api/ps' | '/api/tags
   return v === undefined ? { reason: 'bad_response', detail: `${path} has no "models" list` } : v;
 }
 
-/** Runs `body` with the node's HTTP machinery, bounded by the canary timeout (a cold load can take a while). */
-export async function withNode(node: NodeConfig, settings: ProbeSettings, ctx: ProbeContext, body: (run: ProbeRun) => Promise<void>): Promise<void> {
-  await runProbe('liveness', node, settings, ctx, settings.canary.timeout, async (run) => {
+/**
+ * Runs `body` with the node's HTTP machinery, bounded by `timeoutMs`: by default the canary timeout (a cold
+ * load can take a while); a mere look at /api/ps passes the liveness timeout.
+ */
+export async function withNode(node: NodeConfig, settings: ProbeSettings, ctx: ProbeContext, body: (run: ProbeRun) => Promise<void>, timeoutMs = settings.canary.timeout): Promise<void> {
+  await runProbe('liveness', node, settings, ctx, timeoutMs, async (run) => {
     await body(run);
     return { reason: 'ok', detail: 'done' };
   });
