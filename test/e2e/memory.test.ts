@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import { readState, spawnDaemon, waitForState, type DaemonProcess } from '../../src/demo/harness';
+import { spawn } from 'node:child_process';
+import { cliPath, readState, spawnDaemon, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(240_000);
@@ -33,10 +34,21 @@ database: sentinel.db
   return file;
 }
 
-async function withDaemon<T>(nodes: TwoNodes, primary: string, body: (d: DaemonProcess, stateFile: string) => Promise<T>): Promise<T> {
-  const d = spawnDaemon(['run', '--config', writeConfig(nodes, primary)]);
+/** `llm-sentinel check` as users run it; its memory lines go to stderr. */
+function check(config: string): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath(), 'check', '--config', config], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('exit', () => resolve(err));
+  });
+}
+
+async function withDaemon<T>(nodes: TwoNodes, primary: string, body: (d: DaemonProcess, stateFile: string, config: string) => Promise<T>): Promise<T> {
+  const config = writeConfig(nodes, primary);
+  const d = spawnDaemon(['run', '--config', config]);
   try {
-    return await body(d, join(nodes.dir, 'state.json'));
+    return await body(d, join(nodes.dir, 'state.json'), config);
   } finally {
     await d.kill9();
   }
@@ -79,7 +91,7 @@ test.concurrent('the canary on qwen3:8b, an app on llama3.2 every 15 s: over 150
 test.concurrent('two listed models that do not fit together: at most 2 evictions over 150 s, and the warning', async () => {
   const nodes = await startTwoNodes('sentinel-mem-pair-', { primary: ONE_MODEL });
   try {
-    await withDaemon(nodes, 'model: llama3.2, models: [llama3.2, qwen3:8b]', async (daemon, stateFile) => {
+    await withDaemon(nodes, 'model: llama3.2, models: [llama3.2, qwen3:8b]', async (daemon, stateFile, config) => {
       const started = Date.now();
       const s = await waitForState(stateFile, (st) => st.nodes.find((n) => n.name === 'primary')?.memory?.conflict != null, RUN_MS);
       expect(s.nodes.find((n) => n.name === 'primary')?.memory?.conflict).toEqual({ models: ['llama3.2', 'qwen3:8b'], keeping: 'llama3.2' });
@@ -89,6 +101,8 @@ test.concurrent('two listed models that do not fit together: at most 2 evictions
       const last = readState(stateFile)?.nodes.find((n) => n.name === 'primary');
       expect(last?.memory).toMatchObject({ appModelsEvicted: 0, conflict: { keeping: 'llama3.2' } });
       expect(last?.coldEvents).toBe(0);
+      // `check` says it too, from the running monitor's state file.
+      expect(await check(config)).toContain('memory: primary: keep-warm: llama3.2 and qwen3:8b do not fit in memory together');
     });
     const evictions = nodes.primary.modelLoads.reduce((n, l) => n + l.evicted.length, 0);
     expect(evictions).toBeLessThanOrEqual(2);
