@@ -32,6 +32,8 @@ export interface Memory {
   resident?: PsModel[];
   /** Models the monitor loaded and no app has used since → the expiry its own requests explain (epoch ms). */
   ours: Record<string, number>;
+  /** Loads the monitor sent whose model no look has shown yet → when (epoch ms). */
+  pending: Record<string, number>;
   /** Models seen resident since the monitor started, and why each one last left memory. */
   seen: Record<string, 'resident' | 'expired' | 'own_eviction' | 'app_switch' | 'unloaded'>;
   /** Pairs seen evicting each other: they do not fit together (until both are seen resident at once). */
@@ -58,11 +60,17 @@ export function modelKey(name: string): string {
 }
 
 export function emptyMemory(): Memory {
-  return { ours: {}, seen: {}, conflicts: [], roomSeen: 0, sizes: {} };
+  return { ours: {}, pending: {}, seen: {}, conflicts: [], roomSeen: 0, sizes: {} };
 }
 
 /** Slack for the expiry the monitor's own requests explain (a request's end vs the server's clock). */
 const EXPIRY_SLACK_MS = 5_000;
+/**
+ * A load the monitor sent that no look has shown within this time did not happen (the request failed): its
+ * claim is dropped, so that the model, if an app loads it later, is the app's. Ollama lists a model in /api/ps
+ * from the moment its load starts, so this only needs to cover a load queued behind a busy runner.
+ */
+const CLAIM_GRACE_MS = 120_000;
 
 const isConflict = (m: Memory, a: string, b: string): boolean => m.conflicts.some(([x, y]) => (x === a && y === b) || (x === b && y === a));
 
@@ -70,8 +78,9 @@ const isConflict = (m: Memory, a: string, b: string): boolean => m.conflicts.som
  * The monitor is about to send a request for `model` that loads it (it is not resident): it is the monitor's
  * until an app uses it. `until` is when its keep_alive would run out after the request (Infinity: forever).
  */
-export function claimLoad(m: Memory, model: string, until: number): Memory {
-  return { ...m, ours: { ...m.ours, [modelKey(model)]: until } };
+export function claimLoad(m: Memory, model: string, now: number, until: number): Memory {
+  const k = modelKey(model);
+  return { ...m, ours: { ...m.ours, [k]: until }, pending: { ...m.pending, [k]: now } };
 }
 
 /** The monitor used a model it had loaded (a canary, a refresh): the expiry it explains moves on. */
@@ -101,6 +110,14 @@ export function observe(m: Memory, ps: readonly PsModel[], now: number): { memor
     conflicts = [...conflicts, ...evicted.filter((e) => !isConflict(m, loader, e)).map((e): [string, string] => [loader, e])];
   }
   for (const [k] of gone) delete ours[k];
+  const pending = { ...m.pending };
+  for (const [k, at] of Object.entries(pending)) {
+    if (after.has(k)) delete pending[k];
+    else if (now - at > CLAIM_GRACE_MS) {
+      delete pending[k];
+      delete ours[k];
+    }
+  }
   for (const [k, p] of after) {
     seen[k] = 'resident';
     // Someone else's request pushed the expiry past what the monitor's own requests explain: an app uses it.
@@ -113,7 +130,7 @@ export function observe(m: Memory, ps: readonly PsModel[], now: number): { memor
   for (const [k, p] of after) if (p.bytes !== undefined) sizes[k] = p.bytes;
   const all = [...after.values()];
   const total = all.every((p) => p.bytes !== undefined) ? all.reduce((s, p) => s + (p.bytes ?? 0), 0) : 0;
-  return { memory: { resident: [...ps], ours, seen, conflicts: kept, roomSeen: Math.max(m.roomSeen, total), sizes }, events };
+  return { memory: { resident: [...ps], ours, pending, seen, conflicts: kept, roomSeen: Math.max(m.roomSeen, total), sizes }, events };
 }
 
 /** Why `model`, not resident now, would be loaded: only `cold` is a cold start of the node. */

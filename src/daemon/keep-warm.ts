@@ -160,7 +160,7 @@ export class Warmth {
     const resident = m.resident?.some((p) => modelKey(p.name) === modelKey(pick.model)) ?? true;
     if (resident) return { node: { ...node, model: pick.model } };
     const loads = loadCause(m, pick.model);
-    this.#memory.set(node.name, claimLoad(m, pick.model, this.#keepAliveUntil(this.deps.clock.now())));
+    this.#memory.set(node.name, claimLoad(m, pick.model, this.deps.clock.now(), this.#keepAliveUntil(this.deps.clock.now())));
     return { node: { ...node, model: pick.model }, loads };
   }
 
@@ -217,7 +217,7 @@ export class Warmth {
         const step = plan.steps.find((s) => !done.has(s.model));
         if (!step) return;
         done.add(step.model);
-        if (step.why !== 'expiring') this.#memory.set(node.name, claimLoad(m, step.model, this.#keepAliveUntil(this.deps.clock.now())));
+        if (step.why !== 'expiring') this.#memory.set(node.name, claimLoad(m, step.model, this.deps.clock.now(), this.#keepAliveUntil(this.deps.clock.now())));
         const load = await loadModel(run, step);
         if (signal.aborted) return;
         const after = this.#memory.get(node.name);

@@ -29,7 +29,7 @@ function run(steps: Array<[Step, Expect]>, opts: { configured: string; wanted: s
   steps.forEach(([step, want], i) => {
     let events: MemoryEvent[] = [];
     if ('ps' in step) ({ memory: m, events } = observe(m, step.ps, step.at));
-    else m = claimLoad(m, step.monitorLoads, step.at + KEEP);
+    else m = claimLoad(m, step.monitorLoads, step.at, step.at + KEEP);
     const where = `step ${i}`;
     if (want.events) expect([where, events.map(describeEvent)]).toEqual([where, want.events]);
     if (want.canary) expect([where, canaryModel(m, opts.configured).model]).toEqual([where, want.canary]);
@@ -74,7 +74,7 @@ describe('do no harm: one-model node, the canary configured on qwen3:8b, an app 
   });
 
   test('a model the monitor loaded becomes an app model once its expiry moves past what the monitor explains', () => {
-    let m = claimLoad(emptyMemory(), 'qwen3:8b', T0 + KEEP);
+    let m = claimLoad(emptyMemory(), 'qwen3:8b', T0, T0 + KEEP);
     m = observe(m, [ps('qwen3:8b', T0)], T0).memory;
     expect(m.ours['qwen3:8b']).toBeDefined();
     m = touchOwn(m, 'qwen3:8b', T0 + 60_000 + KEEP);
@@ -155,6 +155,16 @@ describe('bad input', () => {
     expect(r.events).toEqual([]);
     expect(loadCause(m, 'llama3.2')).toBe('cold');
     expect(loadCause(m, 'qwen3:8b')).toBe('first_load');
+  });
+
+  test('a load the monitor sent that never showed up: after a grace time the model, when an app loads it, is the apps\'', () => {
+    let m = claimLoad(emptyMemory(), 'qwen3:8b', T0, T0 + KEEP); // the load request failed (node down)
+    m = observe(m, [], T0 + 10_000).memory;
+    expect(m.ours['qwen3:8b']).toBeDefined(); // a load may still be queued
+    m = observe(m, [], T0 + 3 * MIN).memory;
+    m = observe(m, [ps('qwen3:8b', T0 + 4 * MIN)], T0 + 4 * MIN).memory;
+    expect(m.ours['qwen3:8b']).toBeUndefined();
+    expect(planKeepWarm({ m, wanted: ['llama3.2'], now: T0 + 4 * MIN, marginMs: MARGIN }).held).toEqual([{ model: 'llama3.2', why: 'no_room' }]);
   });
 
   test('embedding models are never the canary', () => {
