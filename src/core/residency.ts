@@ -179,7 +179,7 @@ export interface WarmPlan {
  *   not installed (/api/tags known)                  → held: not_installed (never a load request)
  *   two listed models known not to fit together      → keep the first listed only; the others held: conflict
  *   resident, expires within the margin              → refresh (the model is in memory: nothing is evicted)
- *   resident                                         → nothing
+ *   resident, or a load of it by the monitor under way → nothing
  *   not resident, and
  *     a resident model known not to fit beside it, that apps use or keep-warm keeps → held: no_room
  *     nothing resident that apps use or keep-warm keeps                        → load (evicts at most the monitor's own)
@@ -214,6 +214,8 @@ export function planKeepWarm(input: { m: Memory; wanted: readonly string[]; inst
       if (hit.expiresAt !== undefined && hit.expiresAt - now <= marginMs) steps.push({ model: w, why: 'expiring' });
       continue;
     }
+    // The monitor's own load of it (a canary's) is under way: never a second one.
+    if (m.pending[k] !== undefined) continue;
     // Models a load must not evict: the apps' and the other models keep-warm keeps.
     const guarded = resident.filter((p) => m.ours[modelKey(p.name)] === undefined || keepKeys.has(modelKey(p.name)));
     const appsUse = guarded.some((p) => m.ours[modelKey(p.name)] === undefined);

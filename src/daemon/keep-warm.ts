@@ -35,6 +35,8 @@ export interface CanaryPick {
   node: NodeConfig;
   /** Set when the model was not resident: the canary loads it, for this reason. */
   loads?: LoadCause;
+  /** The canary's own load (false: keep-warm's load of it was already under way). */
+  claimed?: boolean;
 }
 
 /**
@@ -149,7 +151,8 @@ export class Warmth {
    */
   async pickCanary(node: NodeConfig, server: NodeKnowledge, signal: AbortSignal): Promise<CanaryPick> {
     const configured = node.model;
-    if (configured === undefined || !Warmth.applies(node, server)) return { node };
+    // An Ollama node is looked at even before liveness has said what it is (the first canary may come first).
+    if (configured === undefined || !(node.api === 'ollama' || Warmth.applies(node, server))) return { node };
     // After a keep-warm pass in flight: its loads change what is resident, and both must not load at once.
     await this.#running.get(node.name);
     // A look only, bounded like a liveness probe: a hung node must not hold the canary back.
@@ -160,8 +163,10 @@ export class Warmth {
     const resident = m.resident?.some((p) => modelKey(p.name) === modelKey(pick.model)) ?? true;
     if (resident) return { node: { ...node, model: pick.model } };
     const loads = loadCause(m, pick.model);
+    // A load of it already under way (keep-warm's) is not claimed, nor counted, twice; the canary waits for it in Ollama.
+    if (m.pending[modelKey(pick.model)] !== undefined) return { node: { ...node, model: pick.model }, loads, claimed: false };
     this.#memory.set(node.name, claimLoad(m, pick.model, this.deps.clock.now(), this.#keepAliveUntil(this.deps.clock.now())));
-    return { node: { ...node, model: pick.model }, loads };
+    return { node: { ...node, model: pick.model }, loads, claimed: true };
   }
 
   /**
@@ -180,6 +185,7 @@ export class Warmth {
     // blames the canary's claimed load for any eviction.
     if (pick.loads === undefined || !result.ok) return out;
     await this.#lookOnly(pick.node, signal);
+    if (!pick.claimed) return { ...out, loadCause: pick.loads };
     const why = pick.loads === 'cold' ? 'canary_cold' : pick.loads;
     this.#noteLoad(name, { model, why, ok: true, loadMs: result.loadMs, detail: `the canary loaded ${model} (${pick.loads.replace('_', ' ')})` });
     return { ...out, loadCause: pick.loads };

@@ -167,6 +167,11 @@ describe('bad input', () => {
     expect(planKeepWarm({ m, wanted: ['llama3.2'], now: T0 + 4 * MIN, marginMs: MARGIN }).held).toEqual([{ model: 'llama3.2', why: 'no_room' }]);
   });
 
+  test('a load the monitor has under way (a canary\'s) is never sent twice', () => {
+    const m = claimLoad(observe(emptyMemory(), [], T0).memory, 'llama3.2', T0, T0 + KEEP);
+    expect(planKeepWarm({ m, wanted: ['llama3.2'], now: T0 + 100, marginMs: MARGIN })).toEqual({ steps: [], held: [] });
+  });
+
   test('embedding models are never the canary', () => {
     const m = observe(emptyMemory(), [ps('nomic-embed-text', T0)], T0).memory;
     expect(canaryModel(m, 'llama3.2').model).toBe('llama3.2');
