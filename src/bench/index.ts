@@ -5,6 +5,7 @@ import { failoverWithReport, lookupCost, outageLatency, soak } from './client';
 import { DEFAULT_CADENCE, FAST_CADENCE, falseFailovers, issueBound, measureDetection, seedClientPenalty, theoreticalBound, type Cadence } from './detection';
 import { canaryCost } from './canary-cost';
 import { disagreeModel, disagreeReal } from './disagree';
+import { evictions } from './evictions';
 import { floodLatency, type FloodResult } from './flood';
 import { benchHistory } from './history';
 import { measureTakeover, TAKEOVER_DEFAULTS } from './takeover';
@@ -123,6 +124,17 @@ async function main(): Promise<void> {
     process.stderr.write('  one year of probes: rollup, retention, report…\n');
     const h = await benchHistory();
     for (const [k, v] of Object.entries(h)) rows.push({ measure: `history: ${k}`, value: String(v), target: /size/i.test(k) ? '≤ 100 MB' : /report/i.test(k) && /ms/i.test(k) ? '≤ 200 ms' : '-', note: '' });
+  }
+  if (want('evictions')) {
+    process.stderr.write('  evictions: the real daemon at 20× cadence beside an app on a one-model node…\n');
+    for (const r of await evictions()) {
+      rows.push({
+        measure: `model loads the monitor causes per hour, one-model node, app working (${r.scenario})`,
+        value: r.perHourAtDefaults.toFixed(1),
+        target: '0',
+        note: `${r.monitorLoads} loads beyond the app's first in ${r.seconds} s at 20× default cadence; app model evicted ${r.appModelEvicted}×; the app paid ${r.appPaidLoads} load(s) in ${r.appRequests} requests (its first included)`,
+      });
+    }
   }
   if (want('canary-cost')) {
     process.stderr.write('  canary cost of a thinking model per server flavour…\n');

@@ -9,6 +9,7 @@ import { canaryPlan } from '../probes/canary';
 import { setupWarnings } from './warnings';
 import { daemonReadWarnings } from '../install/secret-access';
 import { TARGET_DEFAULTS } from '../install/values';
+import { checkMemory } from './check-memory';
 import { oneShotVerdict } from '../core/verdict';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { publicUrl } from '../util/url';
@@ -48,7 +49,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           const known = new ServerKnowledge();
           const liveness = await probeLiveness(configured, config.probes, { dispatcher: agent });
           known.learn(liveness);
-          const node = known.resolve(configured);
+          const resolved = known.resolve(configured);
+          const memory = Warmth.applies(resolved, known.get(resolved.name)) ? await checkMemory(config, resolved, { dispatcher: agent }) : { model: resolved.model, lines: [] };
+          const node = { ...resolved, model: memory.model };
           const view = known.view(node.name);
           // Cloudflare refused liveness (challenge, block, rate limit): a canary meets the same answer, or deepens the limit.
           let canary = config.probes.canary.enabled && node.model !== undefined && !isCloudflareProtection(liveness.reason) ? await probeCanary(node, config.probes, { dispatcher: agent }, view) : undefined;
@@ -59,11 +62,12 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           }
           const plan = canaryPlan(node, config.probes, known.view(node.name));
           const undiscovered = configured.model === undefined && node.model === undefined && liveness.reason === 'model_missing';
-          return { node, liveness, canary, server: known.get(node.name), plan, undiscovered, verdict: oneShotVerdict(liveness, canary, policyOf(config)) };
+          return { node, liveness, canary, server: known.get(node.name), plan, undiscovered, memory: memory.lines, verdict: oneShotVerdict(liveness, canary, policyOf(config)) };
         }),
       );
       // Said once, on stderr, so --json output stays clean.
       for (const w of setupWarnings(config, rows)) io.stderr.write(`warning: ${w}\n`);
+      for (const line of rows.flatMap((r) => r.memory)) io.stderr.write(`memory: ${line}\n`);
       if (values.json) {
         const out = rows.map(({ node, liveness, canary, verdict, server, plan }) => ({
           name: node.name,

@@ -56,7 +56,7 @@ export async function run(argv: string[], io: CliIo, now: () => number = Date.no
     }
     const storage = openStorage(file);
     try {
-      const report = buildReport(storage.history, { ...window, now: t, nodes: names, coldStartMs: config?.probes.canary.coldStart, coldEvents: storage.coldEvents.countsBetween(window.from, window.to) });
+      const report = buildReport(storage.history, { ...window, now: t, nodes: names, coldStartMs: config?.probes.canary.coldStart, coldEvents: storage.coldEvents.countsBetween(window.from, window.to), monitorLoads: storage.coldEvents.loadsBetween(window.from, window.to) });
       io.stdout.write(values.json ? `${JSON.stringify(reportJson(report), null, 2)}\n` : renderReportText(report));
     } finally {
       storage.close();

@@ -1,3 +1,4 @@
+import { parseBytes } from '../simulator/residency';
 import { FAULTS, FLAVORS, startSimulator, startSimulatorControl, type Fault, type SimFlavor } from '../simulator';
 import { parseDuration } from '../util/duration';
 import { parseFlags, reportError, UsageError, type CliIo } from './io';
@@ -5,11 +6,14 @@ import { parseFlags, reportError, UsageError, type CliIo } from './io';
 const HELP = `Usage: llm-sentinel simulate [--port N] [--host ADDR] [--model NAME]... [--answer TEXT]
                              [--fault NAME] [--control-port N] [--token-delay 5ms] [--load-time 0ms]
                              [--flavor ollama|ollama-legacy|llamacpp|vllm] [--reject-thinking-knob]
+                             [--memory 8g] [--model-size NAME=5g]...
 
 Runs an Ollama-compatible node on loopback for demos and tests. --control-port starts a small control API:
   curl -X POST localhost:<control-port>/fault -H 'content-type: application/json' -d '{"fault":"hang"}'
 --flavor plays another server (docs/simulator.md "Flavours"); a qwen3 or deepseek-r1 model thinks as that
 server documents. --reject-thinking-knob answers any thinking knob with 400, like an older strict server.
+--memory gives the node room for models (default unlimited): a model that does not fit evicts the least
+recently used idle one, like Ollama; --model-size overrides a model's size (default from its tag).
 Faults: ${'FAULTS_LIST'}
 `;
 
@@ -27,6 +31,24 @@ function ms(name: string, v: string | undefined): number | undefined {
   return d;
 }
 
+function bytes(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = parseBytes(v);
+  if (n === undefined) throw new UsageError(`--${name} must be a size like 8g, 800m or a number of bytes, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function sizes(list: string[] | undefined): Record<string, number> | undefined {
+  if (!list) return undefined;
+  const out: Record<string, number> = {};
+  for (const item of list) {
+    const eq = item.lastIndexOf('=');
+    if (eq <= 0) throw new UsageError(`--model-size must be NAME=SIZE like qwen3:8b=5g, got ${JSON.stringify(item)}`);
+    out[item.slice(0, eq)] = bytes('model-size', item.slice(eq + 1)) as number;
+  }
+  return out;
+}
+
 export async function run(argv: string[], io: CliIo): Promise<number> {
   try {
     const { values } = parseFlags(argv, {
@@ -38,6 +60,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       'control-port': { type: 'string' },
       'token-delay': { type: 'string' },
       'load-time': { type: 'string' },
+      memory: { type: 'string' },
+      'model-size': { type: 'string', multiple: true },
       flavor: { type: 'string' },
       'reject-thinking-knob': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -62,6 +86,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       loadMs: ms('load-time', values['load-time']),
       flavor: values.flavor as SimFlavor | undefined,
       rejectThinkingKnob: values['reject-thinking-knob'],
+      memoryBytes: bytes('memory', values.memory),
+      modelSizes: sizes(values['model-size']),
     });
     if (values.fault) await sim.setFault(values.fault as Fault);
     const control = values['control-port'] !== undefined ? await startSimulatorControl(sim, port('control-port', values['control-port'], 0), host) : undefined;

@@ -139,7 +139,8 @@ export function isSlow(r: ProbeResult, p: Policy): boolean {
   return (r.ttftMs !== undefined && r.ttftMs - load > p.slowTtft) || (r.totalMs !== undefined && r.totalMs - load > p.slowTotal);
 }
 
-export const isColdStart = (r: ProbeResult, p: Policy): boolean => r.kind === 'canary' && r.ok && (r.loadMs ?? 0) > p.coldStartMs;
+/** A first load, or one after the monitor's own or an app's eviction, is not a cold start of the node (core/residency). */
+export const isColdStart = (r: ProbeResult, p: Policy): boolean => r.kind === 'canary' && r.ok && (r.loadMs ?? 0) > p.coldStartMs && (r.loadCause ?? 'cold') === 'cold';
 
 /** True when the node deserves a fast re-check: any of its tracks is between first sample and fall/rise. */
 export function needsFastRecheck(n: NodeRuntime, canaryEnabled: boolean): boolean {

@@ -1,7 +1,7 @@
 import type { Agent } from 'undici';
 import type { Config, NodeConfig } from '../config';
 import { policyOf } from '../config/policy';
-import { decide, evaluatePreferred, type CoreEvent, type Decision, type MonitorState } from '../core/decide';
+import { decide, evaluatePreferred, isColdStart, type CoreEvent, type Decision, type MonitorState } from '../core/decide';
 import { restoreState } from '../core/restore';
 import { nextProbeDelay, probingHealth, rateLimitHold, spannedSleep } from '../core/schedule';
 import type { Logger } from '../logging';
@@ -18,6 +18,7 @@ import type { Storage } from '../storage';
 import type { Clock } from '../util/clock';
 import { DaemonEmitter } from './events';
 import { Warmth } from './keep-warm';
+import type { WarmthLoad } from '../probes/keep-warm';
 import { logLearnt, ServerKnowledge } from './knowledge';
 import { SelfChecks } from './selfcheck';
 import { SuspectProber } from './suspect';
@@ -84,14 +85,10 @@ export class Daemon {
       onError: (e, node) => deps.logger.error({ err: e, node }, 'internal error in a suspect probe'),
     });
     const cold = deps.storage.coldEvents;
-    this.#warmth = new Warmth({
-      config: () => this.#config,
-      clock: deps.clock,
-      logger: deps.logger,
-      dispatcher: () => this.#agent,
-      record: (node, l, at) => this.#writes.push({ what: `cold event ${node}`, droppable: true, run: () => cold.insert({ node, model: l.model, at, why: l.why, ok: l.ok, loadMs: l.loadMs, detail: l.detail }) }),
-      onLoad: (node, l) => this.events.emit('keepwarm:load', { node, ...l }),
-    });
+    // A keep-warm load of a model unloaded behind everyone's back is stored as `not_loaded`, as since 0004.
+    const record = (node: string, l: WarmthLoad, at: number) => cold.insert({ node, model: l.model, at, why: l.why === 'cold' ? 'not_loaded' : l.why, ok: l.ok, loadMs: l.loadMs, detail: l.detail });
+    const onLoad = (node: string, l: WarmthLoad) => this.events.emit('keepwarm:load', { node, ...l });
+    this.#warmth = new Warmth({ config: () => this.#config, clock: deps.clock, logger: deps.logger, dispatcher: () => this.#agent, record: (node, l, at) => this.#writes.push({ what: `cold event ${node}`, droppable: true, run: () => record(node, l, at) }), onLoad });
   }
 
   #selfChecks(config: Config, previous?: SelfChecks): SelfChecks {
@@ -269,7 +266,9 @@ export class Daemon {
     // No model yet (none configured, liveness has not found one): nothing to generate with.
     if (kind === 'canary' && node.model === undefined) return;
     const p = this.#config.probes;
-    const result = await (kind === 'canary' ? probeCanary(node, p, ctx, this.#known.view(node.name)) : suspect ? probeSuspect(node, p, ctx) : probeLiveness(node, p, ctx));
+    const pick = kind === 'canary' ? await this.#warmth.pickCanary(node, this.#known.get(node.name), signal) : undefined;
+    const probed = await (pick ? probeCanary(pick.node, p, ctx, this.#known.view(node.name)) : suspect ? probeSuspect(node, p, ctx) : probeLiveness(node, p, ctx));
+    const result = pick ? await this.#warmth.afterCanary(pick, node.model, probed, signal) : probed;
     if (this.#known.learn(result)) {
       logLearnt(this.deps.logger.child({ node: node.name }), result, this.#known.get(node.name));
       this.events.emit('node:server', { node: node.name, ...this.#known.get(node.name) });
@@ -300,10 +299,11 @@ export class Daemon {
     if (offline) this.#setOffline(true);
     else if (!straddled && this.#state.monitorOffline) this.#setOffline(false);
     const recorded = note ? { ...r, detail: `${r.detail ?? r.reason} [${note}]`.slice(0, 300) } : r;
-    this.#writes.push({ what: `probe ${r.node}/${r.kind}`, droppable: true, run: () => this.deps.storage.insertProbe(recorded) });
+    const cause = r.loadCause; // migrations/0009, through the lazily prepared cold-events store
+    this.#writes.push({ what: `probe ${r.node}/${r.kind}`, droppable: true, run: () => void this.deps.storage.coldEvents.setLoadCause(this.deps.storage.insertProbe(recorded), cause) });
     this.#lastCycleAt = clock.now();
     log[r.ok ? 'debug' : 'info']({ kind: r.kind, ok: r.ok, reason: r.reason, ms: Math.round(r.durationMs), ttftMs: r.ttftMs, status: r.httpStatus, cause: r.cause, detail: r.ok ? undefined : r.detail }, r.ok ? 'probe ok' : 'probe failed');
-    if (r.kind === 'canary' && r.ok && (r.loadMs ?? 0) > this.#config.probes.canary.coldStart) {
+    if (isColdStart(r, policyOf(this.#config))) {
       log.warn({ loadMs: r.loadMs, keepAlive: this.#config.probes.canary.keepAlive }, 'cold start: the model had been unloaded (evicted or expired) and was loaded again');
     }
     if (!note) {
@@ -393,7 +393,7 @@ export class Daemon {
 
   #publish(): void {
     const c = this.#config;
-    const nodes = c.nodes.map((n) => this.#known.resolve(n)).map((n) => ({ ...n, model: n.model ?? '', warmth: this.#warmth.get(n.name) }));
+    const nodes = c.nodes.map((n) => this.#known.resolve(n)).map((n) => ({ ...n, model: n.model ?? '', warmth: this.#warmth.published(n.name) }));
     const json = this.#publisher.publish(buildPublishedState(this.#state, nodes, this.#info, this.deps.clock.now(), c.state.staleAfter, this.deps.peers?.(), this.#liveness));
     if (json !== undefined) this.events.emit('state:written', json);
   }

@@ -13,6 +13,8 @@ export interface RawProbe {
   tokensPerSec: number | null;
   loadMs: number | null;
   evalCount: number | null;
+  /** Why the canary's model was not in memory (migrations/0009); null: judged by load time alone. */
+  loadCause?: string | null;
 }
 
 /** One node, one probe kind, one period (an hour, a day, or a whole report window). */
@@ -57,7 +59,8 @@ export function addProbe(r: Rollup, p: RawProbe, coldStartMs: number): void {
     r.failures[p.reason] = (r.failures[p.reason] ?? 0) + 1;
   }
   // Counted like the daemon's coldStarts counter (src/daemon/daemon.ts): successful canaries only.
-  if (p.ok && p.kind === 'canary' && finite(p.loadMs) && p.loadMs > coldStartMs) r.coldStarts++;
+  // A first load, or one after the monitor's own or an app's eviction, is not a cold start (core/residency).
+  if (p.ok && p.kind === 'canary' && finite(p.loadMs) && p.loadMs > coldStartMs && (p.loadCause ?? 'cold') === 'cold') r.coldStarts++;
   if (finite(p.evalCount) && p.evalCount > 0) r.evalTokens += p.evalCount;
 }
 

@@ -1,5 +1,6 @@
 import type { Flavor, ThinkingKnob } from '../core/flavor';
 import type { Reason } from '../core/reasons';
+import type { LoadCause } from '../core/residency';
 
 /** The fixed set of probe outcomes lives in the reason table (src/core/reasons.ts). */
 export { REASONS, type Reason } from '../core/reasons';
@@ -29,6 +30,11 @@ export interface ProbeResult {
   tokensPerSec?: number;
   /** Canary: model load time reported by the server (load_duration). */
   loadMs?: number;
+  /**
+   * Canary: why its model was not resident, when the monitor knew (src/core/residency.ts): only `cold` (or
+   * absent) is a cold start of the node; a first load, or one after the monitor's own or an app's eviction, is not.
+   */
+  loadCause?: LoadCause;
   /** Canary: tokens generated (eval_count / usage.completion_tokens). */
   evalCount?: number;
   /** Canary: the answer text (trimmed, at most 200 characters). */

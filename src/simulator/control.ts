@@ -5,7 +5,7 @@
  *   POST /fault {"fault","delayMs","scope","format"}  → {"fault":"hang"} | 400 {"error":"…"}
  *   POST /answer {"answer":"…"}              → {"answer":"…"}
  *   POST /unload {"models":["qwen3:8b"]}     → {"loaded":[…]}  (models dropped from memory; omit models: all)
- *   GET  /stats                              → {"requestCount","generations","loads","loaded"}
+ *   GET  /stats                              → {"requestCount","generations","loads","loaded","modelLoads","evictions"}
  *   GET  /stats                              → {"requestCount":n}
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -56,7 +56,7 @@ async function handle(sim: Simulator, req: IncomingMessage, res: ServerResponse)
   const path = (req.url ?? '/').split('?')[0];
   const body = await readBody(req);
   if (path === '/fault' && req.method === 'GET') return send(res, 200, { fault: sim.fault });
-  if (path === '/stats' && req.method === 'GET') return send(res, 200, { requestCount: sim.requestCount, generations: sim.generations, loads: sim.loads.length, loaded: sim.loaded() });
+  if (path === '/stats' && req.method === 'GET') return send(res, 200, { requestCount: sim.requestCount, generations: sim.generations, loads: sim.loads.length, loaded: sim.loaded(), modelLoads: sim.modelLoads.length, evictions: sim.modelLoads.reduce((n, l) => n + l.evicted.length, 0) });
   if (path === '/unload' && req.method === 'POST') {
     // A model unloaded behind the monitor's back (memory pressure, a restart, a short keep_alive).
     const parsed = parseJsonBody(body, 'ControlRequest');

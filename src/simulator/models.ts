@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { makeRoom } from './residency';
 import { wait } from './time';
 
 /** Go's time.Duration(math.MaxInt64) in ms: what a negative keep_alive turns into ("forever", ~292 years). */
@@ -84,6 +85,21 @@ interface Loaded {
   expiresAt: number;
   /** Resolves when the simulated load finished (true) or was abandoned (false). */
   ready: Promise<boolean>;
+  /** Epoch ms of the last request start or end: the least recently used idle model is evicted first. */
+  lastUsed: number;
+}
+
+/** Memory: capacity in bytes (undefined: unlimited) and model sizes overriding the ones guessed from the name. */
+export interface MemoryOptions {
+  capacityBytes?: number;
+  sizes?: Readonly<Record<string, number>>;
+}
+
+/** A model load the simulator did, and what it evicted to make room (docs/simulator.md "Memory"). */
+export interface ModelLoad {
+  model: string;
+  at: number;
+  evicted: string[];
 }
 
 export interface LoadedView {
@@ -99,9 +115,17 @@ export interface LoadedView {
 export class ModelRegistry {
   private readonly models: ModelInfo[];
   private readonly loaded = new Map<string, Loaded>();
+  private readonly capacity: number | undefined;
+  /** Every model load (cold start), with what it evicted. */
+  readonly loadLog: ModelLoad[] = [];
 
-  constructor(names: readonly string[], private readonly loadMs: number) {
+  constructor(names: readonly string[], private readonly loadMs: number, memory: MemoryOptions = {}) {
+    this.capacity = memory.capacityBytes;
     this.models = names.map((n, i) => describe(n, i));
+    for (const [name, size] of Object.entries(memory.sizes ?? {})) {
+      const m = this.find(name);
+      if (m) m.size = size;
+    }
   }
 
   list(): ModelInfo[] {
@@ -138,12 +162,19 @@ export class ModelRegistry {
       entry = undefined;
     }
     if (!entry) {
-      const loading: Loaded = { model, refs: 0, expiresAt: expiry(now, keepAliveMs), ready: Promise.resolve(true) };
+      const evicted = await this.makeRoom(model, signal);
+      if (!evicted) return false;
+      // Another request for the same model may have started its load while this one waited for room.
+      entry = this.loaded.get(model.name);
+    }
+    if (!entry) {
+      const loading: Loaded = { model, refs: 0, expiresAt: expiry(Date.now(), keepAliveMs), ready: Promise.resolve(true), lastUsed: Date.now() };
       loading.ready = wait(this.loadMs, signal).then(() => !signal.aborted);
       this.loaded.set(model.name, loading);
       entry = loading;
     }
     entry.refs++;
+    entry.lastUsed = Date.now();
     const ok = await entry.ready;
     if (!ok || signal.aborted) {
       entry.refs--;
@@ -158,9 +189,29 @@ export class ModelRegistry {
     const entry = this.loaded.get(model.name);
     if (!entry) return;
     entry.refs = Math.max(0, entry.refs - 1);
+    entry.lastUsed = Date.now();
     if (entry.refs > 0) return;
     if (keepAliveMs === 0) this.loaded.delete(model.name);
     else entry.expiresAt = expiry(Date.now(), keepAliveMs);
+  }
+
+  /**
+   * Evicts idle models, least recently used first, until `model` fits (residency.ts); waits while the only
+   * candidates are busy. Records the load. Returns the evicted names, or undefined when the signal aborted.
+   */
+  private async makeRoom(model: ModelInfo, signal: AbortSignal): Promise<string[] | undefined> {
+    for (;;) {
+      if (signal.aborted) return undefined;
+      this.running(Date.now()); // drops expired models first: they free memory without an eviction
+      const resident = [...this.loaded.values()].map((e) => ({ name: e.model.name, size: e.model.size, refs: e.refs, lastUsed: e.lastUsed }));
+      const room = makeRoom(resident, model.size, this.capacity);
+      if (room.ok) {
+        for (const name of room.evict) this.loaded.delete(name);
+        this.loadLog.push({ model: model.name, at: Date.now(), evicted: room.evict });
+        return room.evict;
+      }
+      await wait(20, signal);
+    }
   }
 
   unload(model: ModelInfo): void {

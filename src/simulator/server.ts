@@ -90,7 +90,7 @@ class SimulatorServer implements Simulator {
     this.answerText = opts.answer ?? 'PONG';
     this.flavor = opts.flavor ?? 'ollama';
     this.routes = routeTable(this.flavor);
-    const registry = new ModelRegistry(opts.models ?? ['llama3.2'], opts.loadMs ?? 0);
+    const registry = new ModelRegistry(opts.models ?? ['llama3.2'], opts.loadMs ?? 0, { capacityBytes: opts.memoryBytes, sizes: opts.modelSizes });
     this.settings = {
       flavor: this.flavor,
       rejectThinkingKnob: opts.rejectThinkingKnob ?? false,
@@ -148,6 +148,10 @@ class SimulatorServer implements Simulator {
 
   get loads(): ReadonlyArray<{ model: string; keepAlive: unknown; options: unknown; at: number }> {
     return [...this.loadLog];
+  }
+
+  get modelLoads(): ReadonlyArray<{ model: string; at: number; evicted: string[] }> {
+    return this.settings.registry.loadLog.map((l) => ({ ...l, evicted: [...l.evicted] }));
   }
 
   get generations(): number {

@@ -114,6 +114,13 @@ export interface SimulatorOptions {
   loadMs?: number;
   /** Reported by /api/version, default '0.12.6' ('0.6.8' for ollama-legacy). */
   version?: string;
+  /**
+   * Memory for models, in bytes (default unlimited). A model that does not fit beside the loaded ones evicts
+   * the least recently used idle one first, like Ollama's scheduler (docs/simulator.md "Memory").
+   */
+  memoryBytes?: number;
+  /** Model sizes in bytes by name (default: ~0.63 bytes per parameter from the tag, e.g. 8b → 5.05 GB). */
+  modelSizes?: Record<string, number>;
 }
 
 export interface Simulator {
@@ -141,6 +148,8 @@ export interface Simulator {
   /** Load requests (empty prompt or messages, keep_alive ≠ 0) and real generations served, per model. */
   readonly loads: ReadonlyArray<{ model: string; keepAlive: unknown; options: unknown; at: number }>;
   readonly generations: number;
+  /** Every model load (a model brought into memory) with the models it evicted to make room. */
+  readonly modelLoads: ReadonlyArray<{ model: string; at: number; evicted: string[] }>;
   /** Unloads models from memory behind the monitor's back (all, or the ones named), like memory pressure or a restart. */
   unload(names?: string[]): void;
   /** Models in memory now (what /api/ps lists). */

@@ -1,6 +1,6 @@
 import type { MonitorState } from '../core/decide';
 import { publicUrl } from '../util/url';
-import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedLiveness, type PublishedPeer, type PublishedState } from './types';
+import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedLiveness, type PublishedPeer, type PublishedState, type NodeMemoryState } from './types';
 
 export interface MonitorInfo {
   instance: string;
@@ -16,7 +16,7 @@ interface NodeInfo {
   api: 'ollama' | 'openai';
   priority: number;
   /** Keep-warm counters since the monitor started. */
-  warmth?: { coldEvents: number; lastColdEvent: { model: string; at: number } | null };
+  warmth?: { coldEvents: number; lastColdEvent: { model: string; at: number } | null; memory?: NodeMemoryState };
 }
 
 /** The last liveness result per node, as the daemon remembers it (epoch ms). */
@@ -73,7 +73,11 @@ export function buildPublishedState(
           latency: rt.latency,
           lastColdStartAt: isoOrNull(rt.lastColdStartAt),
           ...(cfg.warmth
-            ? { coldEvents: cfg.warmth.coldEvents, lastColdEvent: cfg.warmth.lastColdEvent && { model: cfg.warmth.lastColdEvent.model, at: iso(cfg.warmth.lastColdEvent.at) } }
+            ? {
+                coldEvents: cfg.warmth.coldEvents,
+                lastColdEvent: cfg.warmth.lastColdEvent && { model: cfg.warmth.lastColdEvent.model, at: iso(cfg.warmth.lastColdEvent.at) },
+                ...(cfg.warmth.memory ? { memory: cfg.warmth.memory } : {}),
+              }
             : {}),
           lastLiveness: live(rt.name),
         },

@@ -33,6 +33,8 @@ export interface PublishedNode extends PublishedEndpoint {
   /** Keep-warm (since 0.2): app models found unloaded and loaded again since the monitor started, and the last one. */
   coldEvents?: number;
   lastColdEvent?: { model: string; at: string } | null;
+  /** Memory (since 0.3, Ollama nodes): how the monitor kept out of the apps' way (docs/keep-warm.md). */
+  memory?: NodeMemoryState;
   /**
    * The last liveness probe's result, published as soon as it is known (since 0.1; absent from older
    * monitors, null before the first probe). A first failure shows here at once, long before `fall` makes it
@@ -76,4 +78,21 @@ export interface PublishedState {
   nodes: PublishedNode[];
   /** With peers configured: the other monitors and their verdicts. This monitor's own verdict stays in `nodes`. */
   peers?: PublishedPeer[];
+}
+
+/** `nodes[].memory` in the state file (docs/state-file.md). */
+export interface NodeMemoryState {
+  /** The model the last canary ran on: the configured one, or one the apps had resident. */
+  canaryModel: string | null;
+  /** Loads of a model not in memory since the monitor started: first loads, not cold starts. */
+  firstLoads: number;
+  /** Two listed models that do not fit in memory together; keep-warm keeps `keeping` only. */
+  conflict: { models: [string, string]; keeping: string } | null;
+  /** Listed models the node does not have installed (keep-warm never loads them). */
+  notInstalled: string[];
+  /** Evictions the monitor's own loads caused, and how many of those hit a model apps were using. */
+  monitorEvictions: number;
+  appModelsEvicted: number;
+  /** Models evicted by an app switching to another model (not cold starts of the node). */
+  appSwitches: number;
 }

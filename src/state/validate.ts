@@ -1,5 +1,5 @@
 import { NODE_STATUSES } from '../core/status';
-import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedLiveness, type PublishedNode, type PublishedPeer, type PublishedState, type PublishedStatus } from './types';
+import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedLiveness, type PublishedNode, type PublishedPeer, type PublishedState, type PublishedStatus, type NodeMemoryState } from './types';
 
 /*
  * Hand-written on purpose: the client library imports this file, and apps (some serverless) must not pay for
@@ -166,6 +166,31 @@ function node(v: unknown, path: string): PublishedNode {
     ...(field(o, 'coldEvents') !== undefined ? { coldEvents: int(o, 'coldEvents', path, 0) } : {}),
     ...(field(o, 'lastColdEvent') !== undefined ? { lastColdEvent: coldEvent(field(o, 'lastColdEvent'), `${path}.lastColdEvent`) } : {}),
     ...(field(o, 'lastLiveness') !== undefined ? { lastLiveness: liveness(o, path) } : {}),
+    ...(field(o, 'memory') !== undefined ? { memory: memory(field(o, 'memory'), join(path, 'memory')) } : {}),
+  };
+}
+
+function memory(raw: unknown, path: string): NodeMemoryState {
+  const o = obj(raw, path);
+  const c = field(o, 'conflict');
+  let conflict: NodeMemoryState['conflict'] = null;
+  if (c !== null) {
+    const co = obj(c, join(path, 'conflict'));
+    const models = field(co, 'models');
+    if (!Array.isArray(models) || models.length !== 2 || models.some((m) => typeof m !== 'string')) fail(join(path, 'conflict.models'), 'two model names', models);
+    conflict = { models: [models[0] as string, models[1] as string], keeping: str(co, 'keeping', join(path, 'conflict')) };
+  }
+  const ni = field(o, 'notInstalled');
+  if (!Array.isArray(ni) || ni.length > MAX_NODES || ni.some((m) => typeof m !== 'string')) fail(join(path, 'notInstalled'), 'an array of model names', ni);
+  const canary = field(o, 'canaryModel');
+  return {
+    canaryModel: canary === null ? null : str(o, 'canaryModel', path),
+    firstLoads: int(o, 'firstLoads', path, 0),
+    conflict,
+    notInstalled: [...(ni as string[])],
+    monitorEvictions: int(o, 'monitorEvictions', path, 0),
+    appModelsEvicted: int(o, 'appModelsEvicted', path, 0),
+    appSwitches: int(o, 'appSwitches', path, 0),
   };
 }
 

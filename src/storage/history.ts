@@ -90,6 +90,7 @@ interface ProbeRow {
   tokens_per_sec: number | null;
   load_ms: number | null;
   eval_count: number | null;
+  load_cause: string | null;
 }
 
 const TABLE: Record<RollupLevel, string> = { hourly: 'rollups_hourly', daily: 'rollups_daily' };
@@ -101,7 +102,7 @@ const MAINT_END = ['ended_at', 'ends_at', 'end_at', 'to_at', 'until_at', 'until'
 export function createHistory(db: BetterSqlite3.Database): History {
   const s = {
     probesBetween: db.prepare<[number, number], ProbeRow>(`SELECT node, kind, started_at, ok, reason, duration_ms, ttft_ms, total_ms,
-      tokens_per_sec, load_ms, eval_count FROM probes WHERE started_at >= ? AND started_at < ?`),
+      tokens_per_sec, load_ms, eval_count, load_cause FROM probes WHERE started_at >= ? AND started_at < ?`),
     nextProbeAt: db.prepare<[number], { at: number | null }>('SELECT min(started_at) AS at FROM probes WHERE started_at >= ?'),
     // Through the probes_started index, oldest first, a bounded batch: each statement holds the write lock briefly.
     deleteProbes: db.prepare<[number, number]>(
@@ -258,6 +259,7 @@ function toProbe(r: ProbeRow): RawProbe {
     tokensPerSec: r.tokens_per_sec,
     loadMs: r.load_ms,
     evalCount: r.eval_count,
+    loadCause: r.load_cause,
   };
 }
 

@@ -46,6 +46,7 @@ export function reportJson(r: Report): Record<string, unknown> {
       canaryTokens: n.canaryTokens,
       canaries: n.canaries,
       coldEvents: n.coldEvents,
+      monitorLoads: n.monitorLoads,
       preferredMs: ms(n.preferredMs),
     })),
     traffic: {

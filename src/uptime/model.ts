@@ -17,6 +17,8 @@ export interface ReportOptions {
   coldStartMs?: number;
   /** Keep-warm cold events per node in the window (storage/cold-events.ts); absent: none counted. */
   coldEvents?: ReadonlyMap<string, number>;
+  /** Model loads the monitor caused per node and why (storage/cold-events.ts loadsBetween); absent: none counted. */
+  monitorLoads?: ReadonlyMap<string, Readonly<Record<string, number | undefined>>>;
 }
 
 export interface NodeReport {
@@ -41,6 +43,8 @@ export interface NodeReport {
   canaries: number;
   /** App models keep-warm found unloaded and loaded again. */
   coldEvents: number;
+  /** Model loads the monitor caused, by why (first_load, own_eviction, app_switch, not_loaded, canary_cold). */
+  monitorLoads: Record<string, number>;
   /** Observed time apps were pointed at this node. */
   preferredMs: number;
 }
@@ -97,6 +101,7 @@ export function buildReport(history: History, opts: ReportOptions): Report {
       canaryTokens: canary.evalTokens,
       canaries: canary.checks,
       coldEvents: opts.coldEvents?.get(name) ?? 0,
+      monitorLoads: Object.fromEntries(Object.entries(opts.monitorLoads?.get(name) ?? {}).filter((e): e is [string, number] => typeof e[1] === 'number' && e[1] > 0)),
       preferredMs: traffic.byNode.get(name) ?? 0,
     };
   });

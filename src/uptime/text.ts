@@ -73,6 +73,7 @@ export function renderReportText(r: Report): string {
   out.push(`Canary cost: ${r.canaryTokens} tokens generated${r.tokensPerCanary === null ? '' : ` (${r.tokensPerCanary} per canary)`}${r.nodes.length > 1 ? `: ${r.nodes.map((n) => `${n.name} ${n.canaryTokens}${each(n)}`).join('; ')}` : ''}.`);
   const cold = r.nodes.filter((n) => n.coldEvents > 0);
   out.push(`Keep-warm: ${cold.length === 0 ? 'no app model found unloaded' : cold.map((n) => `${n.name} ${n.coldEvents} cold model${n.coldEvents === 1 ? '' : 's'} loaded again`).join(', ')}.`);
+  out.push(`Model loads the monitor caused: ${monitorLoads(r.nodes)}.`);
   out.push('');
   if (r.incidents.length === 0) {
     out.push('Incidents: none.');
@@ -97,4 +98,20 @@ export function renderReportText(r: Report): string {
     if (shown.length < r.incidents.length) out.push(`(${r.incidents.length - shown.length} older incidents not shown; --json lists them all)`);
   }
   return `${out.join('\n')}\n`;
+}
+
+const LOAD_WORDS: Record<string, string> = {
+  first_load: 'first load',
+  own_eviction: 'after its own eviction',
+  app_switch: 'after an app switched models',
+  not_loaded: 'cold model loaded again',
+  canary_cold: 'canary cold start',
+};
+
+/** "node1 1 first load, 1 after its own eviction; …" (first loads are not cold starts: docs/keep-warm.md). */
+function monitorLoads(nodes: ReadonlyArray<{ name: string; monitorLoads: Record<string, number> }>): string {
+  const parts = nodes
+    .filter((n) => Object.keys(n.monitorLoads).length > 0)
+    .map((n) => `${n.name} ${Object.entries(n.monitorLoads).map(([why, c]) => `${c} ${LOAD_WORDS[why] ?? why}${c === 1 || !(why === 'first_load') ? '' : 's'}`).join(', ')}`);
+  return parts.length === 0 ? 'none' : `${parts.join('; ')} (first loads are not cold starts)`;
 }

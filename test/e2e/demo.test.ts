@@ -38,6 +38,10 @@ test('the demo prints each state line under the step that caused it, the alert m
     expect(recovers).toContain('state: preferred=primary  primary=up fallback=up');
     expect(out).toMatch(/What the demo recorded \(llm-sentinel report --config .* --from .*\):\nllm-sentinel report /);
     expect(out).toMatch(/Incidents \(2\):/);
+    // No spurious cold start (issue 21): the start-up loads are first loads, counted apart.
+    expect(out).toMatch(/^primary +\d+ +\d+ +.* 0 +\d+$/m);
+    expect(out).toContain('Keep-warm: no app model found unloaded.');
+    expect(out).toMatch(/Model loads the monitor caused: primary 1 first load; fallback 1 first load \(first loads are not cold starts\)\./);
     expect(out).toMatch(/The status page was at http:\/\/127\.0\.0\.1:\d+\/ while the daemon ran/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -55,16 +55,18 @@ database: sentinel.db
     await waitFor('both app models loaded', () => primary.loaded().length === 2, 10_000);
     const generations = primary.generations;
     const loadsBefore = primary.loads.length;
-    // Every load so far found its model cold (start-up); wait until the state file has counted them all.
+    // The start-up loads are first loads, not cold models loaded again (issue 21): counted apart.
     const startLoads = primary.loads.length;
-    await waitForState(stateFile, (st) => st.nodes.find((n) => n.name === 'primary')?.coldEvents === startLoads, 5_000);
-    const coldBefore = startLoads;
+    const first = await waitForState(stateFile, (st) => (st.nodes.find((n) => n.name === 'primary')?.memory?.firstLoads ?? 0) >= startLoads, 5_000);
+    expect(first.nodes.find((n) => n.name === 'primary')).toMatchObject({ coldEvents: 0, lastColdEvent: null });
+    const coldBefore = 0;
 
     const psBefore = primary.requestsTo('/api/ps');
     primary.unload(['qwen3:8b']);
     await waitFor('the load request', () => primary.loads.length > loadsBefore, 10_000);
-    // The very next look at /api/ps (one liveness cycle) found it gone and loaded it.
-    expect(primary.requestsTo('/api/ps') - psBefore).toBe(1);
+    // The very next look at /api/ps (one liveness cycle) found it gone and loaded it (a pass looks again after
+    // each load, to see what the load evicted: at most that second look may have gone out already).
+    expect(primary.requestsTo('/api/ps') - psBefore).toBeLessThanOrEqual(2);
     const load = primary.loads[loadsBefore];
     expect(load).toMatchObject({ model: 'qwen3:8b', keepAlive: '30m', options: { num_ctx: 8192 } });
     expect(primary.loaded()).toContain('qwen3:8b');

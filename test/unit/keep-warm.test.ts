@@ -1,23 +1,8 @@
 import { ConfigError, keepAliveMs, parseConfig } from '../../src/config';
-import { planWarmth, sameModel } from '../../src/core/keep-warm';
+import { sameModel } from '../../src/core/keep-warm';
 import { setupWarnings } from '../../src/cli/warnings';
 
-const NOW = Date.UTC(2026, 0, 5, 9, 0);
-const MIN = 60_000;
-
-describe('planWarmth: load what is not loaded or about to expire, nothing else', () => {
-  const rows: Array<[string, Parameters<typeof planWarmth>[0]['loaded'], string[]]> = [
-    ['nothing loaded → both cold', [], ['qwen3:8b not_loaded', 'llama3.2 not_loaded']],
-    ['both loaded for long → nothing', [{ name: 'qwen3:8b', expiresAt: NOW + 30 * MIN }, { name: 'llama3.2:latest', expiresAt: NOW + 30 * MIN }], []],
-    ['one expiring within the margin → refresh it', [{ name: 'qwen3:8b', expiresAt: NOW + 20_000 }, { name: 'llama3.2:latest', expiresAt: NOW + 30 * MIN }], ['qwen3:8b expiring']],
-    ['expired but still listed (Stopping...) → refresh', [{ name: 'qwen3:8b', expiresAt: NOW - 1 }, { name: 'llama3.2:latest' }], ['qwen3:8b expiring']],
-    ['no expires_at said → trust it is loaded', [{ name: 'QWEN3:8B' }, { name: 'llama3.2' }], []],
-    ['another model loaded does not count', [{ name: 'mistral:7b', expiresAt: NOW + 30 * MIN }], ['qwen3:8b not_loaded', 'llama3.2 not_loaded']],
-  ];
-  test.each(rows)('%s', (_n, loaded, want) => {
-    const got = planWarmth({ wanted: ['qwen3:8b', 'llama3.2'], loaded, now: NOW, marginMs: 30_000 });
-    expect(got.map((s) => `${s.model} ${s.why}`)).toEqual(want);
-  });
+describe('sameModel (keep-warm plans: test/unit/residency.test.ts)', () => {
   test('sameModel: implicit :latest, case, registry ports', () => {
     expect(sameModel('llama3.2', 'llama3.2:latest')).toBe(true);
     expect(sameModel('host:5000/m', 'host:5000/m:latest')).toBe(true);

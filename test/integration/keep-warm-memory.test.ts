@@ -1,0 +1,67 @@
+import { parseConfig, type Config, type NodeConfig } from '../../src/config';
+import { Warmth } from '../../src/daemon/keep-warm';
+import { createProbeAgent } from '../../src/probes';
+import type { WarmthLoad } from '../../src/probes/keep-warm';
+import { request } from '../../src/undici';
+import { startSimulator, type Simulator } from '../../src/simulator';
+import { systemClock } from '../../src/util/clock';
+import { captureLogger } from '../helpers/log';
+
+// The daemon's keep-warm and canary choice against a real simulator (docs/keep-warm.md, docs/simulator.md "Memory").
+const GB = 1e9;
+const OLLAMA = { flavor: 'ollama' as const, knobRejected: false };
+
+describe('Warmth against a simulated node', () => {
+  let sim: Simulator;
+  let config: Config;
+  let agent: ReturnType<typeof createProbeAgent>;
+  const recorded: WarmthLoad[] = [];
+  const log = captureLogger('info');
+  const setup = async (models: string[], primary: Record<string, unknown>) => {
+    sim = await startSimulator({ models, memoryBytes: 6 * GB, modelSizes: { 'llama3.2': 4 * GB, 'qwen3:8b': 5 * GB }, loadMs: 50 });
+    config = parseConfig({ nodes: [{ name: 'primary', url: sim.url, ...primary }, { name: 'fallback', url: 'http://127.0.0.1:9', model: 'llama3.2' }] }, {});
+    agent = createProbeAgent(config.probes);
+    return new Warmth({ config: () => config, clock: systemClock, logger: log.logger, dispatcher: () => agent, record: (_n, l) => void recorded.push(l), onLoad: () => undefined });
+  };
+  afterEach(async () => {
+    recorded.length = 0;
+    log.lines.length = 0;
+    await agent.close();
+    await sim.close();
+  });
+  const node = () => config.nodes[0] as NodeConfig;
+  const appAsks = async () => {
+    const res = await request(`${sim.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'llama3.2', prompt: 'hi', stream: false }), dispatcher: agent });
+    await res.body.text();
+  };
+  const signal = new AbortController().signal;
+
+  test('a listed model that is not installed: one warning naming it, never a load request', async () => {
+    const w = await setup(['llama3.2'], { model: 'llama3.2', models: ['llama3.2', 'qwen3:80b'] });
+    for (let i = 0; i < 3; i++) await w.run(node(), OLLAMA, signal);
+    expect(sim.loads.map((l) => l.model)).toEqual(['llama3.2:latest']);
+    expect(log.lines.filter((l) => l.includes('qwen3:80b is listed in nodes[].models but not installed'))).toHaveLength(1);
+    expect(w.get('primary').notInstalled).toEqual(['qwen3:80b']);
+    expect(recorded.map((l) => `${l.model} ${l.why}`)).toEqual(['llama3.2 first_load']);
+  });
+
+  test('the canary picks the model the apps have resident; keep-warm does not load beside it', async () => {
+    const w = await setup(['llama3.2', 'qwen3:8b'], { model: 'qwen3:8b' });
+    await appAsks();
+    const pick = await w.pickCanary(node(), OLLAMA, signal);
+    expect(pick).toEqual({ node: expect.objectContaining({ model: 'llama3.2:latest' }) });
+    await w.run(node(), OLLAMA, signal);
+    expect(sim.loads).toEqual([]);
+    expect(sim.modelLoads.map((l) => l.model)).toEqual(['llama3.2:latest']);
+    expect(log.lines.some((l) => l.includes('no_room') || l.includes('evicted'))).toBe(false);
+  });
+
+  test('an app model resident and a listed model of unknown fit: not tried (no eviction to find out)', async () => {
+    const w = await setup(['llama3.2', 'qwen3:8b'], { model: 'llama3.2', models: ['llama3.2', 'qwen3:8b'] });
+    await appAsks();
+    // The app's llama3.2 is resident (not the monitor's): qwen3:8b's fit is unknown, so it is not tried.
+    await w.run(node(), OLLAMA, signal);
+    expect(sim.loads).toEqual([]);
+    expect(w.get('primary')).toMatchObject({ monitorEvictions: 0, appModelsEvicted: 0, conflict: null });
+  });
+});
