@@ -5,11 +5,14 @@ import { parseFlags, reportError, UsageError, type CliIo } from './io';
 const HELP = `Usage: llm-sentinel simulate [--port N] [--host ADDR] [--model NAME]... [--answer TEXT]
                              [--fault NAME] [--control-port N] [--token-delay 5ms] [--load-time 0ms]
                              [--flavor ollama|ollama-legacy|llamacpp|vllm] [--reject-thinking-knob]
+                             [--parallel N]
 
 Runs an Ollama-compatible node on loopback for demos and tests. --control-port starts a small control API:
   curl -X POST localhost:<control-port>/fault -H 'content-type: application/json' -d '{"fault":"hang"}'
 --flavor plays another server (docs/simulator.md "Flavours"); a qwen3 or deepseek-r1 model thinks as that
 server documents. --reject-thinking-knob answers any thinking knob with 400, like an older strict server.
+--parallel N serves N generations at once like OLLAMA_NUM_PARALLEL (Ollama's default is 1); the rest wait
+in FIFO order inside the server, with no header sent (default 0: no limit).
 Faults: ${'FAULTS_LIST'}
 `;
 
@@ -27,6 +30,13 @@ function ms(name: string, v: string | undefined): number | undefined {
   return d;
 }
 
+function parallelFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isInteger(n)) throw new UsageError(`--parallel must be a whole number >= 0 (0 = no limit), got ${JSON.stringify(v)}`);
+  return n;
+}
+
 export async function run(argv: string[], io: CliIo): Promise<number> {
   try {
     const { values } = parseFlags(argv, {
@@ -40,6 +50,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       'load-time': { type: 'string' },
       flavor: { type: 'string' },
       'reject-thinking-knob': { type: 'boolean' },
+      parallel: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
@@ -62,6 +73,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       loadMs: ms('load-time', values['load-time']),
       flavor: values.flavor as SimFlavor | undefined,
       rejectThinkingKnob: values['reject-thinking-knob'],
+      parallel: parallelFlag(values.parallel),
     });
     if (values.fault) await sim.setFault(values.fault as Fault);
     const control = values['control-port'] !== undefined ? await startSimulatorControl(sim, port('control-port', values['control-port'], 0), host) : undefined;
