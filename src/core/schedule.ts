@@ -18,16 +18,18 @@ export interface Cadence {
 /**
  * A loop re-checks fast while the tracks it feeds are undecided:
  *   liveness: reachability is transitional;
- *   canary:   generation is, or speed is (once measured), or reachability is on its way up from unknown
+ *   canary:   generation is, or speed is (once measured, and the node is not busy), or reachability is on its way up from unknown
  *             (a node that answers liveness but has never generated should be judged soon).
  */
-export function wantsFastRecheck(n: Pick<NodeRuntime, 'reach' | 'gen' | 'speed'>, kind: LoopKind): boolean {
+export function wantsFastRecheck(n: Pick<NodeRuntime, 'reach' | 'gen' | 'speed'> & Partial<Pick<NodeRuntime, 'queue'>>, kind: LoopKind): boolean {
   if (kind === 'liveness') return isTransitional(n.reach);
-  return isTransitional(n.gen) || (n.speed.state !== 'unknown' && isTransitional(n.speed)) || (n.reach.state === 'unknown' && isTransitional(n.reach));
+  // A busy node's speed is not re-checked fast: each re-check would only queue behind the apps' drafts again.
+  const speedUndecided = n.speed.state !== 'unknown' && isTransitional(n.speed) && n.queue?.busy !== true;
+  return isTransitional(n.gen) || speedUndecided || (n.reach.state === 'unknown' && isTransitional(n.reach));
 }
 
 /** The delay before a loop's next probe (jitter is the loop's own business). Unknown node: the normal cadence. */
-export function nextProbeDelay(n: Pick<NodeRuntime, 'reach' | 'gen' | 'speed'> | undefined, kind: LoopKind, c: Cadence): number {
+export function nextProbeDelay(n: (Pick<NodeRuntime, 'reach' | 'gen' | 'speed'> & Partial<Pick<NodeRuntime, 'queue'>>) | undefined, kind: LoopKind, c: Cadence): number {
   const normal = kind === 'liveness' ? c.liveness : c.canary;
   return n && wantsFastRecheck(n, kind) ? Math.min(c.fast, normal) : normal;
 }

@@ -3,6 +3,7 @@ import type { Config, NodeConfig } from '../config';
 import { policyOf } from '../config/policy';
 import { decide, evaluatePreferred, type CoreEvent, type Decision, type MonitorState } from '../core/decide';
 import { restoreState } from '../core/restore';
+import { judgeCanary } from '../core/busy';
 import { nextProbeDelay, probingHealth, spannedSleep } from '../core/schedule';
 import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
@@ -275,7 +276,7 @@ export class Daemon {
     }
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
-    await this.#onResult(await withRootCause(result, node, p, ctx), endedAt);
+    await this.#onResult(judgeCanary(await withRootCause(result, node, p, ctx), this.#liveness.get(node.name), policyOf(this.#config)), endedAt);
     // Every liveness cycle: the apps' models stay loaded (a load request, never a generation).
     if (kind === 'liveness' && result.ok && !this.#stopping) this.#warmth.kick(this.#known.resolve(configured), this.#known.get(node.name), (loaded) => loaded && !this.#stopping && this.#publish());
   }

@@ -1,4 +1,5 @@
 import type { NodeConfig } from '../config';
+import type { ServerDurations } from '../core/busy';
 import { describePlan, planThinking, type Flavor, type ThinkingPlan } from '../core/flavor';
 import { judgeAnswer } from '../core/thinking';
 import { formatDuration } from '../util/duration';
@@ -22,6 +23,7 @@ interface StreamState {
   contentChunks: number;
   bytes: number;
   firstTokenAt?: number;
+  lastTokenAt?: number;
   done?: DoneStats;
 }
 
@@ -76,6 +78,7 @@ function apply(run: ProbeRun, state: StreamState, events: StreamEvent[]): 'done'
           state.firstTokenAt = run.since();
           run.deadline.disarm('first_token');
         }
+        state.lastTokenAt = run.since();
         if (ev.type === 'content') state.text += ev.text;
         else state.reasoning += ev.text;
         state.contentChunks += 1;
@@ -152,6 +155,12 @@ function speed(stats: DoneStats, state: StreamState, totalMs: number): number | 
   return tokens > 0 && streamingMs > 0 ? round1(tokens / (streamingMs / 1000)) : undefined;
 }
 
+/** The final chunk's durations, as sent (core/busy judges whether to believe them). */
+function durationsOf(stats: DoneStats): ServerDurations | undefined {
+  if (stats.totalDurationNs === undefined && stats.evalDurationNs === undefined) return undefined;
+  return { totalNs: stats.totalDurationNs, loadNs: stats.loadDurationNs, promptEvalNs: stats.promptEvalDurationNs, evalNs: stats.evalDurationNs };
+}
+
 async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
   const c = run.settings.canary;
   const firstTokenMs = c.firstTokenTimeout ?? c.timeout;
@@ -198,7 +207,7 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
   if (failed) {
     const noToken = failed.reason === 'timeout' && ttftMs === undefined && run.deadline.fired?.kind === 'probe';
     const detail = noToken ? `no first token within ${formatDuration(c.timeout)} (deadline)` : failed.detail;
-    return { ...failed, detail, ...facts, ttftMs, answer };
+    return { ...failed, detail, ...facts, ttftMs, lastTokenMs: state.lastTokenAt, answer };
   }
 
   const stats = state.done ?? {};
@@ -210,6 +219,7 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
     tokensPerSec: speed(stats, state, totalMs),
     loadMs: stats.loadDurationNs === undefined ? undefined : round1(stats.loadDurationNs / 1e6),
     evalCount: stats.evalCount ?? (req.expect === 'sse' ? state.contentChunks : undefined),
+    durations: durationsOf(stats),
     answer,
   };
   if (verdict.kind === 'thinking_budget') {

@@ -1,3 +1,4 @@
+import type { ServerDurations } from '../core/busy';
 import type { Flavor, ThinkingKnob } from '../core/flavor';
 import type { Reason } from '../core/reasons';
 
@@ -29,6 +30,12 @@ export interface ProbeResult {
   tokensPerSec?: number;
   /** Canary: model load time reported by the server (load_duration). */
   loadMs?: number;
+  /** Canary: the final chunk's durations as the server sent them (Ollama's native API), judged by core/busy. */
+  durations?: ServerDurations;
+  /** Canary: time to the last token received (a stream that went quiet before its deadline). */
+  lastTokenMs?: number;
+  /** Canary: the wait for a generation slot, as judged by core/busy (absent when unknown). */
+  queueMs?: number;
   /** Canary: tokens generated (eval_count / usage.completion_tokens). */
   evalCount?: number;
   /** Canary: the answer text (trimmed, at most 200 characters). */

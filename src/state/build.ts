@@ -76,6 +76,7 @@ export function buildPublishedState(
             ? { coldEvents: cfg.warmth.coldEvents, lastColdEvent: cfg.warmth.lastColdEvent && { model: cfg.warmth.lastColdEvent.model, at: iso(cfg.warmth.lastColdEvent.at) } }
             : {}),
           lastLiveness: live(rt.name),
+          queue: { busy: rt.queue.busy, waitMs: rt.queue.waitMs, at: isoOrNull(rt.queue.at) },
         },
       ];
     }),
