@@ -1,10 +1,11 @@
 import type { NodeConfig } from '../config';
 import type { ServerDurations } from '../core/busy';
+import { sameModel } from '../core/keep-warm';
 import { describePlan, planThinking, type Flavor, type ThinkingPlan } from '../core/flavor';
 import { judgeAnswer } from '../core/thinking';
 import { formatDuration } from '../util/duration';
 import { classifyHttp, classifyNetworkError, clip } from './classify';
-import { discard, guard, isFailure, judgeError, readCapped, runProbe, send, type Outcome, type ProbeContext, type ProbeRun, type ProbeSettings, type Reply } from './http';
+import { discard, getJson, guard, isFailure, judgeError, readCapped, runProbe, send, type Outcome, type ProbeContext, type ProbeRun, type ProbeSettings, type Reply } from './http';
 import { LineDecoder, NdjsonParser, SseParser, type DoneStats, type StreamEvent, type StreamParser } from './stream';
 import type { ProbeResult } from './types';
 
@@ -43,7 +44,7 @@ export function canaryPlan(node: NodeConfig, settings: ProbeSettings, server: Se
   return planThinking({ api: node.api, flavor: server.flavor, knobRejected: server.knobRejected, thinksAnyway: server.thinksAnyway, prompt: c.prompt, maxTokens: c.maxTokens, thinkingBudget: c.thinkingBudget });
 }
 
-function requestFor(node: NodeConfig, model: string, settings: ProbeSettings, plan: ThinkingPlan): { path: string; json: unknown; accept: string; expect: 'ndjson' | 'sse' } {
+function requestFor(node: NodeConfig, model: string, settings: ProbeSettings, plan: ThinkingPlan, loadedCtx?: number): { path: string; json: unknown; accept: string; expect: 'ndjson' | 'sse' } {
   const c = settings.canary;
   const messages = [{ role: 'user', content: plan.prompt }];
   if (node.api === 'openai') {
@@ -57,7 +58,10 @@ function requestFor(node: NodeConfig, model: string, settings: ProbeSettings, pl
   }
   const options: Record<string, number> = { temperature: 0, num_predict: plan.maxTokens };
   // The same num_ctx as the apps (and the keep-warm loads): a different one makes Ollama reload the model.
-  if (c.numCtx !== undefined) options.num_ctx = c.numCtx;
+  // Without numCtx, the context the loaded runner has (/api/ps context_length): any other makes Ollama wait for
+  // the apps' requests to drain and reload the model (needsReload), which the apps would pay for.
+  const numCtx = c.numCtx ?? loadedCtx;
+  if (numCtx !== undefined) options.num_ctx = numCtx;
   return {
     path: '/api/chat',
     // Ollama ignores Accept; asking for JSON makes Cloudflare's own error pages RFC 9457 JSON.
@@ -161,6 +165,24 @@ function durationsOf(stats: DoneStats): ServerDurations | undefined {
   return { totalNs: stats.totalDurationNs, loadNs: stats.loadDurationNs, promptEvalNs: stats.promptEvalDurationNs, evalNs: stats.evalDurationNs };
 }
 
+/**
+ * The context length the node's runner for `model` was loaded with (/api/ps `context_length`, Ollama ≥ 0.11),
+ * or undefined: not loaded, an older Ollama, or /api/ps not answering (the canary then sends none, as before).
+ */
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+async function loadedContext(run: ProbeRun, model: string): Promise<number | undefined> {
+  const ps = await getJson(run, '/api/ps');
+  if (isFailure(ps) || !isRecord(ps.value) || !Array.isArray(ps.value.models)) return undefined;
+  for (const m of ps.value.models as unknown[]) {
+    const names = isRecord(m) ? [m.name, m.model].filter((n): n is string => typeof n === 'string') : [];
+    if (!isRecord(m) || !names.some((n) => sameModel(n, model))) continue;
+    const n = m.context_length;
+    return typeof n === 'number' && Number.isInteger(n) && n >= 256 && n <= 1_048_576 ? n : undefined;
+  }
+  return undefined;
+}
+
 async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
   const c = run.settings.canary;
   const firstTokenMs = c.firstTokenTimeout ?? c.timeout;
@@ -168,7 +190,12 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
   const model = run.node.model;
   if (model === undefined) return { reason: 'model_missing', detail: 'no model configured and none discovered yet (see liveness)' };
   let plan = canaryPlan(run.node, run.settings, server);
-  let req = requestFor(run.node, model, run.settings, plan);
+  // Read before the clock of the generation starts: its time is taken off every timing below.
+  // Only on a server known to be Ollama (liveness said so): /api/ps is Ollama's own route.
+  const ollama = server.flavor === 'ollama' || server.flavor === 'ollama-legacy';
+  const loadedCtx = run.node.api === 'ollama' && ollama && c.numCtx === undefined ? await loadedContext(run, model) : undefined;
+  const offset = run.since();
+  let req = requestFor(run.node, model, run.settings, plan, loadedCtx);
 
   let reply = await send(run, req.path, { method: 'POST', accept: req.accept, json: req.json });
   if (!isFailure(reply) && reply.status === 400 && plan.knob !== 'none') {
@@ -176,13 +203,13 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
     // ask once more without it. The daemon remembers this for the node (result.thinking.knobRejected).
     discard(reply.body);
     plan = canaryPlan(run.node, run.settings, { ...server, knobRejected: true });
-    req = requestFor(run.node, model, run.settings, plan);
+    req = requestFor(run.node, model, run.settings, plan, loadedCtx);
     reply = await send(run, req.path, { method: 'POST', accept: req.accept, json: req.json });
   }
   const thinking = { knob: plan.knob, knobRejected: plan.knobRejected, thought: false };
   if (isFailure(reply)) return reply.reason === 'timeout' ? { ...reply, detail: `${reply.detail}; no response headers yet`, thinking } : { ...reply, thinking };
   if (reply.status < 200 || reply.status >= 300) return { ...(await judgeError(run, reply, req.path, req.expect)), thinking };
-  const facts = { httpStatus: reply.status, ttfbMs: reply.ttfbMs, thinking };
+  const facts = { httpStatus: reply.status, ttfbMs: reply.ttfbMs - offset, thinking };
   const shape = classifyHttp({ status: reply.status, headers: reply.headers, expect: req.expect, path: req.path });
   if (shape.reason === 'not_ollama') {
     discard(reply.body);
@@ -199,15 +226,15 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
 
   const state: StreamState = { text: '', reasoning: '', lines: 0, contentChunks: 0, bytes: 0 };
   const failed = await readStream(run, reply, req.expect === 'sse' ? new SseParser() : new NdjsonParser(), state);
-  const totalMs = run.since();
-  const ttftMs = state.firstTokenAt;
+  const totalMs = run.since() - offset;
+  const ttftMs = state.firstTokenAt === undefined ? undefined : state.firstTokenAt - offset;
   const verdict = judgeAnswer({ content: state.text, reasoning: state.reasoning, evalCount: state.done?.evalCount, maxTokens: plan.maxTokens });
   const shown = verdict.kind === 'answer' ? verdict.text : state.text;
   const answer = clip(shown, 200) || undefined;
   if (failed) {
     const noToken = failed.reason === 'timeout' && ttftMs === undefined && run.deadline.fired?.kind === 'probe';
     const detail = noToken ? `no first token within ${formatDuration(c.timeout)} (deadline)` : failed.detail;
-    return { ...failed, detail, ...facts, ttftMs, lastTokenMs: state.lastTokenAt, answer };
+    return { ...failed, detail, ...facts, ttftMs, lastTokenMs: state.lastTokenAt === undefined ? undefined : state.lastTokenAt - offset, answer };
   }
 
   const stats = state.done ?? {};
@@ -216,7 +243,7 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
     thinking: { ...thinking, thought: verdict.kind === 'answer' ? verdict.thought : verdict.kind === 'thinking_budget' || verdict.thought },
     ttftMs,
     totalMs,
-    tokensPerSec: speed(stats, state, totalMs),
+    tokensPerSec: speed(stats, state, totalMs + offset),
     loadMs: stats.loadDurationNs === undefined ? undefined : round1(stats.loadDurationNs / 1e6),
     evalCount: stats.evalCount ?? (req.expect === 'sse' ? state.contentChunks : undefined),
     durations: durationsOf(stats),
