@@ -103,23 +103,29 @@ export function judgeSpeed(r: Pick<ProbeResult, 'ttftMs' | 'totalMs' | 'loadMs'>
 /** What the daemon knows about the node's liveness while a canary ran. */
 export interface LivenessSeen {
   ok: boolean;
-  /** Monotonic-free: epoch ms the liveness probe ended. */
+  /** Epoch ms the liveness probe ended. */
   at: number;
+}
+
+/** How recent a liveness pass must be to vouch for the server during a canary (its interval + its timeout). */
+export interface StallPolicy {
+  livenessFreshMs: number;
 }
 
 /** A canary whose tokens stopped for this long before its deadline stalled mid-stream (the runner went quiet). */
 export const STALL_GAP_MS = 10_000;
 
 /**
- * A runner that stops producing tokens while the server still answers: the canary ran out its deadline with
- *   no token at all, and a liveness probe that ended after the canary started passed (and none failed since),
- *   or its tokens stopped STALL_GAP_MS or more before the deadline (the stream went quiet, liveness passing)
- * → reason `stalled`. A node that stops answering liveness too stays a plain `timeout` (hung or down).
- * Other results pass unchanged.
+ * A runner that stops producing tokens while the server still answers. The canary ran out its deadline, the
+ * node's latest liveness probe passed and ended no more than `livenessFreshMs` before the canary did, and
+ *   no token came at all                                       → `stalled`
+ *   tokens came, then stopped STALL_GAP_MS or more before the end → `stalled` (the stream went quiet)
+ *   tokens kept coming (an endless stream)                      → `timeout`
+ * A node whose liveness fails too stays a plain `timeout` (hung or down). Other results pass unchanged.
  */
-export function judgeStall(r: ProbeResult & { lastTokenMs?: number }, liveness: LivenessSeen | undefined): ProbeResult {
+export function judgeStall(r: ProbeResult & { lastTokenMs?: number }, liveness: LivenessSeen | undefined, p: StallPolicy): ProbeResult {
   if (r.kind !== 'canary' || r.reason !== 'timeout') return r;
-  const livePassed = liveness !== undefined && liveness.ok && liveness.at >= r.startedAt;
+  const livePassed = liveness !== undefined && liveness.ok && liveness.at >= r.startedAt + r.durationMs - p.livenessFreshMs;
   if (!livePassed) return r;
   const took = formatDuration(r.durationMs);
   if (r.ttftMs === undefined) {
@@ -135,9 +141,9 @@ export function judgeStall(r: ProbeResult & { lastTokenMs?: number }, liveness: 
  * (judgeStall), and a working canary carries its measured slot wait (`queueMs`) and says in its detail that
  * it waited, so the record, the report and a mail all show queueing as queueing.
  */
-export function judgeCanary(r: ProbeResult, liveness: LivenessSeen | undefined, p: SpeedPolicy): ProbeResult {
+export function judgeCanary(r: ProbeResult, liveness: LivenessSeen | undefined, p: SpeedPolicy & StallPolicy): ProbeResult {
   if (r.kind !== 'canary') return r;
-  const stalled = judgeStall(r, liveness);
+  const stalled = judgeStall(r, liveness, p);
   if (!stalled.ok) return stalled;
   const { split, overAllowance } = judgeSpeed(stalled, p);
   if (split.queueMs === null) return stalled;

@@ -276,7 +276,7 @@ export class Daemon {
     }
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
-    await this.#onResult(judgeCanary(await withRootCause(result, node, p, ctx), this.#liveness.get(node.name), policyOf(this.#config)), endedAt);
+    await this.#onResult(judgeCanary(await withRootCause(result, node, p, ctx), this.#liveness.get(node.name), { ...policyOf(this.#config), livenessFreshMs: p.liveness.interval + p.liveness.timeout }), endedAt);
     // Every liveness cycle: the apps' models stay loaded (a load request, never a generation).
     if (kind === 'liveness' && result.ok && !this.#stopping) this.#warmth.kick(this.#known.resolve(configured), this.#known.get(node.name), (loaded) => loaded && !this.#stopping && this.#publish());
   }

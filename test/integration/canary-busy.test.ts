@@ -31,7 +31,7 @@ function setup(url: string, canary: Record<string, unknown> = {}): { node: NodeC
 /** What liveness told the daemon: an Ollama server (the canary reads /api/ps only then). */
 const OLLAMA = { flavor: 'ollama' as const, knobRejected: false };
 
-const speed = { slowTtft: 5_000, slowTotal: 20_000, queueAllowance: 45_000 };
+const speed = { slowTtft: 5_000, slowTotal: 20_000, queueAllowance: 45_000, livenessFreshMs: 13_000 };
 
 describe('canary on a busy node', () => {
   test('queued behind a 1.5 s draft: ok, the wait measured from the durations, judged busy not slow', async () => {

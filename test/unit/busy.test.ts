@@ -11,6 +11,8 @@ import { FakeClock } from '../../src/util/clock';
 
 const policy: Policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000, queueAllowance: 45_000 };
 const ms = (n: number): number => n * 1e6;
+/** Liveness every 10 s with a 3 s timeout: a pass up to 13 s old vouches for the server. */
+const FRESH = { livenessFreshMs: 13_000 };
 
 /** A canary that waited `waitMs` for a slot, then took `workTtft` to its first token and `workTotal` in all. */
 function canary(waitMs: number, workTtft: number, workTotal: number, extra: Partial<ProbeResult> & { durations?: ServerDurations } = {}): ProbeResult {
@@ -79,30 +81,31 @@ describe('judgeSpeed: queueing is not slowness, slow work still is', () => {
 describe('judgeStall: a runner that stops producing tokens while liveness passes', () => {
   const timedOut = (extra: Partial<ProbeResult> & { lastTokenMs?: number } = {}): ProbeResult => ({ node: 'primary', kind: 'canary', ok: false, reason: 'timeout', startedAt: 1_000, durationMs: 75_000, ...extra });
   test.each([
-    ['no token, liveness passed during the canary', timedOut(), { ok: true, at: 50_000 }, 'stalled'],
+    ['no token, liveness passed during the canary', timedOut(), { ok: true, at: 70_000 }, 'stalled'],
+    ['no token, liveness passed 12 s before the canary ended (fresh: 13 s)', timedOut(), { ok: true, at: 76_000 - 12_000 }, 'stalled'],
     ['no token, liveness failed: hung or down, not stalled', timedOut(), { ok: false, at: 50_000 }, 'timeout'],
-    ['no token, the last liveness pass is older than the canary', timedOut(), { ok: true, at: 500 }, 'timeout'],
+    ['no token, the last liveness pass is older than 13 s at the canary\'s end', timedOut(), { ok: true, at: 76_000 - 14_000 }, 'timeout'],
     ['no token, no liveness yet', timedOut(), undefined, 'timeout'],
-    ['tokens stopped 60 s before the deadline', timedOut({ ttftMs: 1_000, lastTokenMs: 15_000 }), { ok: true, at: 50_000 }, 'stalled'],
-    [`tokens still flowing ${STALL_GAP_MS - 1} ms before the deadline (endless stream)`, timedOut({ ttftMs: 1_000, lastTokenMs: 75_000 - STALL_GAP_MS + 1 }), { ok: true, at: 50_000 }, 'timeout'],
+    ['tokens stopped 60 s before the deadline', timedOut({ ttftMs: 1_000, lastTokenMs: 15_000 }), { ok: true, at: 70_000 }, 'stalled'],
+    [`tokens still flowing ${STALL_GAP_MS - 1} ms before the deadline (endless stream)`, timedOut({ ttftMs: 1_000, lastTokenMs: 75_000 - STALL_GAP_MS + 1 }), { ok: true, at: 70_000 }, 'timeout'],
   ])('%s', (_case, r, live, reason) => {
-    expect(judgeStall(r, live).reason).toBe(reason);
+    expect(judgeStall(r, live, FRESH).reason).toBe(reason);
   });
 
   test('other reasons and liveness results pass unchanged', () => {
     const refused: ProbeResult = { node: 'p', kind: 'canary', ok: false, reason: 'refused', startedAt: 1, durationMs: 2 };
-    expect(judgeStall(refused, { ok: true, at: 5 })).toBe(refused);
+    expect(judgeStall(refused, { ok: true, at: 5 }, FRESH)).toBe(refused);
   });
 });
 
 describe('judgeCanary: what is recorded', () => {
   test('a queued canary carries its wait and says so', () => {
-    const r = judgeCanary({ ...canary(20_000, 300, 500), detail: 'answered "PONG"' }, { ok: true, at: 2_000 }, policy);
+    const r = judgeCanary({ ...canary(20_000, 300, 500), detail: 'answered "PONG"' }, { ok: true, at: 2_000 }, { ...policy, ...FRESH });
     expect(r.queueMs).toBeCloseTo(20_000, -1);
     expect(r.detail).toMatch(/waited 20\.0?s for a generation slot \(busy, not slow\)/);
   });
   test('no durations: no wait recorded', () => {
-    expect(judgeCanary(canary(20_000, 300, 500, { durations: undefined }), undefined, policy).queueMs).toBeUndefined();
+    expect(judgeCanary(canary(20_000, 300, 500, { durations: undefined }), undefined, { ...policy, ...FRESH }).queueMs).toBeUndefined();
   });
 });
 
