@@ -3,7 +3,7 @@
  * clock. The durations follow Ollama's final chunk (../shared/reference/ollama-cloudflare.md section D): the
  * slot wait is in total_duration and in no other duration.
  */
-import { judgeCanary, judgeSpeed, judgeStall, nextQueueView, NO_QUEUE, splitWait, STALL_GAP_MS, type ServerDurations } from '../../src/core/busy';
+import { busySignal, judgeCanary, judgeSpeed, judgeStall, nextQueueView, NO_QUEUE, splitWait, STALL_GAP_MS, type ServerDurations } from '../../src/core/busy';
 import { decide, initialState, type MonitorState, type Policy } from '../../src/core/decide';
 import { nextProbeDelay } from '../../src/core/schedule';
 import type { ProbeResult } from '../../src/probes/types';
@@ -169,5 +169,19 @@ describe('decide: a busy primary keeps its traffic, a slow one loses it', () => 
     expect(nextQueueView(q1, live(), policy)).toBe(q1);
     expect(nextQueueView(q1, { node: 'primary', kind: 'canary', ok: false, reason: 'stalled', startedAt: 0, durationMs: 1 }, policy).busy).toBe(false);
     expect(nextQueueView(q1, canary(20_000, 300, 500, { durations: { totalNs: -1 } }), policy)).toMatchObject({ busy: false, waitMs: null });
+  });
+});
+
+describe('busySignal: what check says each node gives', () => {
+  test.each([
+    ['ollama', 'ollama', true, /durations/],
+    ['openai', 'ollama', false, /\/v1 carries no durations/],
+    ['openai', 'llamacpp', false, /\/slots/],
+    ['openai', 'vllm', false, /num_requests_waiting/],
+    ['openai', 'unknown', false, /none known/],
+  ] as const)('api %s on %s', (api, flavor, measured, text) => {
+    const b = busySignal(api, flavor);
+    expect(b.measured).toBe(measured);
+    expect(b.text).toMatch(text);
   });
 });
