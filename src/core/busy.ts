@@ -183,14 +183,14 @@ export function nextQueueView(prev: QueueView, r: ProbeResult, p: SpeedPolicy): 
 /**
  * Which busy signal a node gives the monitor, for `check` (docs/busy.md "What each server lets us see"):
  *   api ollama (Ollama's native API)   → the slot wait, from the final chunk's durations (measured)
- *   api openai on Ollama                → none: /v1 carries no durations, judged on wall times
+ *   api openai on Ollama                → the same: the canary speaks the native API there (canaryApi)
  *   llama.cpp                           → GET /slots, /metrics requests_deferred exist; not read yet
  *   vLLM                                → /metrics vllm:num_requests_waiting exists; not read yet
  *   unknown                             → none
  */
 export function busySignal(api: 'ollama' | 'openai', flavor: string): { measured: boolean; text: string } {
   if (api === 'ollama') return { measured: true, text: "slot wait from the final chunk's durations (total − load − prompt_eval − eval)" };
-  if (flavor === 'ollama' || flavor === 'ollama-legacy') return { measured: false, text: 'none: /v1 carries no durations, so a wait is never measured (judged on wall times); api: ollama measures it' };
+  if (flavor === 'ollama' || flavor === 'ollama-legacy') return { measured: true, text: "slot wait from the final chunk's durations: /v1 carries none, so the canary uses Ollama's native /api/chat" };
   if (flavor === 'llamacpp') return { measured: false, text: 'llama.cpp exposes GET /slots and /metrics requests_deferred (with --metrics); not read yet, judged on wall times' };
   if (flavor === 'vllm') return { measured: false, text: 'vLLM exposes /metrics vllm:num_requests_waiting; not read yet, judged on wall times' };
   return { measured: false, text: 'none known for this server: judged on wall times' };

@@ -39,15 +39,26 @@ export interface ServerView {
 
 const UNKNOWN_SERVER: ServerView = { flavor: 'unknown', knobRejected: false };
 
-export function canaryPlan(node: NodeConfig, settings: ProbeSettings, server: ServerView = UNKNOWN_SERVER): ThinkingPlan {
-  const c = settings.canary;
-  return planThinking({ api: node.api, flavor: server.flavor, knobRejected: server.knobRejected, thinksAnyway: server.thinksAnyway, prompt: c.prompt, maxTokens: c.maxTokens, thinkingBudget: c.thinkingBudget });
+const isOllama = (server: ServerView): boolean => server.flavor === 'ollama' || server.flavor === 'ollama-legacy';
+
+/**
+ * The API the canary speaks. A node configured `api: openai` on a server known to be Ollama (its /api/version
+ * answered liveness, so /api/* is reachable) gets the native /api/chat: /v1 carries no durations, and without
+ * them a wait for a generation slot cannot be told from slowness (docs/busy.md).
+ */
+export function canaryApi(node: NodeConfig, server: ServerView = UNKNOWN_SERVER): NodeConfig['api'] {
+  return node.api === 'openai' && isOllama(server) ? 'ollama' : node.api;
 }
 
-function requestFor(node: NodeConfig, model: string, settings: ProbeSettings, plan: ThinkingPlan, loadedCtx?: number): { path: string; json: unknown; accept: string; expect: 'ndjson' | 'sse' } {
+export function canaryPlan(node: NodeConfig, settings: ProbeSettings, server: ServerView = UNKNOWN_SERVER): ThinkingPlan {
+  const c = settings.canary;
+  return planThinking({ api: canaryApi(node, server), flavor: server.flavor, knobRejected: server.knobRejected, thinksAnyway: server.thinksAnyway, prompt: c.prompt, maxTokens: c.maxTokens, thinkingBudget: c.thinkingBudget });
+}
+
+function requestFor(node: NodeConfig, server: ServerView, model: string, settings: ProbeSettings, plan: ThinkingPlan, loadedCtx?: number): { path: string; json: unknown; accept: string; expect: 'ndjson' | 'sse' } {
   const c = settings.canary;
   const messages = [{ role: 'user', content: plan.prompt }];
-  if (node.api === 'openai') {
+  if (canaryApi(node, server) === 'openai') {
     const knob = plan.knob === 'reasoning_effort' ? { reasoning_effort: 'none' } : plan.knob === 'chat_template_kwargs' ? { chat_template_kwargs: { enable_thinking: false } } : {};
     return {
       path: '/v1/chat/completions',
@@ -67,7 +78,9 @@ function requestFor(node: NodeConfig, model: string, settings: ProbeSettings, pl
     // Ollama ignores Accept; asking for JSON makes Cloudflare's own error pages RFC 9457 JSON.
     accept: 'application/json',
     expect: 'ndjson',
-    json: { model, messages, stream: true, ...(plan.knob === 'think' ? { think: false } : {}), keep_alive: c.keepAlive, options },
+    // On a node the apps use through /v1 the canary sends no keep_alive, like the apps' own requests (/v1
+    // cannot set one): Ollama's default applies and the model's keep_alive is left as the apps have it.
+    json: { model, messages, stream: true, ...(plan.knob === 'think' ? { think: false } : {}), ...(node.api === 'ollama' ? { keep_alive: c.keepAlive } : {}), options },
   };
 }
 
@@ -192,10 +205,9 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
   let plan = canaryPlan(run.node, run.settings, server);
   // Read before the clock of the generation starts: its time is taken off every timing below.
   // Only on a server known to be Ollama (liveness said so): /api/ps is Ollama's own route.
-  const ollama = server.flavor === 'ollama' || server.flavor === 'ollama-legacy';
-  const loadedCtx = run.node.api === 'ollama' && ollama && c.numCtx === undefined ? await loadedContext(run, model) : undefined;
+  const loadedCtx = isOllama(server) && c.numCtx === undefined ? await loadedContext(run, model) : undefined;
   const offset = run.since();
-  let req = requestFor(run.node, model, run.settings, plan, loadedCtx);
+  let req = requestFor(run.node, server, model, run.settings, plan, loadedCtx);
 
   let reply = await send(run, req.path, { method: 'POST', accept: req.accept, json: req.json });
   if (!isFailure(reply) && reply.status === 400 && plan.knob !== 'none') {
@@ -203,7 +215,7 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
     // ask once more without it. The daemon remembers this for the node (result.thinking.knobRejected).
     discard(reply.body);
     plan = canaryPlan(run.node, run.settings, { ...server, knobRejected: true });
-    req = requestFor(run.node, model, run.settings, plan, loadedCtx);
+    req = requestFor(run.node, server, model, run.settings, plan, loadedCtx);
     reply = await send(run, req.path, { method: 'POST', accept: req.accept, json: req.json });
   }
   const thinking = { knob: plan.knob, knobRejected: plan.knobRejected, thought: false };

@@ -23,8 +23,8 @@ afterEach(async () => {
   agent = undefined;
 });
 
-function setup(url: string, canary: Record<string, unknown> = {}): { node: NodeConfig; settings: ProbeSettings } {
-  const c = parseConfig({ nodes: [{ name: 'primary', url, model: 'llama3.2' }, { name: 'fallback', url: 'http://127.0.0.1:9' }], probes: { canary: { timeout: '10s', ...canary } } }, {});
+function setup(url: string, canary: Record<string, unknown> = {}, api: 'ollama' | 'openai' = 'ollama'): { node: NodeConfig; settings: ProbeSettings } {
+  const c = parseConfig({ nodes: [{ name: 'primary', url, api, model: 'llama3.2' }, { name: 'fallback', url: 'http://127.0.0.1:9' }], probes: { canary: { timeout: '10s', ...canary } } }, {});
   return { node: c.nodes[0] as NodeConfig, settings: c.probes };
 }
 
@@ -70,6 +70,28 @@ describe('canary on a busy node', () => {
     expect((await probeCanary(fixed.node, fixed.settings, { dispatcher: agent }, OLLAMA)).reason).toBe('ok');
     expect(s.requestsTo('/api/ps')).toBe(before);
     expect(s.lastRequestBody('/api/chat')).toMatchObject({ options: { num_ctx: 8192 } });
+  });
+
+  test('a /v1 node known to be Ollama gets the native canary (durations), with no keep_alive, like the apps’ /v1 requests', async () => {
+    const s = (sim = await startSimulator({ parallel: 1, tokenDelayMs: 5 }));
+    load = startLoad({ url: s.url, model: 'llama3.2', draftMs: 1_000 });
+    await waitFor('a draft generating', () => s.slots.running === 1);
+    const { node, settings } = setup(s.url, {}, 'openai');
+    agent = createProbeAgent(settings);
+    const before = s.requestsTo('/v1/chat/completions');
+    const r = await probeCanary(node, settings, { dispatcher: agent }, OLLAMA);
+    expect(r).toMatchObject({ ok: true, thinking: { knob: 'think' } });
+    expect(s.requestsTo('/v1/chat/completions')).toBe(before);
+    expect(judgeCanary(r, undefined, speed).queueMs).toBeGreaterThan(200);
+    // Unknown server: /v1 as configured, and no wait measured.
+    const unknown = await probeCanary(node, settings, { dispatcher: agent });
+    expect(unknown.ok).toBe(true);
+    expect(s.requestsTo('/v1/chat/completions')).toBe(before + 1);
+    expect(judgeCanary(unknown, undefined, speed).queueMs).toBeUndefined();
+    // With the apps gone, the last /api/chat body is the canary's own: no keep_alive.
+    await load?.stop();
+    expect((await probeCanary(node, settings, { dispatcher: agent }, OLLAMA)).ok).toBe(true);
+    expect(s.lastRequestBody('/api/chat')).not.toHaveProperty('keep_alive');
   });
 
   test('a canary abandoned at its deadline is cancelled and leaves the queue', async () => {

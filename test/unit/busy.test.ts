@@ -175,7 +175,7 @@ describe('decide: a busy primary keeps its traffic, a slow one loses it', () => 
 describe('busySignal: what check says each node gives', () => {
   test.each([
     ['ollama', 'ollama', true, /durations/],
-    ['openai', 'ollama', false, /\/v1 carries no durations/],
+    ['openai', 'ollama', true, /\/v1 carries none, so the canary uses Ollama's native \/api\/chat/],
     ['openai', 'llamacpp', false, /\/slots/],
     ['openai', 'vllm', false, /num_requests_waiting/],
     ['openai', 'unknown', false, /none known/],
