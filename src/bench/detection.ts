@@ -116,7 +116,7 @@ export async function seedClientPenalty(fault: Fault): Promise<number> {
 
 /** False failovers over `probes` simulated probes with `failRate` random failures, through the real core. */
 export function falseFailovers(probes: number, failRate: number, seed = 1): { failovers: number; probes: number } {
-  const policy: Policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000 };
+  const policy: Policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000, queueAllowance: 45_000 };
   let x = seed;
   const rand = () => ((x = (x * 1664525 + 1013904223) % 2 ** 32) / 2 ** 32);
   const clock = new FakeClock();

@@ -11,6 +11,7 @@ import { benchHistory } from './history';
 import { measureTakeover, TAKEOVER_DEFAULTS } from './takeover';
 import { footprint } from './footprint';
 import { firstIntoHang, slowPrimary } from './suspicion';
+import { busyScenario, stalledDetection } from './busy';
 
 /** One row of the printed table and of bench-results/latest.json. */
 interface Row {
@@ -192,6 +193,20 @@ async function main(): Promise<void> {
       target: 'after ≤ 1',
       note: `${r.before} vs ${r.after} changes in ${r.seconds} s (${r.reads} reads each), scaled to an hour; defaults (heartbeat 10 s, staleAfter 30 s, ttlMs 2 s)`,
     });
+  }
+  if (want('busy')) {
+    const secs = Number(process.env.BENCH_BUSY_SECONDS ?? 300);
+    for (const apps of [1, 2]) {
+      process.stderr.write(`  busy primary: one slot, ${apps} app(s) streaming 20 s drafts back to back, default cadence, ${secs} s…\n`);
+      const r = await busyScenario(apps, secs);
+      const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+      rows.push({ measure: `busy primary keeps its traffic (1 slot, ${apps} app${apps > 1 ? 's' : ''}, 20 s drafts)`, value: pct(r.primaryShare), target: '100 %', note: `up ${pct(r.upShare)} of the time; largest published wait ${s(r.maxWaitMs)}; ${r.drafts} drafts; ${secs} s at the default cadence` });
+      rows.push({ measure: `false alerts, busy primary (${apps} app${apps > 1 ? 's' : ''})`, value: String(r.mails.length), target: '0', note: r.mails.join('; ').slice(0, 120) || 'no mail' });
+      if (r.addedDelayMs !== undefined) rows.push({ measure: 'delay probing adds to a draft (1 app, worst case)', value: s(r.addedDelayMs), target: '≤ 0.2 s', note: `largest first-token delay over the median (a canary ahead in the queue); largest silence inside a draft ${s(r.maxGapMs)}` });
+    }
+    process.stderr.write('  stalled runner (tokens stop mid-draft, liveness passes), default cadence…\n');
+    const st = await stalledDetection();
+    rows.push({ measure: 'stalled runner judged (defaults)', value: s(st.ms), target: '≤ 295 s', note: `status reason ${st.reason}; bound canary.interval×1.1 + fall × canary.timeout + (fall−1) × fastInterval = 66 + 3×75 + 2×2 s` });
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
   const widths = [0, 1, 2, 3].map((i) => Math.max(...[['measure', 'value', 'target', 'note'], ...rows.map((r) => [r.measure, r.value, r.target, r.note])].map((r) => (r[i] ?? '').length)));

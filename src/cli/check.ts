@@ -2,6 +2,7 @@ import { isCloudflareProtection } from '../core/cloudflare';
 import { isReason, REASON_INFO } from '../core/reasons';
 import { EXIT_CONFIG, loadConfig } from '../config';
 import { policyOf } from '../config/policy';
+import { busySignal, judgeCanary } from '../core/busy';
 import { describePlan } from '../core/flavor';
 import { Warmth } from '../daemon/keep-warm';
 import { ServerKnowledge } from '../daemon/knowledge';
@@ -60,6 +61,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
             canary = await probeCanary(node, config.probes, { dispatcher: agent }, known.view(node.name));
             known.learn(canary);
           }
+          // The slot wait measured and named, as the daemon records it (no stall judgement: one look, no history).
+          if (canary) canary = judgeCanary(canary, undefined, { ...policyOf(config), livenessFreshMs: 0 });
           const plan = canaryPlan(node, config.probes, known.view(node.name));
           const undiscovered = configured.model === undefined && node.model === undefined && liveness.reason === 'model_missing';
           return { node, liveness, canary, server: known.get(node.name), plan, undiscovered, memory: memory.lines, verdict: oneShotVerdict(liveness, canary, policyOf(config)) };
@@ -77,6 +80,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           server: { flavor: server.flavor, version: server.version ?? null },
           thinking: { knob: plan.knob, knobRejected: plan.knobRejected, maxTokens: plan.maxTokens, noThink: plan.prompt.endsWith('/no_think'), text: describePlan(plan) },
           keepWarm: node.models.length > 0 && Warmth.applies(node, server) ? node.models : null,
+          busySignal: { ...busySignal(node.api, server.flavor), queueMs: canary?.queueMs ?? null },
           status: verdict.status,
           reason: verdict.reason,
           hint: hintFor(verdict.reason),
@@ -107,6 +111,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         for (const { node, verdict } of rows) {
           const hint = hintFor(verdict.reason);
           if (hint) io.stdout.write(`${node.name}: ${verdict.reason}: ${hint}\n`);
+        }
+        for (const { node, server, canary } of rows) {
+          const wait = canary?.queueMs !== undefined ? ` (this canary waited ${ms(canary.queueMs)})` : '';
+          io.stdout.write(`${node.name}: busy signal: ${busySignal(node.api, server.flavor).text}${wait}\n`);
         }
       }
       const undiscovered = rows.filter((r) => r.undiscovered);

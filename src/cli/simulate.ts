@@ -7,6 +7,7 @@ const HELP = `Usage: llm-sentinel simulate [--port N] [--host ADDR] [--model NAM
                              [--fault NAME] [--control-port N] [--token-delay 5ms] [--load-time 0ms]
                              [--flavor ollama|ollama-legacy|llamacpp|vllm] [--reject-thinking-knob]
                              [--memory 8g] [--model-size NAME=5g]...
+                             [--parallel N]
 
 Runs an Ollama-compatible node on loopback for demos and tests. --control-port starts a small control API:
   curl -X POST localhost:<control-port>/fault -H 'content-type: application/json' -d '{"fault":"hang"}'
@@ -14,6 +15,8 @@ Runs an Ollama-compatible node on loopback for demos and tests. --control-port s
 server documents. --reject-thinking-knob answers any thinking knob with 400, like an older strict server.
 --memory gives the node room for models (default unlimited): a model that does not fit evicts the least
 recently used idle one, like Ollama; --model-size overrides a model's size (default from its tag).
+--parallel N serves N generations at once like OLLAMA_NUM_PARALLEL (Ollama's default is 1); the rest wait
+in FIFO order inside the server, with no header sent (default 0: no limit).
 Faults: ${'FAULTS_LIST'}
 `;
 
@@ -49,6 +52,13 @@ function sizes(list: string[] | undefined): Record<string, number> | undefined {
   return out;
 }
 
+function parallelFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isInteger(n)) throw new UsageError(`--parallel must be a whole number >= 0 (0 = no limit), got ${JSON.stringify(v)}`);
+  return n;
+}
+
 export async function run(argv: string[], io: CliIo): Promise<number> {
   try {
     const { values } = parseFlags(argv, {
@@ -64,6 +74,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       'model-size': { type: 'string', multiple: true },
       flavor: { type: 'string' },
       'reject-thinking-knob': { type: 'boolean' },
+      parallel: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
@@ -88,6 +99,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       rejectThinkingKnob: values['reject-thinking-knob'],
       memoryBytes: bytes('memory', values.memory),
       modelSizes: sizes(values['model-size']),
+      parallel: parallelFlag(values.parallel),
     });
     if (values.fault) await sim.setFault(values.fault as Fault);
     const control = values['control-port'] !== undefined ? await startSimulatorControl(sim, port('control-port', values['control-port'], 0), host) : undefined;

@@ -43,7 +43,17 @@ const livenessSchema = z
 const canarySchema = z
   .object({
     interval: duration(100).prefault('60s'),
-    timeout: duration(50).prefault('30s'),
+    /**
+     * The whole canary, the wait for a generation slot included (Ollama sends nothing before the first token):
+     * 75s = the queue allowance below + 30s of work. A canary with no token by then while liveness passes
+     * is judged `stalled` (docs/busy.md).
+     */
+    timeout: duration(50).prefault('75s'),
+    /**
+     * How long a canary may wait for a busy node's generation slot (measured from Ollama's durations) before
+     * the wait counts against the node as slowness. Queueing within it is `busy`, not sick (docs/busy.md).
+     */
+    queueAllowance: duration(0).prefault('45s'),
     firstTokenTimeout: duration(50).optional(),
     prompt: z.string().min(1).prefault('Reply with the single word PONG.'),
     expect: expectPattern.prefault('/pong/i'),

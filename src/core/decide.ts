@@ -2,6 +2,7 @@ import type { ProbeResult } from '../probes/types';
 import { REASON_INFO, type Reason } from './reasons';
 import { applySample, isTransitional, newTrack, type Sample, type Track } from './hysteresis';
 import type { NodeStatus } from './status';
+import { judgeSpeed, nextQueueView, NO_QUEUE, type QueueView } from './busy';
 
 export type { NodeStatus };
 
@@ -20,6 +21,8 @@ export interface Policy {
   canaryEnabled: boolean;
   /** A canary whose server-reported load time exceeds this met a cold model (recorded, never judged). */
   coldStartMs: number;
+  /** A measured wait for a generation slot up to this is busy, not slow (core/busy.ts). */
+  queueAllowance: number;
 }
 
 /** A point in time: wall clock for what people read, monotonic for durations (immune to clock jumps). */
@@ -69,6 +72,8 @@ export interface NodeRuntime {
   /** Cold starts seen since the monitor started, and the last one (the model had been evicted). */
   coldStarts: number;
   lastColdStartAt: number | null;
+  /** Busy: the last working canary waited for a generation slot, and how long (core/busy.ts). */
+  queue: QueueView;
 }
 
 export interface MonitorState {
@@ -110,6 +115,7 @@ export function initialState(nodes: ReadonlyArray<{ name: string; priority: numb
       previousStatus: 'unknown',
       coldStarts: 0,
       lastColdStartAt: null,
+      queue: NO_QUEUE,
     })),
     preferred: sorted[0]?.name ?? '',
     allDown: false,
@@ -134,9 +140,9 @@ export function statusOf(n: Pick<NodeRuntime, 'reach' | 'gen' | 'speed'>, canary
 }
 
 export function isSlow(r: ProbeResult, p: Policy): boolean {
-  // A cold start is recorded but is not slowness: subtract the server-reported load time.
-  const load = r.loadMs ?? 0;
-  return (r.ttftMs !== undefined && r.ttftMs - load > p.slowTtft) || (r.totalMs !== undefined && r.totalMs - load > p.slowTotal);
+  // A cold start is recorded but is not slowness (the load time is subtracted), and neither is a wait for a
+  // generation slot within the queue allowance: speed is judged on the work after the wait (core/busy.ts).
+  return judgeSpeed(r, p).slow;
 }
 
 /** A first load, or one after the monitor's own or an app's eviction, is not a cold start of the node (core/residency). */
@@ -187,6 +193,7 @@ export function decide(state: MonitorState, r: ProbeResult, policy: Policy, at: 
     lastError: r.ok
       ? prev.lastError
       : { reason: r.reason, message: r.detail ?? r.reason, at: r.startedAt, ...(r.cause ? { cause: r.cause } : {}), ...(r.retryAfterMs !== undefined ? { retryAfterMs: r.retryAfterMs } : {}) },
+    queue: nextQueueView(prev.queue ?? NO_QUEUE, r, policy),
     coldStarts: prev.coldStarts + (isColdStart(r, policy) ? 1 : 0),
     lastColdStartAt: isColdStart(r, policy) ? r.startedAt : prev.lastColdStartAt,
     latency:

@@ -28,6 +28,7 @@ export const REASONS = [
   'overloaded',
   'server_error',
   'stream_error',
+  'stalled',
   'bad_response',
   'too_large',
   'wrong_answer',
@@ -101,6 +102,9 @@ export const REASON_INFO: Readonly<Record<Reason, ReasonInfo>> = {
   overloaded: row('soft', { path: true }, 'overloaded', 'too many queued requests: raise OLLAMA_MAX_QUEUE / OLLAMA_NUM_PARALLEL'),
   server_error: row('soft', { path: true }, 'server error', "read the detail and Ollama's log"),
   stream_error: row('soft', {}, 'stream broke off', "the runner died mid-generation or a proxy cut the stream: check Ollama's log"),
+  // Judged by core/busy (judgeStall) from a canary timeout while liveness passed: the server answers, the
+  // runner does not generate. Hard: `fall` of them in a row (each a whole canary deadline) flip the node.
+  stalled: row('hard', {}, 'generation stalled (the server answers, no tokens come)', "a runner hung behind a stuck request: check Ollama's log, restart it; or a queue longer than probes.canary.timeout"),
   bad_response: row('soft', {}, 'bad response', 'a proxy in between or a wrong URL: the detail names what was wrong'),
   too_large: row('soft', {}, 'response too large', 'a wrong URL or a misbehaving server; raise maxResponseBytes for a huge model list'),
   wrong_answer: row('soft', {}, 'canary answered wrongly', 'check the answer: a different model behind the name, a system prompt, or adjust prompt/expect'),

@@ -15,7 +15,7 @@ export interface Cadence {
   fast: number;
 }
 
-type Scheduled = Pick<NodeRuntime, 'reach' | 'gen' | 'speed'> & Partial<Pick<NodeRuntime, 'lastError' | 'lastCheckAt'>>;
+type Scheduled = Pick<NodeRuntime, 'reach' | 'gen' | 'speed'> & Partial<Pick<NodeRuntime, 'lastError' | 'lastCheckAt' | 'queue'>>;
 
 /** The node's latest judged probe met Cloudflare's rate limit (either loop's probe: both go through it). */
 export const rateLimited = (n: Scheduled | undefined): boolean =>
@@ -37,13 +37,15 @@ export function rateLimitHold(n: Scheduled | undefined, now: number): number {
 /**
  * A loop re-checks fast while the tracks it feeds are undecided (never into a Cloudflare rate limit):
  *   liveness: reachability is transitional;
- *   canary:   generation is, or speed is (once measured), or reachability is on its way up from unknown
+ *   canary:   generation is, or speed is (once measured, and the node is not busy), or reachability is on its way up from unknown
  *             (a node that answers liveness but has never generated should be judged soon).
  */
 export function wantsFastRecheck(n: Scheduled, kind: LoopKind): boolean {
   if (rateLimited(n)) return false;
   if (kind === 'liveness') return isTransitional(n.reach);
-  return isTransitional(n.gen) || (n.speed.state !== 'unknown' && isTransitional(n.speed)) || (n.reach.state === 'unknown' && isTransitional(n.reach));
+  // A busy node's speed is not re-checked fast: each re-check would only queue behind the apps' drafts again.
+  const speedUndecided = n.speed.state !== 'unknown' && isTransitional(n.speed) && n.queue?.busy !== true;
+  return isTransitional(n.gen) || speedUndecided || (n.reach.state === 'unknown' && isTransitional(n.reach));
 }
 
 /** The delay before a loop's next probe (jitter is the loop's own business). Unknown node: the normal cadence. */

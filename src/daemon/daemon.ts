@@ -4,6 +4,7 @@ import { policyOf } from '../config/policy';
 import { decide, evaluatePreferred, isColdStart, type CoreEvent, type Decision, type MonitorState } from '../core/decide';
 import { restoreState } from '../core/restore';
 import { nextProbeDelay, probingHealth, rateLimitHold, spannedSleep } from '../core/schedule';
+import { judgeCanary } from '../core/busy';
 import type { Logger } from '../logging';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { withRootCause } from '../probes/direct';
@@ -33,8 +34,7 @@ export interface DaemonDeps {
   logger: Logger;
   clock: Clock;
   version: string;
-  /** For tests: deterministic jitter. */
-  random?: () => number;
+  random?: () => number; // for tests: deterministic jitter
   /** With peers: what they last said, for the state file's `peers` section. */
   peers?: () => PublishedPeer[];
   /** Builds the alerting for a config (again on reload); absent: no alerts. */
@@ -275,7 +275,7 @@ export class Daemon {
     }
     // Taken before any direct-path probe, whose own duration must not look like a sleep.
     const endedAt = this.deps.clock.now();
-    await this.#onResult(await withRootCause(result, node, p, ctx), endedAt);
+    await this.#onResult(judgeCanary(await withRootCause(result, node, p, ctx), this.#liveness.get(node.name), { ...policyOf(this.#config), livenessFreshMs: p.liveness.interval + p.liveness.timeout }), endedAt);
     // Every liveness cycle: the apps' models stay loaded (a load request, never a generation).
     if (kind === 'liveness' && result.ok && !this.#stopping) this.#warmth.kick(this.#known.resolve(configured), this.#known.get(node.name), (loaded) => loaded && !this.#stopping && this.#publish());
   }

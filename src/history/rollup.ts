@@ -1,3 +1,4 @@
+import { WAITED_MS } from '../core/busy';
 import { addValue, mergeInto, quantile, type Histogram } from './histogram';
 
 /** The probe facts a rollup needs (a row of `probes`, minus what is only kept for debugging). */
@@ -15,6 +16,8 @@ export interface RawProbe {
   evalCount: number | null;
   /** Why the canary's model was not in memory (migrations/0009); null: judged by load time alone. */
   loadCause?: string | null;
+  /** Canary: the measured wait for a generation slot (null: not measured). */
+  queueMs?: number | null;
 }
 
 /** One node, one probe kind, one period (an hour, a day, or a whole report window). */
@@ -34,10 +37,14 @@ export interface Rollup {
   tps: Histogram;
   coldStarts: number;
   evalTokens: number;
+  /** Canary wait for a generation slot, ok canaries with a measured wait only (its count: how many). */
+  queue: Histogram;
+  /** Of those, how many waited WAITED_MS or more. */
+  waited: number;
 }
 
 export function emptyRollup(at: number, node: string, kind: string): Rollup {
-  return { at, node, kind, checks: 0, ok: 0, failures: {}, ttft: new Map(), total: new Map(), tps: new Map(), coldStarts: 0, evalTokens: 0 };
+  return { at, node, kind, checks: 0, ok: 0, failures: {}, ttft: new Map(), total: new Map(), tps: new Map(), coldStarts: 0, evalTokens: 0, queue: new Map(), waited: 0 };
 }
 
 const finite = (v: number | null): v is number => v !== null && Number.isFinite(v);
@@ -52,6 +59,10 @@ export function addProbe(r: Rollup, p: RawProbe, coldStartMs: number): void {
       const total = finite(p.totalMs) ? p.totalMs : p.durationMs;
       if (finite(total)) addValue(r.total, total);
       if (finite(p.tokensPerSec)) addValue(r.tps, p.tokensPerSec);
+      if (p.queueMs !== undefined && finite(p.queueMs) && p.queueMs >= 0) {
+        addValue(r.queue, p.queueMs);
+        if (p.queueMs >= WAITED_MS) r.waited++;
+      }
     } else if (finite(p.durationMs)) {
       addValue(r.total, p.durationMs);
     }
@@ -73,6 +84,8 @@ export function mergeRollup(into: Rollup, r: Rollup): Rollup {
   mergeInto(into.tps, r.tps);
   into.coldStarts += r.coldStarts;
   into.evalTokens += r.evalTokens;
+  mergeInto(into.queue, r.queue);
+  into.waited += r.waited;
   return into;
 }
 

@@ -1,6 +1,7 @@
 import { verdictsDiffer } from '../core/peer-disagree';
 import { NODE_STATUSES, type NodeStatus } from '../core/status';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { WAITED_MS } from '../core/busy';
 import type { ProbeResult } from '../probes/types';
 import type { ReportSource } from '../intake/intake';
 import { packageVersion } from '../version';
@@ -55,6 +56,8 @@ export function createMetrics(nodes: Array<{ name: string; priority: number }>, 
   const failures = new Counter({ name: 'llm_sentinel_probe_failures_total', help: 'Failed probes by reason.', labelNames: ['node', 'kind', 'reason'], registers });
   const transitions = new Counter({ name: 'llm_sentinel_node_transitions_total', help: 'Status changes of each node.', labelNames: ['node', 'from', 'to'], registers });
   const reports = new Counter({ name: 'llm_sentinel_client_reports_total', help: 'Failure reports from apps, by how they arrived and whether they were accepted.', labelNames: ['node', 'source', 'outcome'], registers });
+  const queueWait = new Histogram({ name: 'llm_sentinel_canary_queue_wait_seconds', help: 'Canary wait for a generation slot behind the apps, measured from the server durations (docs/busy.md).', labelNames: ['node'], buckets: TTFT_BUCKETS, registers });
+  const busy = new Gauge({ name: 'llm_sentinel_node_busy', help: '1 when the last working canary waited for a generation slot (serving others, not sick).', labelNames: ['node'], registers });
   const heartbeat = new Gauge({ name: 'llm_sentinel_heartbeat_timestamp_seconds', help: 'Unix time of the last state write; alert when it stops moving.', registers });
   let peerVerdicts: (() => PeerVerdictsNow | undefined) | undefined;
   new Gauge({
@@ -105,9 +108,12 @@ export function createMetrics(nodes: Array<{ name: string; priority: number }>, 
       probeDuration.observe({ node: r.node, kind: r.kind }, r.durationMs / 1000);
       if (!r.ok) {
         failures.inc({ node: r.node, kind: r.kind, reason: r.reason });
+        if (r.kind === 'canary') busy.set({ node: r.node }, 0);
         return;
       }
       if (r.kind !== 'canary') return;
+      if (r.queueMs !== undefined) queueWait.observe({ node: r.node }, r.queueMs / 1000);
+      busy.set({ node: r.node }, r.queueMs !== undefined && r.queueMs >= WAITED_MS ? 1 : 0);
       if (r.ttftMs !== undefined) ttft.observe({ node: r.node }, r.ttftMs / 1000);
       if (r.tokensPerSec !== undefined && Number.isFinite(r.tokensPerSec)) tps.set({ node: r.node }, r.tokensPerSec);
     },

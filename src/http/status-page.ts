@@ -81,9 +81,11 @@ function banner(m: StatusModel): string {
 function nodeCard(n: StatusNode, m: StatusModel): string {
   const since = n.since !== null && Number.isFinite(n.since) ? ` for ${formatDuration(Math.max(0, m.now - n.since))}` : '';
   const why = n.status === 'up' ? '' : ` <span class="why">${esc(n.statusReason)}</span>`;
+  // Busy is not a status: a node serving long drafts is up, and says how long a request waits for a slot.
+  const busy = n.busy ? ` <span class="why">busy${n.busy.waitMs !== null ? `: requests wait ${esc(formatDuration(n.busy.waitMs))} for a slot` : ''}</span>` : '';
   return `<article class="node">
 <div class="node-head"><h2>${esc(n.name)}${n.preferred ? ' <span class="tag">preferred</span>' : ''}</h2>
-<span class="pill s-${esc(n.status)}">${esc(n.status)}</span><span class="since">${esc(since)}</span>${why}</div>
+<span class="pill s-${esc(n.status)}">${esc(n.status)}</span><span class="since">${esc(since)}</span>${why}${busy}</div>
 ${n.model ? `<p class="model">model ${esc(n.model)}</p>` : ''}
 ${dayBars(n.days, n.name)}
 <p class="summary"><span>${m.days} days ago</span><span>uptime ${esc(pct(n.uptime))} · watched ${esc(pct(n.coverage))}</span><span>today</span></p>

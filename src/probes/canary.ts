@@ -1,9 +1,11 @@
 import type { NodeConfig } from '../config';
+import type { ServerDurations } from '../core/busy';
+import { sameModel } from '../core/keep-warm';
 import { describePlan, planThinking, type Flavor, type ThinkingPlan } from '../core/flavor';
 import { judgeAnswer } from '../core/thinking';
 import { formatDuration } from '../util/duration';
 import { classifyHttp, classifyNetworkError, clip } from './classify';
-import { discard, guard, isFailure, judgeError, readCapped, runProbe, send, type Outcome, type ProbeContext, type ProbeRun, type ProbeSettings, type Reply } from './http';
+import { discard, getJson, guard, isFailure, judgeError, readCapped, runProbe, send, type Outcome, type ProbeContext, type ProbeRun, type ProbeSettings, type Reply } from './http';
 import { LineDecoder, NdjsonParser, SseParser, type DoneStats, type StreamEvent, type StreamParser } from './stream';
 import type { ProbeResult } from './types';
 
@@ -22,6 +24,7 @@ interface StreamState {
   contentChunks: number;
   bytes: number;
   firstTokenAt?: number;
+  lastTokenAt?: number;
   done?: DoneStats;
 }
 
@@ -36,15 +39,26 @@ export interface ServerView {
 
 const UNKNOWN_SERVER: ServerView = { flavor: 'unknown', knobRejected: false };
 
-export function canaryPlan(node: NodeConfig, settings: ProbeSettings, server: ServerView = UNKNOWN_SERVER): ThinkingPlan {
-  const c = settings.canary;
-  return planThinking({ api: node.api, flavor: server.flavor, knobRejected: server.knobRejected, thinksAnyway: server.thinksAnyway, prompt: c.prompt, maxTokens: c.maxTokens, thinkingBudget: c.thinkingBudget });
+const isOllama = (server: ServerView): boolean => server.flavor === 'ollama' || server.flavor === 'ollama-legacy';
+
+/**
+ * The API the canary speaks. A node configured `api: openai` on a server known to be Ollama (its /api/version
+ * answered liveness, so /api/* is reachable) gets the native /api/chat: /v1 carries no durations, and without
+ * them a wait for a generation slot cannot be told from slowness (docs/busy.md).
+ */
+export function canaryApi(node: NodeConfig, server: ServerView = UNKNOWN_SERVER): NodeConfig['api'] {
+  return node.api === 'openai' && isOllama(server) ? 'ollama' : node.api;
 }
 
-function requestFor(node: NodeConfig, model: string, settings: ProbeSettings, plan: ThinkingPlan): { path: string; json: unknown; accept: string; expect: 'ndjson' | 'sse' } {
+export function canaryPlan(node: NodeConfig, settings: ProbeSettings, server: ServerView = UNKNOWN_SERVER): ThinkingPlan {
+  const c = settings.canary;
+  return planThinking({ api: canaryApi(node, server), flavor: server.flavor, knobRejected: server.knobRejected, thinksAnyway: server.thinksAnyway, prompt: c.prompt, maxTokens: c.maxTokens, thinkingBudget: c.thinkingBudget });
+}
+
+function requestFor(node: NodeConfig, server: ServerView, model: string, settings: ProbeSettings, plan: ThinkingPlan, loadedCtx?: number): { path: string; json: unknown; accept: string; expect: 'ndjson' | 'sse' } {
   const c = settings.canary;
   const messages = [{ role: 'user', content: plan.prompt }];
-  if (node.api === 'openai') {
+  if (canaryApi(node, server) === 'openai') {
     const knob = plan.knob === 'reasoning_effort' ? { reasoning_effort: 'none' } : plan.knob === 'chat_template_kwargs' ? { chat_template_kwargs: { enable_thinking: false } } : {};
     return {
       path: '/v1/chat/completions',
@@ -55,13 +69,18 @@ function requestFor(node: NodeConfig, model: string, settings: ProbeSettings, pl
   }
   const options: Record<string, number> = { temperature: 0, num_predict: plan.maxTokens };
   // The same num_ctx as the apps (and the keep-warm loads): a different one makes Ollama reload the model.
-  if (c.numCtx !== undefined) options.num_ctx = c.numCtx;
+  // Without numCtx, the context the loaded runner has (/api/ps context_length): any other makes Ollama wait for
+  // the apps' requests to drain and reload the model (needsReload), which the apps would pay for.
+  const numCtx = c.numCtx ?? loadedCtx;
+  if (numCtx !== undefined) options.num_ctx = numCtx;
   return {
     path: '/api/chat',
     // Ollama ignores Accept; asking for JSON makes Cloudflare's own error pages RFC 9457 JSON.
     accept: 'application/json',
     expect: 'ndjson',
-    json: { model, messages, stream: true, ...(plan.knob === 'think' ? { think: false } : {}), keep_alive: c.keepAlive, options },
+    // On a node the apps use through /v1 the canary sends no keep_alive, like the apps' own requests (/v1
+    // cannot set one): Ollama's default applies and the model's keep_alive is left as the apps have it.
+    json: { model, messages, stream: true, ...(plan.knob === 'think' ? { think: false } : {}), ...(node.api === 'ollama' ? { keep_alive: c.keepAlive } : {}), options },
   };
 }
 
@@ -76,6 +95,7 @@ function apply(run: ProbeRun, state: StreamState, events: StreamEvent[]): 'done'
           state.firstTokenAt = run.since();
           run.deadline.disarm('first_token');
         }
+        state.lastTokenAt = run.since();
         if (ev.type === 'content') state.text += ev.text;
         else state.reasoning += ev.text;
         state.contentChunks += 1;
@@ -152,6 +172,30 @@ function speed(stats: DoneStats, state: StreamState, totalMs: number): number | 
   return tokens > 0 && streamingMs > 0 ? round1(tokens / (streamingMs / 1000)) : undefined;
 }
 
+/** The final chunk's durations, as sent (core/busy judges whether to believe them). */
+function durationsOf(stats: DoneStats): ServerDurations | undefined {
+  if (stats.totalDurationNs === undefined && stats.evalDurationNs === undefined) return undefined;
+  return { totalNs: stats.totalDurationNs, loadNs: stats.loadDurationNs, promptEvalNs: stats.promptEvalDurationNs, evalNs: stats.evalDurationNs };
+}
+
+/**
+ * The context length the node's runner for `model` was loaded with (/api/ps `context_length`, Ollama ≥ 0.11),
+ * or undefined: not loaded, an older Ollama, or /api/ps not answering (the canary then sends none, as before).
+ */
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+async function loadedContext(run: ProbeRun, model: string): Promise<number | undefined> {
+  const ps = await getJson(run, '/api/ps');
+  if (isFailure(ps) || !isRecord(ps.value) || !Array.isArray(ps.value.models)) return undefined;
+  for (const m of ps.value.models as unknown[]) {
+    const names = isRecord(m) ? [m.name, m.model].filter((n): n is string => typeof n === 'string') : [];
+    if (!isRecord(m) || !names.some((n) => sameModel(n, model))) continue;
+    const n = m.context_length;
+    return typeof n === 'number' && Number.isInteger(n) && n >= 256 && n <= 1_048_576 ? n : undefined;
+  }
+  return undefined;
+}
+
 async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
   const c = run.settings.canary;
   const firstTokenMs = c.firstTokenTimeout ?? c.timeout;
@@ -159,7 +203,11 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
   const model = run.node.model;
   if (model === undefined) return { reason: 'model_missing', detail: 'no model configured and none discovered yet (see liveness)' };
   let plan = canaryPlan(run.node, run.settings, server);
-  let req = requestFor(run.node, model, run.settings, plan);
+  // Read before the clock of the generation starts: its time is taken off every timing below.
+  // Only on a server known to be Ollama (liveness said so): /api/ps is Ollama's own route.
+  const loadedCtx = isOllama(server) && c.numCtx === undefined ? await loadedContext(run, model) : undefined;
+  const offset = run.since();
+  let req = requestFor(run.node, server, model, run.settings, plan, loadedCtx);
 
   let reply = await send(run, req.path, { method: 'POST', accept: req.accept, json: req.json });
   if (!isFailure(reply) && reply.status === 400 && plan.knob !== 'none') {
@@ -167,13 +215,13 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
     // ask once more without it. The daemon remembers this for the node (result.thinking.knobRejected).
     discard(reply.body);
     plan = canaryPlan(run.node, run.settings, { ...server, knobRejected: true });
-    req = requestFor(run.node, model, run.settings, plan);
+    req = requestFor(run.node, server, model, run.settings, plan, loadedCtx);
     reply = await send(run, req.path, { method: 'POST', accept: req.accept, json: req.json });
   }
   const thinking = { knob: plan.knob, knobRejected: plan.knobRejected, thought: false };
   if (isFailure(reply)) return reply.reason === 'timeout' ? { ...reply, detail: `${reply.detail}; no response headers yet`, thinking } : { ...reply, thinking };
   if (reply.status < 200 || reply.status >= 300) return { ...(await judgeError(run, reply, req.path, req.expect)), thinking };
-  const facts = { httpStatus: reply.status, ttfbMs: reply.ttfbMs, thinking };
+  const facts = { httpStatus: reply.status, ttfbMs: reply.ttfbMs - offset, thinking };
   const shape = classifyHttp({ status: reply.status, headers: reply.headers, expect: req.expect, path: req.path });
   if (shape.reason === 'not_ollama') {
     discard(reply.body);
@@ -190,15 +238,15 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
 
   const state: StreamState = { text: '', reasoning: '', lines: 0, contentChunks: 0, bytes: 0 };
   const failed = await readStream(run, reply, req.expect === 'sse' ? new SseParser() : new NdjsonParser(), state);
-  const totalMs = run.since();
-  const ttftMs = state.firstTokenAt;
+  const totalMs = run.since() - offset;
+  const ttftMs = state.firstTokenAt === undefined ? undefined : state.firstTokenAt - offset;
   const verdict = judgeAnswer({ content: state.text, reasoning: state.reasoning, evalCount: state.done?.evalCount, maxTokens: plan.maxTokens });
   const shown = verdict.kind === 'answer' ? verdict.text : state.text;
   const answer = clip(shown, 200) || undefined;
   if (failed) {
     const noToken = failed.reason === 'timeout' && ttftMs === undefined && run.deadline.fired?.kind === 'probe';
     const detail = noToken ? `no first token within ${formatDuration(c.timeout)} (deadline)` : failed.detail;
-    return { ...failed, detail, ...facts, ttftMs, answer };
+    return { ...failed, detail, ...facts, ttftMs, lastTokenMs: state.lastTokenAt === undefined ? undefined : state.lastTokenAt - offset, answer };
   }
 
   const stats = state.done ?? {};
@@ -207,9 +255,10 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
     thinking: { ...thinking, thought: verdict.kind === 'answer' ? verdict.thought : verdict.kind === 'thinking_budget' || verdict.thought },
     ttftMs,
     totalMs,
-    tokensPerSec: speed(stats, state, totalMs),
+    tokensPerSec: speed(stats, state, totalMs + offset),
     loadMs: stats.loadDurationNs === undefined ? undefined : round1(stats.loadDurationNs / 1e6),
     evalCount: stats.evalCount ?? (req.expect === 'sse' ? state.contentChunks : undefined),
+    durations: durationsOf(stats),
     answer,
   };
   if (verdict.kind === 'thinking_budget') {

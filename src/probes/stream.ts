@@ -10,6 +10,10 @@ export interface DoneStats {
   evalDurationNs?: number;
   /** Ollama's load_duration in nanoseconds. */
   loadDurationNs?: number;
+  /** Ollama's total_duration in nanoseconds (includes the wait for a generation slot). */
+  totalDurationNs?: number;
+  /** Ollama's prompt_eval_duration in nanoseconds. */
+  promptEvalDurationNs?: number;
   /** A server's own generation speed (llama.cpp's timings.predicted_per_second). */
   tokensPerSec?: number;
 }
@@ -123,6 +127,10 @@ export class NdjsonParser implements StreamParser {
       if (evalCount !== undefined) stats.evalCount = evalCount;
       if (evalDurationNs !== undefined) stats.evalDurationNs = evalDurationNs;
       if (loadDurationNs !== undefined) stats.loadDurationNs = loadDurationNs;
+      const totalDurationNs = num(o.total_duration);
+      const promptEvalDurationNs = num(o.prompt_eval_duration);
+      if (totalDurationNs !== undefined) stats.totalDurationNs = totalDurationNs;
+      if (promptEvalDurationNs !== undefined) stats.promptEvalDurationNs = promptEvalDurationNs;
       events.push({ type: 'done', stats });
     }
     return events;

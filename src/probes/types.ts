@@ -1,3 +1,4 @@
+import type { ServerDurations } from '../core/busy';
 import type { Flavor, ThinkingKnob } from '../core/flavor';
 import type { Reason } from '../core/reasons';
 import type { LoadCause } from '../core/residency';
@@ -35,6 +36,12 @@ export interface ProbeResult {
    * absent) is a cold start of the node; a first load, or one after the monitor's own or an app's eviction, is not.
    */
   loadCause?: LoadCause;
+  /** Canary: the final chunk's durations as the server sent them (Ollama's native API), judged by core/busy. */
+  durations?: ServerDurations;
+  /** Canary: time to the last token received (a stream that went quiet before its deadline). */
+  lastTokenMs?: number;
+  /** Canary: the wait for a generation slot, as judged by core/busy (absent when unknown). */
+  queueMs?: number;
   /** Canary: tokens generated (eval_count / usage.completion_tokens). */
   evalCount?: number;
   /** Canary: the answer text (trimmed, at most 200 characters). */

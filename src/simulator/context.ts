@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { GenerationMode } from './generation';
 import type { ModelInfo, ModelRegistry } from './models';
+import type { Slots } from './slots';
 import type { SimFlavor } from './types';
 import type { Reply } from './wire';
 
@@ -11,6 +12,8 @@ export interface SimSettings {
   /** Bookkeeping for tests: load requests and generations served. */
   readonly record: { load(model: string, keepAlive: unknown, options: unknown): void; generation(): void };
   readonly registry: ModelRegistry;
+  /** Generation slots (`--parallel`): the FIFO wait every generation passes after the model load. */
+  readonly slots: Slots;
   /** Changed at run time by setTokenDelay (a node that becomes slow without failing). */
   tokenDelayMs: number;
   readonly version: string;

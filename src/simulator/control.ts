@@ -6,7 +6,7 @@
  *   POST /answer {"answer":"…"}              → {"answer":"…"}
  *   POST /unload {"models":["qwen3:8b"]}     → {"loaded":[…]}  (models dropped from memory; omit models: all)
  *   GET  /stats                              → {"requestCount","generations","loads","loaded","modelLoads","evictions"}
- *   GET  /stats                              → {"requestCount":n}
+ *   POST /runner {"parallel":1,"stalled":true} → {"parallel","running","queued","stalled"}  (slots, a hung runner)
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -66,6 +66,17 @@ async function handle(sim: Simulator, req: IncomingMessage, res: ServerResponse)
     sim.unload(models as string[] | undefined);
     return send(res, 200, { loaded: sim.loaded() });
   }
+  if (path === '/runner' && req.method === 'POST') {
+    const parsed = parseJsonBody(body, 'ControlRequest');
+    if (!parsed.ok) return send(res, 400, { error: `invalid JSON: ${parsed.message}` });
+    const parallel = parsed.value?.['parallel'];
+    const stalled = parsed.value?.['stalled'];
+    if (parallel !== undefined && !(typeof parallel === 'number' && Number.isInteger(parallel) && parallel >= 0)) return send(res, 400, { error: 'parallel must be a whole number >= 0 (0 = no limit)' });
+    if (stalled !== undefined && typeof stalled !== 'boolean') return send(res, 400, { error: 'stalled must be true or false' });
+    if (typeof parallel === 'number') sim.setParallel(parallel);
+    if (typeof stalled === 'boolean') sim.setRunnerStalled(stalled);
+    return send(res, 200, sim.slots);
+  }
   if ((path === '/fault' || path === '/answer') && req.method === 'POST') {
     const parsed = parseJsonBody(body, 'ControlRequest');
     if (!parsed.ok) return send(res, 400, { error: `invalid JSON: ${parsed.message}` });
@@ -80,8 +91,8 @@ async function handle(sim: Simulator, req: IncomingMessage, res: ServerResponse)
     await sim.setFault(request.fault, request.opts);
     return send(res, 200, { fault: sim.fault });
   }
-  if (path === '/fault' || path === '/answer' || path === '/stats' || path === '/unload') return send(res, 405, { error: 'method not allowed' });
-  return send(res, 404, { error: 'not found; try GET /fault, POST /fault, POST /answer, POST /unload, GET /stats' });
+  if (path === '/fault' || path === '/answer' || path === '/stats' || path === '/unload' || path === '/runner') return send(res, 405, { error: 'method not allowed' });
+  return send(res, 404, { error: 'not found; try GET /fault, POST /fault, POST /answer, POST /unload, POST /runner, GET /stats' });
 }
 
 export function startSimulatorControl(sim: Simulator, port: number, host = '127.0.0.1'): Promise<SimulatorControl> {

@@ -1,4 +1,5 @@
 import type { ModelInfo, ModelRegistry } from './models';
+import type { Slots } from './slots';
 import { nowNs, nsSince, wait } from './time';
 
 /** What a thinking model "thinks" before answering; it costs num_predict tokens like real reasoning does. */
@@ -86,6 +87,27 @@ export interface GenerationJob {
   mode: GenerationMode;
   /** Handler entry, for total_duration and load_duration. */
   startNs: bigint;
+  /**
+   * An app's long draft (the load generator's `x-simulator-draft-ms` header): filler tokens at the node's pace
+   * for this long after the first one, whatever the answer; the canary never sends it.
+   */
+  draftMs?: number;
+}
+
+/** The request header the load generator uses to ask the simulator for a draft of a given length. */
+export const DRAFT_HEADER = 'x-simulator-draft-ms';
+
+/** The draft length a request asks for (whole ms, at most an hour), or undefined. */
+export function draftMsOf(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const v = headers[DRAFT_HEADER];
+  const n = typeof v === 'string' && /^\d{1,7}$/.test(v) ? Number(v) : undefined;
+  return n !== undefined && n <= 3_600_000 ? n : undefined;
+}
+
+const DRAFT_TEXT = tokenize(' Dear Ms Rivera, thank you for your time on Tuesday. Here is the follow-up we promised, with the figures.');
+
+function* draftTokens(): Generator<Token, 'stop' | 'length'> {
+  for (let i = 0; ; i++) yield { kind: 'content', text: DRAFT_TEXT[i % DRAFT_TEXT.length] as string };
 }
 
 export interface GenerationResult {
@@ -145,19 +167,28 @@ export async function* runGeneration(
   registry: ModelRegistry,
   tokenDelayMs: number,
   signal: AbortSignal,
+  slots?: Slots,
 ): AsyncGenerator<Token, GenerationEnd> {
   const acquired = await registry.acquire(job.model, job.keepAliveMs, signal);
   if (!acquired) return { kind: 'aborted', loadFailed: !signal.aborted };
+  let slot = false;
   try {
+    // load_duration ends here: the wait for a slot below is in total_duration only (llm/llama_server.go
+    // acquires the semaphore in Completion, after the scheduler has loaded the model).
     const loadNs = nsSince(job.startNs);
+    slot = slots ? await slots.acquire(signal) : true;
+    if (!slot) return { kind: 'aborted', loadFailed: false };
     const promptStart = nowNs();
     await wait(tokenDelayMs, signal);
     const promptNs = nsSince(promptStart);
     const evalStart = nowNs();
-    const plan = plannedTokens(job);
+    const draft = job.draftMs !== undefined && job.mode === 'normal' ? job.draftMs : undefined;
+    const plan = draft !== undefined ? draftTokens() : plannedTokens(job);
     const pace = job.mode === 'endless' ? ENDLESS_INTERVAL_MS : tokenDelayMs;
     let evalCount = 0;
     for (let step = plan.next(); ; step = plan.next()) {
+      if (draft !== undefined && evalCount > 0 && nsSince(evalStart) / 1e6 >= draft) step = { done: true, value: 'stop' };
+      if (job.limit !== undefined && draft !== undefined && evalCount >= job.limit) step = { done: true, value: 'length' };
       if (step.done) {
         if (job.mode === 'mid_stream_error') return { kind: 'error', message: RUNNER_STOPPED };
         const evalNs = evalCount ? nsSince(evalStart) : 0;
@@ -167,11 +198,14 @@ export async function* runGeneration(
         };
       }
       await wait(pace, signal);
+      // A hung runner keeps its slot and sends nothing until it is cleared or the client leaves.
+      if (slots?.stalled) await slots.whileStalled(signal);
       if (signal.aborted) return { kind: 'aborted', loadFailed: false };
       evalCount++;
       yield step.value;
     }
   } finally {
+    if (slot) slots?.release();
     registry.release(job.model, job.keepAliveMs);
   }
 }

@@ -8,3 +8,5 @@ export type { Fault, FaultOptions, FaultScope, SimFlavor, Simulator, SimulatorOp
 export { startSimulator } from './server';
 export { startSimulatorControl } from './control';
 export type { SimulatorControl } from './control';
+export { startLoad } from './load';
+export type { DraftRecord, LoadGenerator, LoadOptions } from './load';

@@ -5,6 +5,7 @@
 import { findModel, type RequestContext } from './context';
 import {
   collectGeneration,
+  draftMsOf,
   encodeWithInvalid,
   LOAD_CANCELED,
   runGeneration,
@@ -192,8 +193,9 @@ async function generation(ctx: RequestContext, kind: Kind): Promise<Reply> {
     promptTokens: req.promptTokens,
     mode: ctx.mode,
     startNs: ctx.startNs,
+    draftMs: draftMsOf(ctx.headers),
   };
-  const gen = runGeneration(job, registry, ctx.sim.tokenDelayMs, ctx.signal);
+  const gen = runGeneration(job, registry, ctx.sim.tokenDelayMs, ctx.signal, ctx.sim.slots);
   if (req.stream) return streamReply(NDJSON_TYPE, ndjson(req, gen, ctx.signal));
 
   const { content, thinking, end } = await collectGeneration(gen);

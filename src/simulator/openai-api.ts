@@ -5,6 +5,7 @@
 import { findModel, listModels, type RequestContext } from './context';
 import {
   collectGeneration,
+  draftMsOf,
   encodeWithInvalid,
   LOAD_CANCELED,
   runGeneration,
@@ -175,10 +176,12 @@ export async function chatCompletions(ctx: RequestContext): Promise<Reply> {
       promptTokens: req.promptTokens,
       mode: ctx.mode,
       startNs: ctx.startNs,
+      draftMs: draftMsOf(ctx.headers),
     },
     ctx.sim.registry,
     ctx.sim.tokenDelayMs,
     ctx.signal,
+    ctx.sim.slots,
   );
   if (req.stream) return streamReply(SSE_TYPE, sseStream(req, gen, ctx.signal));
 

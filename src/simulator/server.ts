@@ -12,6 +12,7 @@ import { ps, root, show, tags, version } from './ollama-api';
 import { chat, generate } from './ollama-generate';
 import { chatCompletions, getV1Model, listV1Models } from './openai-api';
 import { readBody } from './request';
+import { Slots } from './slots';
 import { nowNs, wait } from './time';
 import { FAULTS, type Fault, type FaultOptions, type SimFlavor, type Simulator, type SimulatorOptions } from './types';
 import { errorReply, jsonReply, sendReply, textReply, type Reply } from './wire';
@@ -99,6 +100,7 @@ class SimulatorServer implements Simulator {
         generation: () => void this.generationCount++,
       },
       registry,
+      slots: new Slots(opts.parallel ?? 0),
       tokenDelayMs: opts.tokenDelayMs ?? 5,
       version: opts.version ?? (this.flavor === 'ollama-legacy' ? '0.6.8' : '0.12.6'),
       answer: () => this.answerText,
@@ -169,6 +171,19 @@ class SimulatorServer implements Simulator {
 
   setTokenDelay(ms: number): void {
     this.settings.tokenDelayMs = Math.max(0, ms);
+  }
+
+  setParallel(n: number): void {
+    this.settings.slots.setParallel(n);
+  }
+
+  setRunnerStalled(on: boolean): void {
+    this.settings.slots.setStalled(on);
+  }
+
+  get slots(): { parallel: number; running: number; queued: number; stalled: boolean } {
+    const s = this.settings.slots;
+    return { parallel: s.parallel, running: s.running, queued: s.queued, stalled: s.stalled };
   }
 
   setFlakyLiveness(rate: number, seed = 1): void {

@@ -121,6 +121,12 @@ export interface SimulatorOptions {
   memoryBytes?: number;
   /** Model sizes in bytes by name (default: ~0.63 bytes per parameter from the tag, e.g. 8b → 5.05 GB). */
   modelSizes?: Record<string, number>;
+  /**
+   * Generations served at once, like OLLAMA_NUM_PARALLEL (src/simulator/slots.ts): the rest wait in FIFO order
+   * after the model load, in total_duration only, with no header sent; a client that leaves leaves the queue.
+   * Default 0 = no limit.
+   */
+  parallel?: number;
 }
 
 export interface Simulator {
@@ -138,6 +144,15 @@ export interface Simulator {
    * unanswered (like `hang`) with probability `rate`, from a seeded PRNG; 0 turns it off.
    */
   setFlakyLiveness(rate: number, seed?: number): void;
+  /** Changes the number of generation slots (0 = no limit). */
+  setParallel(n: number): void;
+  /**
+   * A hung runner: generations holding a slot stop producing tokens (keeping their slot, so the rest queue)
+   * until cleared; liveness still answers.
+   */
+  setRunnerStalled(on: boolean): void;
+  /** Generation slots now: how many, how many generate, how many wait, whether the runner is stalled. */
+  readonly slots: { parallel: number; running: number; queued: number; stalled: boolean };
   /** Total requests received (connections reset or refused before a request arrived are not counted). */
   readonly requestCount: number;
   /** Requests received for a path (without query string). */

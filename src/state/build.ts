@@ -80,6 +80,7 @@ export function buildPublishedState(
               }
             : {}),
           lastLiveness: live(rt.name),
+          queue: { busy: rt.queue.busy, waitMs: rt.queue.waitMs, at: isoOrNull(rt.queue.at) },
         },
       ];
     }),

@@ -41,6 +41,18 @@ export interface PublishedNode extends PublishedEndpoint {
    * a status. `attempts` > 1: a probe that answered a client's suspect report, retried on fresh connections.
    */
   lastLiveness?: PublishedLiveness | null;
+  /**
+   * Load (added within schemaVersion 1; absent from older monitors): the last working canary waited for a
+   * generation slot (`busy`), how long (`waitMs`, measured from the server's durations; null when the server
+   * gives none), and when that canary ran. A busy node stays `up`: queueing is not sickness (docs/busy.md).
+   */
+  queue?: PublishedQueue;
+}
+
+export interface PublishedQueue {
+  busy: boolean;
+  waitMs: number | null;
+  at: string | null;
 }
 
 export interface PublishedLiveness {

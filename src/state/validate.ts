@@ -1,5 +1,5 @@
 import { NODE_STATUSES } from '../core/status';
-import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedLiveness, type PublishedNode, type PublishedPeer, type PublishedState, type PublishedStatus, type NodeMemoryState } from './types';
+import { STATE_SCHEMA_VERSION, type PublishedEndpoint, type PublishedLiveness, type PublishedNode, type PublishedPeer, type PublishedState, type PublishedStatus, type NodeMemoryState, type PublishedQueue } from './types';
 
 /*
  * Hand-written on purpose: the client library imports this file, and apps (some serverless) must not pay for
@@ -167,6 +167,7 @@ function node(v: unknown, path: string): PublishedNode {
     ...(field(o, 'lastColdEvent') !== undefined ? { lastColdEvent: coldEvent(field(o, 'lastColdEvent'), `${path}.lastColdEvent`) } : {}),
     ...(field(o, 'lastLiveness') !== undefined ? { lastLiveness: liveness(o, path) } : {}),
     ...(field(o, 'memory') !== undefined ? { memory: memory(field(o, 'memory'), join(path, 'memory')) } : {}),
+    ...(field(o, 'queue') !== undefined ? { queue: queue(o, path) } : {}),
   };
 }
 
@@ -192,6 +193,14 @@ function memory(raw: unknown, path: string): NodeMemoryState {
     appModelsEvicted: int(o, 'appModelsEvicted', path, 0),
     appSwitches: int(o, 'appSwitches', path, 0),
   };
+}
+
+function queue(o: Obj, path: string): PublishedQueue {
+  const p = join(path, 'queue');
+  const q = obj(field(o, 'queue'), p);
+  const busy = field(q, 'busy');
+  if (typeof busy !== 'boolean') fail(join(p, 'busy'), 'a boolean', busy);
+  return { busy, waitMs: numOrNull(q, 'waitMs', p), at: isoOrNull(q, 'at', p) };
 }
 
 function coldEvent(raw: unknown, path: string): { model: string; at: string } | null {

@@ -76,6 +76,9 @@ interface RollupRow {
   tps_hist: string | null;
   cold_starts: number;
   eval_tokens: number;
+  /** Added by 0006_queue_wait. */
+  queue_hist: string | null;
+  waited: number;
 }
 
 interface ProbeRow {
@@ -91,6 +94,7 @@ interface ProbeRow {
   load_ms: number | null;
   eval_count: number | null;
   load_cause: string | null;
+  queue_ms: number | null;
 }
 
 const TABLE: Record<RollupLevel, string> = { hourly: 'rollups_hourly', daily: 'rollups_daily' };
@@ -102,7 +106,7 @@ const MAINT_END = ['ended_at', 'ends_at', 'end_at', 'to_at', 'until_at', 'until'
 export function createHistory(db: BetterSqlite3.Database): History {
   const s = {
     probesBetween: db.prepare<[number, number], ProbeRow>(`SELECT node, kind, started_at, ok, reason, duration_ms, ttft_ms, total_ms,
-      tokens_per_sec, load_ms, eval_count, load_cause FROM probes WHERE started_at >= ? AND started_at < ?`),
+      tokens_per_sec, load_ms, eval_count, load_cause, queue_ms FROM probes WHERE started_at >= ? AND started_at < ?`),
     nextProbeAt: db.prepare<[number], { at: number | null }>('SELECT min(started_at) AS at FROM probes WHERE started_at >= ?'),
     // Through the probes_started index, oldest first, a bounded batch: each statement holds the write lock briefly.
     deleteProbes: db.prepare<[number, number]>(
@@ -143,8 +147,8 @@ export function createHistory(db: BetterSqlite3.Database): History {
         level,
         {
           clear: db.prepare<[number]>(`DELETE FROM ${t} WHERE at = ?`),
-          insert: db.prepare(`INSERT INTO ${t} (at, node, kind, checks, ok, failures, ttft_hist, total_hist, tps_hist, cold_starts, eval_tokens)
-            VALUES (@at, @node, @kind, @checks, @ok, @failures, @ttft_hist, @total_hist, @tps_hist, @cold_starts, @eval_tokens)`),
+          insert: db.prepare(`INSERT INTO ${t} (at, node, kind, checks, ok, failures, ttft_hist, total_hist, tps_hist, cold_starts, eval_tokens, queue_hist, waited)
+            VALUES (@at, @node, @kind, @checks, @ok, @failures, @ttft_hist, @total_hist, @tps_hist, @cold_starts, @eval_tokens, @queue_hist, @waited)`),
           between: db.prepare<[number, number], RollupRow>(`SELECT * FROM ${t} WHERE at >= ? AND at < ? ORDER BY at, node, kind`),
           next: db.prepare<[number], { at: number | null }>(`SELECT min(at) AS at FROM ${t} WHERE at >= ?`),
           prune: db.prepare<[number]>(`DELETE FROM ${t} WHERE at < ?`),
@@ -260,6 +264,7 @@ function toProbe(r: ProbeRow): RawProbe {
     loadMs: r.load_ms,
     evalCount: r.eval_count,
     loadCause: r.load_cause,
+    queueMs: r.queue_ms,
   };
 }
 
@@ -276,6 +281,8 @@ function toRow(r: Rollup): RollupRow {
     tps_hist: encodeHistogram(r.tps),
     cold_starts: r.coldStarts,
     eval_tokens: r.evalTokens,
+    queue_hist: encodeHistogram(r.queue),
+    waited: r.waited,
   };
 }
 
@@ -299,5 +306,7 @@ function fromRow(r: RollupRow): Rollup {
     tps: decodeHistogram(r.tps_hist),
     coldStarts: r.cold_starts,
     evalTokens: r.eval_tokens,
+    queue: decodeHistogram(r.queue_hist),
+    waited: r.waited ?? 0,
   };
 }

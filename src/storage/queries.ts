@@ -60,11 +60,8 @@ const PROBE_COLUMNS = `id, node, kind, started_at, ok, reason, http_status, dura
 
 /** Prepares every statement once; the returned functions only bind and map. */
 export function prepareQueries(db: BetterSqlite3.Database): Queries {
+  let insertProbeStmt: BetterSqlite3.Statement | undefined;
   const s = {
-    insertProbe: db.prepare(`INSERT INTO probes (node, kind, started_at, ok, reason, http_status, duration_ms, ttfb_ms,
-      ttft_ms, total_ms, tokens_per_sec, load_ms, eval_count, detail)
-      VALUES (@node, @kind, @startedAt, @ok, @reason, @httpStatus, @durationMs, @ttfbMs, @ttftMs, @totalMs,
-      @tokensPerSec, @loadMs, @evalCount, @detail)`),
     insertTransition: db.prepare(`INSERT INTO transitions (node, from_status, to_status, reason, detail, at)
       VALUES (@node, @from, @to, @reason, @detail, @at)`),
     insertPreferred: db.prepare(`INSERT INTO preferred_changes (from_node, to_node, reason, all_down, at)
@@ -126,7 +123,13 @@ export function prepareQueries(db: BetterSqlite3.Database): Queries {
 
   return {
     insertProbe(r: ProbeResult): number {
-      const info = s.insertProbe.run({
+      // Prepared on first use: queue_ms comes with 0006, and a database opened at an older version (tests of
+      // the migration runner) must still open.
+      insertProbeStmt ??= db.prepare(`INSERT INTO probes (node, kind, started_at, ok, reason, http_status, duration_ms, ttfb_ms,
+      ttft_ms, total_ms, tokens_per_sec, load_ms, eval_count, detail, queue_ms)
+      VALUES (@node, @kind, @startedAt, @ok, @reason, @httpStatus, @durationMs, @ttfbMs, @ttftMs, @totalMs,
+      @tokensPerSec, @loadMs, @evalCount, @detail, @queueMs)`);
+      const info = insertProbeStmt.run({
         node: r.node,
         kind: r.kind,
         startedAt: epoch(r.startedAt),
@@ -141,6 +144,7 @@ export function prepareQueries(db: BetterSqlite3.Database): Queries {
         loadMs: num(r.loadMs),
         evalCount: num(r.evalCount),
         detail: truncate(r.detail),
+        queueMs: num(r.queueMs),
       });
       return Number(info.lastInsertRowid);
     },

@@ -42,6 +42,7 @@ export function reportJson(r: Report): Record<string, unknown> {
         liveness: { p50: round(n.latency.livenessMs.p50, 1), p95: round(n.latency.livenessMs.p95, 1) },
       },
       tokensPerSec: { p50: round(n.tokensPerSec.p50, 1) },
+      queue: { waitMs: { p50: round(n.queue.waitMs.p50, 1), p95: round(n.queue.waitMs.p95, 1) }, waitedPercent: n.queue.waitedPercent, measured: n.queue.measured },
       coldStarts: n.coldStarts,
       canaryTokens: n.canaryTokens,
       canaries: n.canaries,

@@ -1,3 +1,4 @@
+import { countOf } from '../history/histogram';
 import { incidentsIn, type Incident } from '../history/incidents';
 import { percent, totalMs } from '../history/intervals';
 import { observe } from './observe';
@@ -36,6 +37,11 @@ export interface NodeReport {
     livenessMs: { p50: number | null; p95: number | null };
   };
   tokensPerSec: { p50: number | null };
+  /**
+   * Busy (issue 19): working canaries' wait for a generation slot (p50/p95, ms) and the share of measured
+   * canaries that waited 250 ms or more (percent); nulls where no wait was measured (servers without durations).
+   */
+  queue: { waitMs: { p50: number | null; p95: number | null }; waitedPercent: number | null; measured: number };
   coldStarts: number;
   /** Tokens the node's canaries generated: what monitoring cost it. */
   canaryTokens: number;
@@ -97,6 +103,7 @@ export function buildReport(history: History, opts: ReportOptions): Report {
         livenessMs: percentiles(live.total, { p50: 0.5, p95: 0.95 }),
       },
       tokensPerSec: percentiles(canary.tps, { p50: 0.5 }),
+      queue: { waitMs: percentiles(canary.queue, { p50: 0.5, p95: 0.95 }), waitedPercent: percent(canary.waited, countOf(canary.queue)), measured: countOf(canary.queue) },
       coldStarts: all.coldStarts,
       canaryTokens: canary.evalTokens,
       canaries: canary.checks,

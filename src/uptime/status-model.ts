@@ -25,6 +25,8 @@ export interface StatusNode {
   days: DayBar[];
   uptime: number | null;
   coverage: number | null;
+  /** The last working canary waited for a generation slot (state file `queue`): serving others, not sick. */
+  busy: { waitMs: number | null } | null;
 }
 
 export interface LatencySeries {
@@ -95,6 +97,7 @@ export function buildStatusModel(history: History, publishedState: PublishedStat
       days,
       uptime: percent(servingMs(all), judgedMs(all)),
       coverage: percent(judgedMs(all), all.wallMs),
+      busy: pn?.queue?.busy ? { waitMs: pn.queue.waitMs } : null,
     };
   });
 

@@ -74,6 +74,15 @@ export function renderReportText(r: Report): string {
   const cold = r.nodes.filter((n) => n.coldEvents > 0);
   out.push(`Keep-warm: ${cold.length === 0 ? 'no app model found unloaded' : cold.map((n) => `${n.name} ${n.coldEvents} cold model${n.coldEvents === 1 ? '' : 's'} loaded again`).join(', ')}.`);
   out.push(`Model loads the monitor caused: ${monitorLoads(r.nodes)}.`);
+  // Busy (issue 19): canaries that queued behind the apps. A node that waits often is saturated, not down.
+  const queued = r.nodes.filter((n) => n.queue.measured > 0);
+  out.push(
+    `Queue (canary wait for a generation slot): ${
+      queued.length === 0
+        ? 'not measured (no node gave durations)'
+        : queued.map((n) => `${n.name} waited in ${pct(n.queue.waitedPercent)} of ${n.queue.measured} canaries, p50 ${ms(n.queue.waitMs.p50)}, p95 ${ms(n.queue.waitMs.p95)}`).join('; ')
+    }.`,
+  );
   out.push('');
   if (r.incidents.length === 0) {
     out.push('Incidents: none.');

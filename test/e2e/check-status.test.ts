@@ -43,6 +43,7 @@ describe('llm-sentinel check and status (the real CLI)', () => {
     expect(r.out).toMatch(/^primary\s+down\s+cloudflare_tunnel_down\s/m);
     // No model configured and none named by OLLAMA_MODEL: the fallback's only model is found, never a built-in name.
     expect(r.out).toMatch(/^fallback\s+up\s+ok\s+ollama 0\.12\.6\s+qwen3:1\.7b \(found\)\s+think:false, 8 tok\s/m);
+    expect(r.out).toMatch(/^fallback: busy signal: slot wait from the final chunk's durations/m);
     // No witnesses configured: said once, on stderr.
     expect(r.err.match(/no selfCheck\.witnesses/g)).toHaveLength(1);
   });
@@ -80,6 +81,9 @@ describe('llm-sentinel check and status (the real CLI)', () => {
       const nodes = JSON.parse(r.out) as Array<Record<string, unknown>>;
       expect(nodes[0]).toMatchObject({ model: 'qwen3:8b', modelDiscovered: true, status: 'up', server: { flavor: 'vllm' }, thinking: { knob: 'none', knobRejected: true, noThink: true, maxTokens: 64 }, keepWarm: null });
       expect(nodes[1]).toMatchObject({ status: 'up', server: { flavor: 'llamacpp' }, thinking: { knob: 'chat_template_kwargs', knobRejected: false, maxTokens: 8 } });
+      // Which busy signal each node gives (docs/busy.md): neither OpenAI-shaped server measures a slot wait.
+      expect(nodes[0]).toMatchObject({ busySignal: { measured: false, text: expect.stringMatching(/num_requests_waiting/) as unknown, queueMs: null } });
+      expect(nodes[1]).toMatchObject({ busySignal: { measured: false, text: expect.stringMatching(/\/slots/) as unknown } });
       expect(r.err).toMatch(/nodes\[0\] primary: vllm has no model load API: keep-warm is skipped/);
       expect(r.err).toMatch(/nodes\[1\] fallback: llamacpp has no model load API/);
       expect(r.err).not.toMatch(/witnesses/);

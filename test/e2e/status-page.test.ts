@@ -154,6 +154,14 @@ describe('status page HTML', () => {
     expect(page()).not.toContain('own network is down');
   });
 
+  test('a busy node is up and says how long requests wait for a slot (issue 19)', () => {
+    const st = publishedState();
+    const busy = { ...st, nodes: st.nodes.map((n) => (n.name === 'primary' ? { ...n, queue: { busy: true, waitMs: 18_400, at: iso(NOW - 30_000) } } : n)) };
+    const html = renderStatusPage(buildStatusModel(storage.history, busy, NOW));
+    expect(html).toMatch(/<span class="pill s-up">up<\/span>.*busy: requests wait 18\.4s for a slot/);
+    expect(page()).not.toContain('busy');
+  });
+
   test('is served at GET / behind the same bearer token as the rest of the API', async () => {
     server = await startHttpServer({
       host: '127.0.0.1',

@@ -295,7 +295,8 @@ const CASES: FaultCase[] = [
 ];
 
 /** Reasons shown by tests outside the fault table (name resolution, TLS, connect deadline, shutdown; thinking_budget in thinking.test.ts). */
-const OTHER_REASONS: Reason[] = ['dns', 'tls', 'connect_timeout', 'aborted', 'thinking_budget'];
+// stalled: judged by the daemon from a canary timeout while liveness passes (test/integration/canary-busy.test.ts).
+const OTHER_REASONS: Reason[] = ['dns', 'tls', 'connect_timeout', 'aborted', 'thinking_budget', 'stalled'];
 
 it('the fault table plus the other tests cover every reason', () => {
   const covered = new Set<Reason>([...CASES.flatMap((c) => [c.liveness, c.canary]), ...OTHER_REASONS]);

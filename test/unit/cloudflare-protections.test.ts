@@ -113,7 +113,7 @@ describe('bad input: no Cloudflare signal, no Cloudflare reason', () => {
 });
 
 describe('weights that match the facts', () => {
-  const policy: Policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000 };
+  const policy: Policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000, queueAllowance: 45_000 };
   /** Probes until primary is down, starting up; how many it took (liveness and canary alternating). */
   const probesToDown = (reason: Reason): number => {
     let state: MonitorState = initialState([{ name: 'primary', priority: 0 }], { wall: 0, mono: 0 });

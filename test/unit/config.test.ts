@@ -26,7 +26,7 @@ describe('parseConfig', () => {
   test('defaults for everything but the node URLs', () => {
     const c = parseConfig({ nodes: TWO_NODES }, {}, { baseDir: dir });
     expect(c.probes.liveness).toEqual({ interval: 10_000, timeout: 3_000 });
-    expect(c.probes.canary).toMatchObject({ interval: 60_000, timeout: 30_000, maxTokens: 8, keepAlive: '30m', prompt: 'Reply with the single word PONG.' });
+    expect(c.probes.canary).toMatchObject({ interval: 60_000, timeout: 75_000, queueAllowance: 45_000, maxTokens: 8, keepAlive: '30m', prompt: 'Reply with the single word PONG.' });
     expect(c.probes.canary.expect.test('Pong.')).toBe(true);
     expect(c.decision).toEqual({ fall: 3, softFall: 4, rise: 2, fastInterval: 2_000, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000 });
     expect(c.nodes.map((n) => [n.name, n.priority, n.api])).toEqual([

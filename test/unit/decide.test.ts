@@ -3,7 +3,7 @@ import { restoreState } from '../../src/core/restore';
 import type { ProbeKind, ProbeResult, Reason } from '../../src/probes/types';
 import { FakeClock } from '../../src/util/clock';
 
-const policy: Policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000 };
+const policy: Policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000, queueAllowance: 45_000 };
 const NODES = [
   { name: 'primary', priority: 0, url: 'http://p' },
   { name: 'fallback', priority: 1, url: 'http://f' },

@@ -163,6 +163,20 @@ describe('metrics', () => {
     expect(value(fams, 'llm_sentinel_heartbeat_timestamp_seconds', {})).toBe(Date.UTC(2026, 0, 1) / 1000);
   });
 
+  test('busy: the canary queue wait and whether the last working canary waited (issue 19)', async () => {
+    const m = createMetrics([{ name: 'mac-mini', priority: 0 }], 'x', '0');
+    m.observeProbe(probe({ kind: 'canary', durationMs: 20_400, ttftMs: 20_300, queueMs: 20_000 }));
+    let fams = parseExposition(await m.render());
+    expect(value(fams, 'llm_sentinel_node_busy', { node: 'mac-mini' })).toBe(1);
+    expect(value(fams, 'llm_sentinel_canary_queue_wait_seconds', { node: 'mac-mini', le: '20' }, 'llm_sentinel_canary_queue_wait_seconds_bucket')).toBe(1);
+    expect(value(fams, 'llm_sentinel_canary_queue_wait_seconds', { node: 'mac-mini', le: '10' }, 'llm_sentinel_canary_queue_wait_seconds_bucket')).toBe(0);
+    // A canary without durations (OpenAI /v1) is never counted busy, nor observed as a wait.
+    m.observeProbe(probe({ kind: 'canary', durationMs: 400, ttftMs: 300 }));
+    fams = parseExposition(await m.render());
+    expect(value(fams, 'llm_sentinel_node_busy', { node: 'mac-mini' })).toBe(0);
+    expect(value(fams, 'llm_sentinel_canary_queue_wait_seconds', { node: 'mac-mini' }, 'llm_sentinel_canary_queue_wait_seconds_count')).toBe(1);
+  });
+
   test('every configured node is visible from the first scrape (unknown, not preferred)', async () => {
     const fams = parseExposition(await createMetrics([{ name: 'a', priority: 0 }], 'x', '0').render());
     expect(value(fams, 'llm_sentinel_node_status', { node: 'a', status: 'unknown' })).toBe(1);

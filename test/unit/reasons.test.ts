@@ -21,7 +21,7 @@ describe('the reason table', () => {
 
   test('hard failures are facts (the server said no or the path is gone); no-answer failures are never Cloudflare', () => {
     const hard = REASONS.filter((r) => REASON_INFO[r].weight === 'hard');
-    expect(hard).toEqual(['refused', 'dns', 'tls', 'cloudflare_tunnel_down', 'cloudflare_origin_unreachable', 'cloudflare_challenge', 'cloudflare_blocked', 'auth_required', 'not_ollama', 'model_missing']);
+    expect(hard).toEqual(['refused', 'dns', 'tls', 'cloudflare_tunnel_down', 'cloudflare_origin_unreachable', 'cloudflare_challenge', 'cloudflare_blocked', 'auth_required', 'not_ollama', 'model_missing', 'stalled']);
     const noAnswer = REASONS.filter((r) => REASON_INFO[r].noAnswer);
     expect(noAnswer).toEqual(['refused', 'dns', 'tls', 'connect_timeout', 'timeout', 'reset']);
     expect(isUnreachable({ ok: false, reason: 'cloudflare_tunnel_down' })).toBe(false);

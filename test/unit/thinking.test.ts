@@ -79,7 +79,7 @@ describe('chooseModel: loaded, else the only installed, else refuse listing them
 describe('decide: a canary cut off while thinking does not move traffic', () => {
   test('many thinking_budget canaries on an up node: still up and preferred; the reason is its last error', async () => {
     const { decide, initialState } = await import('../../src/core/decide');
-    const policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000 };
+    const policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000, queueAllowance: 45_000 };
     let s = initialState([{ name: 'primary', priority: 0 }, { name: 'fallback', priority: 1 }], { wall: 0, mono: 0 });
     const at = (i: number) => ({ wall: i * 1000, mono: i * 1000 });
     for (const node of ['primary', 'fallback']) {
