@@ -182,7 +182,7 @@ describe('two monitors that disagree (real daemons at defaults)', () => {
       expect(smtp.mails.filter((m) => /monitors disagree about primary/.test(m.subject))).toHaveLength(1);
       const agree = smtp.mails.filter((m) => /monitors agree again about primary/.test(m.subject));
       expect(agree).toHaveLength(1);
-      expect(agree[0]?.subject).toMatch(/^\[llm-sentinel mac\] monitors agree again about primary after \d+m\d+s: mac sees down \(Cloudflare tunnel down\), oracle sees down \(Cloudflare tunnel down\)$/);
+      expect(agree[0]?.subject).toMatch(/^\[llm-sentinel mac\] monitors agree again about primary after [\dhms.]+: mac sees down \(Cloudflare tunnel down\), oracle sees down \(Cloudflare tunnel down\)$/);
     } finally {
       reading = false;
       await Promise.all(loops);
