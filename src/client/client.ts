@@ -1,8 +1,8 @@
-import { dirname, join } from 'node:path';
 import { classifyError, classifyResponse, type Failure } from './classify';
 import { plan, type Plan } from './plan';
 import { createReporter, type Reporter } from './failure-report';
-import { fileStateSource, httpStateSource, type StateSource, type StateView } from './state-source';
+import { anySignal, base64, refuseFileOptions, runtimeCheck, type ClientPlatform } from './platform';
+import { httpStateSource, type StateSource, type StateView } from './state-source';
 import { displayUrl, fanOutReporter, freshestStateSource, resolveStateUrls } from './state-sources';
 import { SUSPECT_REASON } from './suspicion';
 import { freshEvidence, watchSuspicion } from './watch';
@@ -92,7 +92,7 @@ function encodeBody(body: unknown): EncodedBody {
  */
 function target(ep: Endpoint, pathAndQuery: string, keepPrefix: boolean): { url: string; basic?: string } {
   const base = new URL(ep.url);
-  const basic = base.username || base.password ? Buffer.from(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`).toString('base64') : undefined;
+  const basic = base.username || base.password ? base64(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`) : undefined;
   const prefix = base.pathname.replace(/\/+$/, '');
   const path = pathAndQuery.startsWith('/') ? pathAndQuery : `/${pathAndQuery}`;
   const full = keepPrefix && prefix !== '' && (path === prefix || path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}?`)) ? path : `${prefix}${path}`;
@@ -106,17 +106,22 @@ interface Outcome {
   cancelled?: boolean;
 }
 
-export function createSentinelClient(options: SentinelClientOptions = {}): SentinelClient {
-  const env = options.env ?? process.env;
+/** `platform` is injected by the entry point: index.ts (Node) or edge.ts (fetch-only). */
+export function createSentinelClient(options: SentinelClientOptions | undefined, platform: ClientPlatform): SentinelClient {
+  options = options ?? {};
+  const env = options.env ?? platform.env();
   const nodes = (options.nodes ?? envNodes(env)).map((n) => ({ ...n }));
   checkNodes(nodes);
   const explicitSource = options.stateFile !== undefined || options.stateUrl !== undefined || options.stateUrls !== undefined;
-  const stateFile = explicitSource ? options.stateFile : env.LLM_SENTINEL_STATE_FILE || undefined;
   const stateUrls = resolveStateUrls(options, env, explicitSource);
+  const files = platform.files;
+  if (!files) refuseFileOptions(options, explicitSource ? undefined : env.LLM_SENTINEL_STATE_FILE, stateUrls !== undefined);
+  const stateFile = !files ? undefined : explicitSource ? options.stateFile : env.LLM_SENTINEL_STATE_FILE || undefined;
   const stateUrl = stateUrls?.[0];
   const token = options.token ?? (env.LLM_SENTINEL_TOKEN || undefined);
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => fetch(input, init));
   const now = options.now ?? Date.now;
+  const ready = runtimeCheck(options.fetch !== undefined);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
   let source: StateSource | undefined;
@@ -131,7 +136,7 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
       now,
       ...(several ? { revalidateStale: { staleAfterMs: options.staleAfterMs } } : {}),
     });
-  if (stateFile) source = fileStateSource(stateFile);
+  if (stateFile && files) source = files.stateSource(stateFile);
   else if (several && stateUrls) {
     source = freshestStateSource(
       stateUrls.map((url) => ({ label: displayUrl(url), source: httpSource(url) })),
@@ -142,12 +147,12 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
   let reporter: Reporter | undefined;
   if (options.reports !== false) {
     const explicit = options.reportDir !== undefined || options.reportUrl !== undefined;
-    const reportDir = explicit ? options.reportDir : stateFile ? join(dirname(stateFile), 'reports') : undefined;
+    const reportDir = explicit ? options.reportDir : stateFile && files ? files.reportDirFor(stateFile) : undefined;
     const reportUrl = explicit ? options.reportUrl : !stateFile && stateUrl ? reportUrlFor(stateUrl) : undefined;
     reporter =
       !explicit && several && stateUrls
         ? fanOutReporter(stateUrls.map((url) => ({ label: displayUrl(url), reporter: createReporter({ reportUrl: reportUrlFor(url), token, fetch: fetchImpl, now, timeoutMs: DEFAULT_STATE_TIMEOUT_MS }) })))
-        : createReporter({ reportDir, reportUrl, token, fetch: fetchImpl, now, timeoutMs: DEFAULT_STATE_TIMEOUT_MS });
+        : createReporter({ reportDir, writeFile: files?.writeReport, reportUrl, token, fetch: fetchImpl, now, timeoutMs: DEFAULT_STATE_TIMEOUT_MS });
   }
   const lastReported = new Map<string, number>();
   const failureHoldMs = options.failureHoldMs ?? DEFAULT_FAILURE_HOLD_MS;
@@ -163,6 +168,7 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
   const lastSuspect = new Map<string, number>();
 
   const readView = async (): Promise<StateView | undefined> => {
+    ready(); // every call that needs the runtime reads the view first: a missing capability is named here
     try {
       return source ? await source.read() : undefined;
     } catch (e) {
@@ -202,7 +208,7 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
     }, timeoutMs);
     try {
       const signals = [ctl.signal, ...(userSignal ? [userSignal] : []), ...(cancel ? [cancel] : [])];
-      const signal = signals.length === 1 ? ctl.signal : AbortSignal.any(signals);
+      const signal = signals.length === 1 ? ctl.signal : anySignal(signals);
       const res = await fetchImpl(url, { ...init, signal, redirect: init.redirect ?? 'manual' });
       const failure = classifyResponse(res);
       if (!failure) return { response: res };
@@ -384,6 +390,9 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
     endpoints: async () => (await currentPlan()).order,
     fetchWithFallback,
     fetch: sentinelFetch,
-    report: (r) => (reporter ? reporter.send(r) : Promise.resolve({ delivered: false, via: 'none', error: 'reports are off' })),
+    report: async (r) => {
+      ready();
+      return reporter ? reporter.send(r) : { delivered: false, via: 'none', error: 'reports are off' };
+    },
   };
 }
