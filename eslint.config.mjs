@@ -2,6 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import { builtinModules } from 'node:module';
 
 /*
  * The layers of src/ (docs/architecture.md draws them). Each zone says: files in `target` may not import from
@@ -13,6 +14,22 @@ const except = (names) => ALL.filter((n) => !names.includes(n));
 
 /** Modules with I/O, or that start things: the pure layers (core, history, util) import none of them. */
 const IO_MODULES = ['fs', 'net', 'http', 'https', 'dgram', 'child_process', 'worker_threads', 'undici', 'better-sqlite3', 'pino', 'nodemailer', 'node-cron', 'prom-client', 'yaml'].flatMap((m) => [m, `node:${m}`]);
+
+/*
+ * The client's fetch-only build (src/client/edge.ts, for edge runtimes) is every file of src/client except the
+ * Node entry and the Node-only files it injects, plus the parts of the state contract and the reason table
+ * it reads. Nothing in that graph may import a Node built-in or a Node-only file: esbuild would fail for
+ * Vercel and Cloudflare users (test/integration/client-edge-*.test.ts bundle it as they do).
+ */
+const CLIENT_NODE_ONLY = ['src/client/index.ts', 'src/client/node.ts', 'src/client/state-file.ts', 'src/client/drop-folder.ts'];
+const EDGE_GRAPH = ['src/client/**/*.ts', 'src/state/types.ts', 'src/state/validate.ts', 'src/core/reasons.ts', 'src/core/status.ts'];
+const EDGE_FORBIDDEN = {
+  paths: [
+    ...builtinModules.filter((m) => !m.startsWith('_')).flatMap((m) => [m, `node:${m}`]).map((name) => ({ name, message: 'The client\'s fetch-only build runs on edge runtimes: no Node built-ins (inject Node-only parts through src/client/node.ts).' })),
+    ...['undici', 'better-sqlite3', 'pino', 'nodemailer', 'node-cron', 'prom-client', 'yaml', 'zod'].map((name) => ({ name, message: 'The client stays light and runs on edge runtimes: no dependencies.' })),
+  ],
+  patterns: [{ regex: '^\\.(/(index|node|state-file|drop-folder))?/?$', message: 'Node-only client files are injected by the Node entry (src/client/index.ts), never imported by the shared client.' }],
+};
 
 const layers = [
   {
@@ -100,4 +117,6 @@ export default tseslint.config(
     files: ['src/core/**/*.ts', 'src/history/**/*.ts', 'src/util/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: IO_MODULES.map((name) => ({ name, message: 'The pure layers do no I/O: pass the facts in.' })) }] },
   },
+  // Last, so it wins for the few core and state files in the edge graph (its list includes everything above).
+  { files: EDGE_GRAPH, ignores: CLIENT_NODE_ONLY, rules: { 'no-restricted-imports': ['error', EDGE_FORBIDDEN] } },
 );

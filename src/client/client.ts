@@ -1,9 +1,10 @@
-import { dirname, join } from 'node:path';
 import { classifyError, classifyResponse, settleFailure, type Failure } from './classify';
 import type { AppOutcome } from './consensus';
 import { plan, type Plan } from './plan';
 import { createReporter, type Reporter } from './failure-report';
-import { fileStateSource, httpStateSource, type StateSource, type StateView } from './state-source';
+import { anySignal, refuseFileOptions, runtimeCheck, type ClientPlatform } from './platform';
+import { encodeBody, reportUrlFor, target, type BodyInit, type HeadersInit } from './request';
+import { httpStateSource, type StateSource, type StateView } from './state-source';
 import { displayUrl, fanOutReporter, freshestStateSource, resolveStateUrls } from './state-sources';
 import { SUSPECT_REASON } from './suspicion';
 import { freshEvidence, watchSuspicion } from './watch';
@@ -63,43 +64,6 @@ function checkNodes(nodes: ClientNode[]): void {
   });
 }
 
-/** GET /state → POST /report next to it (keeps a reverse-proxy path prefix); otherwise origin + /report. */
-function reportUrlFor(stateUrl: string): string {
-  const u = new URL(stateUrl);
-  u.search = '';
-  u.hash = '';
-  u.pathname = /\/state\/?$/.test(u.pathname) ? u.pathname.replace(/\/state\/?$/, '/report') : '/report';
-  return u.toString();
-}
-
-/** The DOM lib is not loaded (Node types only), so the body and header types are taken from fetch's own. */
-type BodyInit = NonNullable<RequestInit['body']>;
-type HeadersInit = ConstructorParameters<typeof Headers>[0];
-type EncodedBody = { body?: BodyInit; contentType?: string };
-
-function encodeBody(body: unknown): EncodedBody {
-  if (body === undefined || body === null) return {};
-  if (typeof body === 'string') return { body, contentType: 'application/json' };
-  if (body instanceof Uint8Array || body instanceof ArrayBuffer || body instanceof Blob || body instanceof URLSearchParams || body instanceof FormData) {
-    return { body: body as BodyInit };
-  }
-  return { body: JSON.stringify(body), contentType: 'application/json' };
-}
-
-/**
- * The URL and headers for one node. Credentials in a node URL become a Basic header (fetch refuses URLs with
- * userinfo). With `keepPrefix`, a request path that already starts with the node's path prefix is not
- * prefixed again (an SDK whose baseURL ends in /v1 talking to a node configured as https://host/v1).
- */
-function target(ep: Endpoint, pathAndQuery: string, keepPrefix: boolean): { url: string; basic?: string } {
-  const base = new URL(ep.url);
-  const basic = base.username || base.password ? Buffer.from(`${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`).toString('base64') : undefined;
-  const prefix = base.pathname.replace(/\/+$/, '');
-  const path = pathAndQuery.startsWith('/') ? pathAndQuery : `/${pathAndQuery}`;
-  const full = keepPrefix && prefix !== '' && (path === prefix || path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}?`)) ? path : `${prefix}${path}`;
-  return { url: `${base.protocol}//${base.host}${full}`, ...(basic ? { basic } : {}) };
-}
-
 interface Outcome {
   response?: Response;
   failure?: Failure;
@@ -107,17 +71,22 @@ interface Outcome {
   cancelled?: boolean;
 }
 
-export function createSentinelClient(options: SentinelClientOptions = {}): SentinelClient {
-  const env = options.env ?? process.env;
+/** `platform` is injected by the entry point: index.ts (Node) or edge.ts (fetch-only). */
+export function createSentinelClient(options: SentinelClientOptions | undefined, platform: ClientPlatform): SentinelClient {
+  options = options ?? {};
+  const env = options.env ?? platform.env();
   const nodes = (options.nodes ?? envNodes(env)).map((n) => ({ ...n }));
   checkNodes(nodes);
   const explicitSource = options.stateFile !== undefined || options.stateUrl !== undefined || options.stateUrls !== undefined;
-  const stateFile = explicitSource ? options.stateFile : env.LLM_SENTINEL_STATE_FILE || undefined;
   const stateUrls = resolveStateUrls(options, env, explicitSource);
+  const files = platform.files;
+  if (!files) refuseFileOptions(options, explicitSource ? undefined : env.LLM_SENTINEL_STATE_FILE, stateUrls !== undefined);
+  const stateFile = !files ? undefined : explicitSource ? options.stateFile : env.LLM_SENTINEL_STATE_FILE || undefined;
   const stateUrl = stateUrls?.[0];
   const token = options.token ?? (env.LLM_SENTINEL_TOKEN || undefined);
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => fetch(input, init));
   const now = options.now ?? Date.now;
+  const ready = runtimeCheck(options.fetch !== undefined);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
   /** This app's own latest results per node: the tie-breaker when several monitors disagree. */
@@ -134,7 +103,7 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
       now,
       ...(several ? { revalidateStale: { staleAfterMs: options.staleAfterMs } } : {}),
     });
-  if (stateFile) source = fileStateSource(stateFile);
+  if (stateFile && files) source = files.stateSource(stateFile);
   else if (several && stateUrls) {
     source = freshestStateSource(
       stateUrls.map((url) => ({ label: displayUrl(url), source: httpSource(url) })),
@@ -145,12 +114,12 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
   let reporter: Reporter | undefined;
   if (options.reports !== false) {
     const explicit = options.reportDir !== undefined || options.reportUrl !== undefined;
-    const reportDir = explicit ? options.reportDir : stateFile ? join(dirname(stateFile), 'reports') : undefined;
+    const reportDir = explicit ? options.reportDir : stateFile && files ? files.reportDirFor(stateFile) : undefined;
     const reportUrl = explicit ? options.reportUrl : !stateFile && stateUrl ? reportUrlFor(stateUrl) : undefined;
     reporter =
       !explicit && several && stateUrls
         ? fanOutReporter(stateUrls.map((url) => ({ label: displayUrl(url), reporter: createReporter({ reportUrl: reportUrlFor(url), token, fetch: fetchImpl, now, timeoutMs: DEFAULT_STATE_TIMEOUT_MS }) })))
-        : createReporter({ reportDir, reportUrl, token, fetch: fetchImpl, now, timeoutMs: DEFAULT_STATE_TIMEOUT_MS });
+        : createReporter({ reportDir, writeFile: files?.writeReport, reportUrl, token, fetch: fetchImpl, now, timeoutMs: DEFAULT_STATE_TIMEOUT_MS });
   }
   const lastReported = new Map<string, number>();
   const failureHoldMs = options.failureHoldMs ?? DEFAULT_FAILURE_HOLD_MS;
@@ -166,6 +135,7 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
   const lastSuspect = new Map<string, number>();
 
   const readView = async (): Promise<StateView | undefined> => {
+    ready(); // every call that needs the runtime reads the view first: a missing capability is named here
     try {
       return source ? await source.read() : undefined;
     } catch (e) {
@@ -205,7 +175,7 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
     }, timeoutMs);
     try {
       const signals = [ctl.signal, ...(userSignal ? [userSignal] : []), ...(cancel ? [cancel] : [])];
-      const signal = signals.length === 1 ? ctl.signal : AbortSignal.any(signals);
+      const signal = signals.length === 1 ? ctl.signal : anySignal(signals);
       const res = await fetchImpl(url, { ...init, signal, redirect: init.redirect ?? 'manual' });
       const failure = classifyResponse(res);
       if (!failure) return { response: res };
@@ -390,6 +360,9 @@ export function createSentinelClient(options: SentinelClientOptions = {}): Senti
     endpoints: async () => (await currentPlan()).order,
     fetchWithFallback,
     fetch: sentinelFetch,
-    report: (r) => (reporter ? reporter.send(r) : Promise.resolve({ delivered: false, via: 'none', error: 'reports are off' })),
+    report: async (r) => {
+      ready();
+      return reporter ? reporter.send(r) : { delivered: false, via: 'none', error: 'reports are off' };
+    },
   };
 }

@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { deadline } from './platform';
 import type { ClientReport, FetchLike, ReportOutcome } from './types';
 
 /*
@@ -23,31 +21,11 @@ export const REASON_PATTERN = /^[A-Za-z0-9_.:-]+$/;
 /** `<epochms>-<pid>-<hex>.json`; anything else in the drop folder is junk (dotfiles are writes in progress). */
 export const REPORT_FILE_PATTERN = /^(\d{10,16})-(\d{1,10})-([0-9a-f]{4,32})\.json$/;
 
-function clean(r: ClientReport): ClientReport {
+/** What is sent or written: the known fields, capped. */
+export function clean(r: ClientReport): ClientReport {
   const out: ClientReport = { node: r.node, reason: r.reason.slice(0, MAX_REASON_CHARS) };
   if (r.detail) out.detail = r.detail.slice(0, MAX_DETAIL_CHARS);
   return out;
-}
-
-/**
- * Drops a report into the daemon's folder atomically: write a dot-named temp file (the daemon ignores
- * dotfiles), then rename it to its final name, so the daemon never reads half a report. No fsync: a report
- * lost in a power cut is harmless, and apps should not pay a disk flush per failure.
- * The folder is not created here: the daemon owns it and chooses its mode.
- */
-export async function writeReportFile(dir: string, r: ClientReport, nowMs = Date.now()): Promise<string> {
-  const name = `${Math.floor(nowMs)}-${process.pid}-${randomBytes(6).toString('hex')}.json`;
-  const tmp = join(dir, `.${name}.tmp`);
-  const final = join(dir, name);
-  // 0644: the daemon usually runs as another user and must be able to read what the app wrote.
-  await fsp.writeFile(tmp, JSON.stringify(clean(r)), { mode: 0o644, flag: 'wx' });
-  try {
-    await fsp.rename(tmp, final);
-  } catch (e) {
-    await fsp.unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  return final;
 }
 
 export async function postReport(
@@ -57,25 +35,38 @@ export async function postReport(
 ): Promise<void> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  const res = await opts.fetch(url, {
-    method: 'POST',
-    headers,
-    body: JSON.stringify(clean(r)),
-    redirect: 'manual',
-    signal: AbortSignal.timeout(opts.timeoutMs),
-  });
-  // The answer is read so the connection can be reused, but only a few bytes matter.
-  const text = await res.text().catch(() => '');
-  if (res.status !== 202) throw new Error(`report answered HTTP ${res.status}: ${text.slice(0, 200)}`);
+  const limit = deadline(opts.timeoutMs);
+  try {
+    const res = await opts.fetch(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(clean(r)),
+      redirect: 'manual',
+      signal: limit.signal,
+    });
+    // The answer is read so the connection can be reused, but only a few bytes matter.
+    const text = await res.text().catch(() => '');
+    if (res.status !== 202) throw new Error(`report answered HTTP ${res.status}: ${text.slice(0, 200)}`);
+  } finally {
+    limit.clear();
+  }
 }
 
 export interface Reporter {
   send(r: ClientReport): Promise<ReportOutcome>;
 }
 
-/** Chooses the channel once: a drop folder wins over HTTP (no port, no token, works while the server is off). */
+/** Writes one report into the daemon's drop folder (the Node build's writeReportFile, see drop-folder.ts). */
+export type DropWriter = (dir: string, r: ClientReport, nowMs: number) => Promise<string>;
+
+/**
+ * Chooses the channel once: a drop folder wins over HTTP (no port, no token, works while the server is off).
+ * The drop folder needs `writeFile`, which only the Node build injects (the client refuses a reportDir
+ * without it at construction).
+ */
 export function createReporter(opts: {
   reportDir?: string;
+  writeFile?: DropWriter;
   reportUrl?: string;
   token?: string;
   fetch: FetchLike;
@@ -86,7 +77,8 @@ export function createReporter(opts: {
     async send(r) {
       try {
         if (opts.reportDir) {
-          await writeReportFile(opts.reportDir, r, opts.now());
+          if (!opts.writeFile) throw new Error('a drop folder (reportDir) needs the Node build of llm-sentinel/client');
+          await opts.writeFile(opts.reportDir, r, opts.now());
           return { delivered: true, via: 'dropbox' };
         }
         if (opts.reportUrl) {

@@ -1,7 +1,7 @@
-import { constants as fsConstants, promises as fsp, statSync } from 'node:fs';
 import type { PublishedState } from '../state/types';
 import { isStale, MAX_STATE_BYTES, parseState } from '../state/validate';
 import type { Disagreement } from './consensus';
+import { deadline } from './platform';
 import type { FetchLike } from './types';
 
 /** What a source knows right now: the last good document (if any) and, if the last look failed, why. */
@@ -18,7 +18,7 @@ export interface StateSource {
 }
 
 /** Collapses concurrent reads into one: a burst of requests costs one stat (or one GET), not one each. */
-function singleFlight(fn: () => Promise<StateView>): () => Promise<StateView> {
+export function singleFlight(fn: () => Promise<StateView>): () => Promise<StateView> {
   let inflight: Promise<StateView> | undefined;
   return () => {
     inflight ??= fn().finally(() => {
@@ -28,53 +28,9 @@ function singleFlight(fn: () => Promise<StateView>): () => Promise<StateView> {
   };
 }
 
-function errCode(e: unknown): string {
+export function errCode(e: unknown): string {
   const code = (e as { code?: unknown })?.code;
   return typeof code === 'string' ? code : ((e as Error)?.message ?? String(e));
-}
-
-/**
- * Reads the daemon's state file. Unchanged files cost one stat: the cache key is (device, inode, size,
- * mtime, ctime) and the daemon replaces the file by rename, so every new document has a new inode.
- * The file is read through the descriptor that was fstat'ed, so the cached key always matches the text.
- * The file on disk is the truth: when it is missing or invalid, no older copy is used.
- */
-export function fileStateSource(path: string): StateSource {
-  let cache: { key: string; view: StateView } | undefined;
-
-  const keyOf = (s: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string =>
-    `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-
-  const load = async (): Promise<StateView> => {
-    let key: string;
-    try {
-      // A synchronous stat (a microsecond or two) rather than fs.promises: the thread-pool round trip of an
-      // async stat cost more than reading and parsing the whole file, which defeated the cache.
-      key = keyOf(statSync(path, { bigint: true }));
-    } catch (e) {
-      cache = undefined;
-      return { source: 'file', error: `state file ${path} unreadable (${errCode(e)})` };
-    }
-    if (cache?.key === key) return cache.view;
-    let fh: fsp.FileHandle | undefined;
-    try {
-      fh = await fsp.open(path, fsConstants.O_RDONLY);
-      const st = await fh.stat({ bigint: true });
-      if (!st.isFile()) return { source: 'file', error: `state file ${path} is not a regular file` };
-      if (st.size > BigInt(MAX_STATE_BYTES)) return { source: 'file', error: `state file ${path} is larger than ${MAX_STATE_BYTES} bytes` };
-      const text = await fh.readFile('utf8');
-      const parsed = parseState(text);
-      const view: StateView = parsed.ok ? { source: 'file', state: parsed.state } : { source: 'file', error: `state file ${path}: ${parsed.error}` };
-      cache = { key: keyOf(st), view };
-      return view;
-    } catch (e) {
-      cache = undefined;
-      return { source: 'file', error: `state file ${path} unreadable (${errCode(e)})` };
-    } finally {
-      await fh?.close().catch(() => undefined);
-    }
-  };
-  return { read: singleFlight(load) };
 }
 
 /** Reads at most `max` bytes of a body; undefined when it is larger (the rest is cancelled, not read). */
@@ -86,7 +42,9 @@ export async function readCapped(res: Response, max: number): Promise<string | u
   }
   if (!res.body) return '';
   const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
+  // TextDecoder, not Buffer: this file is in the fetch-only (edge) build too.
+  const decoder = new TextDecoder();
+  let text = '';
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
@@ -96,9 +54,9 @@ export async function readCapped(res: Response, max: number): Promise<string | u
       await reader.cancel().catch(() => undefined);
       return undefined;
     }
-    chunks.push(value);
+    text += decoder.decode(value, { stream: true });
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return text + decoder.decode();
 }
 
 export interface HttpSourceOptions {
@@ -135,8 +93,9 @@ export function httpStateSource(opts: HttpSourceOptions): StateSource {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (good?.etag) headers['if-none-match'] = good.etag;
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    const limit = deadline(opts.timeoutMs);
     try {
-      const res = await opts.fetch(opts.url, { headers, redirect: 'manual', signal: AbortSignal.timeout(opts.timeoutMs) });
+      const res = await opts.fetch(opts.url, { headers, redirect: 'manual', signal: limit.signal });
       if (res.status === 304 && good) {
         await res.body?.cancel().catch(() => undefined);
         lastError = undefined;
@@ -157,10 +116,40 @@ export function httpStateSource(opts: HttpSourceOptions): StateSource {
       const name = (e as Error)?.name;
       const cause = (e as { cause?: unknown })?.cause;
       lastError = `state URL unreachable (${name === 'TimeoutError' ? `no answer within ${opts.timeoutMs}ms` : errCode(cause ?? e)})`;
+    } finally {
+      limit.clear();
     }
     return view();
   };
-  const once = singleFlight(refresh);
+  /*
+   * One refresh at a time, but never one that cannot end. On Cloudflare Workers a fetch started during one
+   * request is cancelled when that request has answered, and a promise waiting on it never settles (its
+   * deadline timer is cancelled too): a background revalidation would block every later read. So a refresh
+   * older than its deadline is abandoned and a new one started, and a read waits on a refresh no longer than
+   * that deadline, by a timer of its own.
+   */
+  let inflight: { done: Promise<StateView>; at: number } | undefined;
+  const once = (): Promise<StateView> => {
+    const t = opts.now();
+    if (!inflight || t - inflight.at > opts.timeoutMs || t < inflight.at) {
+      const mine: { done: Promise<StateView>; at: number } = { done: Promise.resolve(view()), at: t };
+      mine.done = refresh().finally(() => {
+        if (inflight === mine) inflight = undefined;
+      });
+      inflight = mine;
+    }
+    return inflight.done;
+  };
+  const awaitOnce = (): Promise<StateView> => {
+    const started = inflight;
+    const done = once();
+    if (started === undefined || started !== inflight) return done; // this read started it: its deadline holds
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<StateView>((resolve) => {
+      timer = setTimeout(() => resolve({ ...view(), error: `state URL unreachable (no answer within ${opts.timeoutMs}ms)` }), Math.max(0, opts.timeoutMs - (opts.now() - started.at)) + 100);
+    });
+    return Promise.race([done, bound]).finally(() => clearTimeout(timer));
+  };
 
   return {
     read: () => {
@@ -174,7 +163,7 @@ export function httpStateSource(opts: HttpSourceOptions): StateSource {
         void once();
         return Promise.resolve(view());
       }
-      return once();
+      return awaitOnce();
     },
   };
 }

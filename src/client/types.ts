@@ -16,7 +16,7 @@ export interface ClientNode {
 }
 
 export interface SentinelClientOptions {
-  /** Path of the state file the daemon writes (read directly; cheapest and works without the HTTP server). */
+  /** Path of the state file the daemon writes (read directly; cheapest and works without the HTTP server). Node build only. */
   stateFile?: string;
   /** The daemon's GET /state URL (used when stateFile is not set). */
   stateUrl?: string;
@@ -62,7 +62,7 @@ export interface SentinelClientOptions {
   stateTimeoutMs?: number;
   /** Where failure reports are POSTed; default: stateUrl's origin + /report. */
   reportUrl?: string;
-  /** Drop folder for failure reports; default: <dirname(stateFile)>/reports when stateFile is set. */
+  /** Drop folder for failure reports; default: <dirname(stateFile)>/reports when stateFile is set. Node build only. */
   reportDir?: string;
   /** false: never send failure reports. */
   reports?: boolean;
@@ -73,7 +73,7 @@ export interface SentinelClientOptions {
    * preferred node is one it calls down, or its clock is off); default console.warn.
    */
   onWarning?: (message: string) => void;
-  /** Environment read for defaults (OLLAMA_PRIMARY_URL, LLM_SENTINEL_STATE_FILE, ...); default process.env. */
+  /** Environment read for defaults (OLLAMA_PRIMARY_URL, LLM_SENTINEL_STATE_FILE, ...); default process.env (on edge runtimes: process.env where the runtime has one, else none). */
   env?: Record<string, string | undefined>;
 }
 
@@ -151,6 +151,18 @@ export class AllEndpointsFailedError extends Error {
     const lead = cf ? `${REASON_INFO[cf.reason].words} (${cf.node})` : 'All LLM endpoints failed';
     super(`${lead}: ${attempts.map((a) => `${a.node} (${a.url}): ${a.reason}${a.detail ? ` - ${a.detail}` : ''}`).join('; ') || 'no endpoints'}`);
     this.name = 'AllEndpointsFailedError';
+  }
+}
+
+/**
+ * The runtime lacks something the client needs (e.g. an edge runtime whose fetch cannot stream bodies).
+ * Thrown (as a rejection) by the call that needed it, never at import; `missing` lists every gap.
+ */
+export class UnsupportedRuntimeError extends Error {
+  readonly code = 'LLM_SENTINEL_UNSUPPORTED_RUNTIME';
+  constructor(readonly missing: string[]) {
+    super(`llm-sentinel client: this runtime lacks ${missing.join('; ')}. The client needs a fetch that streams response bodies (Node 20+, Vercel Edge, Cloudflare Workers, Deno, Bun all have one)`);
+    this.name = 'UnsupportedRuntimeError';
   }
 }
 

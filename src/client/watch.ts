@@ -77,8 +77,9 @@ export function watchSuspicion(o: WatchOptions): Watch {
   const schedule = (): void => {
     if (stopped) return;
     timer = setTimeout(() => void look(), o.pollMs);
-    // A watch never keeps a process alive on its own; the request it watches does.
-    timer.unref();
+    // A watch never keeps a process alive on its own; the request it watches does. (Edge runtimes' timers
+    // are plain numbers without unref: there is no process to keep alive.)
+    (timer as Partial<NodeJS.Timeout>).unref?.();
   };
   if (o.before) schedule();
   return {

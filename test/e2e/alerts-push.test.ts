@@ -1,19 +1,17 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
 import { pushWords, startPushReceiver, type PushReceiver } from '../helpers/push-receiver';
+import { startTwoNodes } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(90_000);
 
 /** The real daemon with two push channels, one of which hangs: probing and the other channel carry on. */
 test('a hanging push channel delays neither the other channel nor probing (real daemon)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sentinel-push-e2e-'));
-  const primary: Simulator = await startSimulator();
-  const fallback: Simulator = await startSimulator();
+  const nodes = await startTwoNodes('sentinel-push-e2e-');
+  const { dir, primary, fallback } = nodes;
   const stuck: PushReceiver = await startPushReceiver('slack');
   const ntfy: PushReceiver = await startPushReceiver('ntfy');
   let daemon: DaemonProcess | undefined;
@@ -52,7 +50,6 @@ test('a hanging push channel delays neither the other channel nor probing (real 
     }
   } finally {
     await daemon?.kill9();
-    await Promise.all([primary.close(), fallback.close(), stuck.close(), ntfy.close()]);
-    rmSync(dir, { recursive: true, force: true });
+    await Promise.all([nodes.close(), stuck.close(), ntfy.close()]);
   }
 });

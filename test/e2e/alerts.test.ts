@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
 import { freePort, startSmtp, type SmtpFixture, emailAlertsYaml } from '../helpers/smtp';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(90_000);
@@ -15,6 +15,7 @@ const PASSWORD = 'smtp-Pa55-z9q!distinctive';
 
 /** Email alerts through the real daemon, a real SMTP server with AUTH, and SIGKILL at the worst moment. */
 describe('email alerts (real daemon, real SMTP)', () => {
+  let nodes: TwoNodes;
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
@@ -25,9 +26,8 @@ describe('email alerts (real daemon, real SMTP)', () => {
   let stateFile: string;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-alerts-'));
-    primary = await startSimulator();
-    fallback = await startSimulator();
+    nodes = await startTwoNodes('sentinel-alerts-');
+    ({ dir, primary, fallback } = nodes);
     smtpPort = await freePort();
     stateFile = join(dir, 'state.json');
     config = writeFastConfig(
@@ -42,9 +42,7 @@ describe('email alerts (real daemon, real SMTP)', () => {
     daemon = undefined;
     await smtp?.close();
     smtp = undefined;
-    await primary.close();
-    await fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   });
 
   const ready = (s: Parameters<typeof statusOf>[0]) => s.preferred.name === 'primary' && statusOf(s, 'primary') === 'up' && statusOf(s, 'fallback') === 'up';

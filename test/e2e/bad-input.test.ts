@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSentinelClient } from '../../src/client';
 import { cliPath, spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(120_000);
 
@@ -143,15 +144,15 @@ describe('bad input gets a clear message that names the problem, never a stack t
   });
 
   describe('HTTP bodies to POST /report (the real daemon)', () => {
+    let nodes: TwoNodes;
     let primary: Simulator;
     let fallback: Simulator;
     let daemon: DaemonProcess;
     let base: string;
     beforeAll(async () => {
-      const sub = join(dir, 'http');
-      mkdirSync(sub);
-      primary = await startSimulator();
-      fallback = await startSimulator();
+      nodes = await startTwoNodes('sentinel-bad-http-');
+      ({ primary, fallback } = nodes);
+      const sub = nodes.dir;
       const config = writeFastConfig(sub, primary.url, fallback.url, 'http: { listen: "127.0.0.1:0" }\n');
       daemon = spawnDaemon(['run', '--config', config]);
       await waitForState(join(sub, 'state.json'), (s) => statusOf(s, 'primary') === 'up', 15_000);
@@ -160,8 +161,7 @@ describe('bad input gets a clear message that names the problem, never a stack t
     });
     afterAll(async () => {
       await daemon.stop();
-      await primary.close();
-      await fallback.close();
+      await nodes.close();
     });
 
     const bodies: Array<[string, string, string, number, RegExp]> = [

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliPath } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(60_000);
 
@@ -19,20 +19,18 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: numbe
 }
 
 describe('llm-sentinel check and status (the real CLI)', () => {
+  let nodes: TwoNodes;
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
   let env: NodeJS.ProcessEnv;
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-check-'));
-    primary = await startSimulator();
-    fallback = await startSimulator({ models: ['qwen3:1.7b'] });
+    nodes = await startTwoNodes('sentinel-check-', { fallback: { models: ['qwen3:1.7b'] } });
+    ({ dir, primary, fallback } = nodes);
     env = { OLLAMA_PRIMARY_URL: primary.url, OLLAMA_FALLBACK_URL: fallback.url, STATE_DIRECTORY: dir };
   });
   afterEach(async () => {
-    await primary.close();
-    await fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   });
 
   test('check: a table of verdicts, reasons, servers and thinking control; a node without a model uses its only one', async () => {

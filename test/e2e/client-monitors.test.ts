@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSentinelClient, type PreferredEndpoint } from '../../src/client';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(90_000);
@@ -16,21 +16,19 @@ jest.setTimeout(90_000);
  * monitor's last document is older than staleAfter (5 s in the fast config).
  */
 describe('a client given two monitors (real daemons)', () => {
+  let nodes: TwoNodes | undefined;
   let root: string;
   let primary: Simulator;
   let fallback: Simulator;
   const daemons: DaemonProcess[] = [];
 
   beforeAll(async () => {
-    root = mkdtempSync(join(tmpdir(), 'sentinel-monitors-'));
-    primary = await startSimulator();
-    fallback = await startSimulator();
+    nodes = await startTwoNodes('sentinel-monitors-');
+    ({ dir: root, primary, fallback } = nodes);
   });
   afterAll(async () => {
     await Promise.all(daemons.map((d) => d.kill9()));
-    await primary?.close();
-    await fallback?.close();
-    rmSync(root, { recursive: true, force: true });
+    await nodes?.close();
   });
 
   async function startMonitor(name: string): Promise<{ daemon: DaemonProcess; stateUrl: string; stateFile: string }> {

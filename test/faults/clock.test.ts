@@ -1,15 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config';
 import { Daemon } from '../../src/daemon/daemon';
 import type { DaemonEvents } from '../../src/daemon/events';
 import { watchClock, type ClockJump } from '../../src/daemon/wake';
 import { silentLogger } from '../../src/logging';
 import { readState } from '../../src/demo/harness';
-import { startSimulator, type Simulator } from '../../src/simulator';
+import type { Simulator } from '../../src/simulator';
 import { openStorage, type Storage } from '../../src/storage';
 import { FakeClock } from '../../src/util/clock';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 import { sleep } from '../helpers/wait';
 
 /*
@@ -94,6 +92,7 @@ describe('watchClock (fake timers)', () => {
 });
 
 describe('the Daemon on a FakeClock (in-process, real timers and simulators)', () => {
+  let nodes: TwoNodes;
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
@@ -103,9 +102,8 @@ describe('the Daemon on a FakeClock (in-process, real timers and simulators)', (
   let config: Config;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-faults-clock-'));
-    primary = await startSimulator();
-    fallback = await startSimulator();
+    nodes = await startTwoNodes('sentinel-faults-clock-');
+    ({ dir, primary, fallback } = nodes);
     // Liveness every 60 s: any probe seen within a second or two of a jump was triggered by it.
     config = parseConfig(
       {
@@ -131,9 +129,7 @@ describe('the Daemon on a FakeClock (in-process, real timers and simulators)', (
     await daemon?.stop('test');
     daemon = undefined;
     storage.close();
-    await primary.close();
-    await fallback.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes.close();
   });
 
   /** Resolves with the first event `name` (within `ms`) for which `match` holds. */

@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import type { Reason } from '../../src/probes/types';
-import { startSimulator, type Fault, type FaultOptions, type Simulator } from '../../src/simulator';
+import type { Fault, FaultOptions, Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
+import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 import { DbView, maxGap, maxGapIn, rssMiB, Watcher, type ProbeRow } from './support';
 import { waitFor } from '../helpers/wait';
 
@@ -79,6 +78,7 @@ interface Measured {
 }
 
 describe('node faults against the real daemon', () => {
+  let nodes: TwoNodes | undefined;
   let dir: string;
   let primary: Simulator;
   let fallback: Simulator;
@@ -90,9 +90,8 @@ describe('node faults against the real daemon', () => {
   const measured: Measured[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sentinel-faults-node-'));
-    primary = await startSimulator();
-    fallback = await startSimulator();
+    nodes = await startTwoNodes('sentinel-faults-node-');
+    ({ dir, primary, fallback } = nodes);
     const config = writeFastConfig(dir, primary.url, fallback.url);
     stateFile = join(dir, 'state.json');
     daemon = spawnDaemon(['run', '--config', config]);
@@ -110,9 +109,7 @@ describe('node faults against the real daemon', () => {
     watcher?.stop();
     db?.close();
     await daemon?.kill9();
-    await primary?.close();
-    await fallback?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await nodes?.close();
     if (measured.length > 0) {
       const rows = measured.map((m) => `${m.label.padEnd(24)} ${m.reasons.padEnd(58)} rss ${m.rssBefore.toFixed(0)}→${m.rssMax.toFixed(0)} MiB  fallback gap ${m.fallbackMaxGapMs} ms, stale ${m.fallbackMaxStaleMs} ms  (${(m.windowMs / 1000).toFixed(1)} s)`);
       process.stdout.write(`\nnode faults:\n${rows.join('\n')}\n`);

@@ -44,6 +44,12 @@ const CASES: Array<[string, string, RegExp | undefined]> = [
   ['src/core/allowed.ts', code("import { restoreState } from './restore';", 'export const f = restoreState;'), undefined],
   ['src/core/allowed.ts', code("import { REASON_INFO } from './reasons';", "import type { ProbeResult } from '../probes/types';", 'export const f = (r: ProbeResult) => REASON_INFO[r.reason];'), undefined],
   ['src/client/allowed.ts', code("import { REASON_INFO } from '../core/reasons';", "import { parseState } from '../state/validate';", 'export const f = [REASON_INFO, parseState];'), undefined],
+  // The client's fetch-only (edge) build: no Node built-in and no Node-only client file in its graph.
+  ['src/client/edge-leak.ts', code("import { readFileSync } from 'node:fs';", 'export const f = readFileSync;'), /no-restricted-imports.*edge runtimes: no Node built-ins/],
+  ['src/client/edge-leak.ts', code("import { createHash } from 'crypto';", 'export const f = createHash;'), /no-restricted-imports.*edge runtimes: no Node built-ins/],
+  ['src/client/edge-leak.ts', code("import { fileStateSource } from './state-file';", 'export const f = fileStateSource;'), /no-restricted-imports.*injected by the Node entry/],
+  ['src/state/validate.ts', code("import { Buffer } from 'node:buffer';", 'export const f = Buffer;'), /no-restricted-imports.*edge runtimes: no Node built-ins/],
+  ['src/client/node.ts', code("import { dirname } from 'node:path';", "import { fileStateSource } from './state-file';", 'export const f = [dirname, fileStateSource];'), undefined],
   ['src/cli/allowed.ts', code("import { startMonitor } from '../app/monitor';", "import { table } from '../util/table';", 'export const f = [startMonitor, table];'), undefined],
 ];
 
