@@ -30,6 +30,8 @@ export async function startServices(deps: {
   statusPage?: () => string | Promise<string>;
   /** GET /peer's body, when peers are configured. */
   peerReport?: () => unknown;
+  /** A report a peer POSTed with its poll. */
+  onPeerReport?: (body: string) => { ok: true } | { ok: false; error: string };
 }): Promise<Services> {
   const { daemon, config, logger, clock, notify } = deps;
   // prom-client (about 12 MB resident) only when there is an HTTP server to serve /metrics.
@@ -71,6 +73,8 @@ export async function startServices(deps: {
         onReport,
         statusPage: deps.statusPage,
         peerReport: deps.peerReport,
+        peerToken: config.peers?.token,
+        onPeerReport: deps.onPeerReport,
       });
       logger.info({ url: http.url }, 'HTTP API listening');
     } catch (e) {

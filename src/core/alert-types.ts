@@ -156,6 +156,8 @@ export interface PeerPolicyInput {
   voice: Voice;
   /** Open outages peers reported, by node. */
   outages: ReadonlyMap<string, PeerOutage>;
+  /** Alert ids queued at this monitor and not delivered yet (a follower's copies wait behind the gate). */
+  unsent?: ReadonlySet<number>;
 }
 
 export interface PolicyOutput {

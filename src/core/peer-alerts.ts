@@ -54,7 +54,10 @@ function silent(plan: Plan, input: PolicyInput, p: PeerFacts): void {
   const o = plan.node(rt.name).outage;
   const suppressed = plan.suppression(rt.name, 'hostDown', { about: p.name });
   // Announces the node's outage when nobody had mailed it (typically: the silent monitor was the one speaking).
-  const announces = o !== null && !o.announced && o.heldFor !== 'off' && !plan.peerOutages.get(rt.name)?.mailedBy;
+  // Also when its start is only queued here, not sent yet (this monitor was a follower waiting on the now
+  // silent speaker): this mail replaces it as the thread's first, and the gate drops the superseded one.
+  const unsentRoot = o !== null && o.announced && o.announcedBy !== null && plan.unsent.has(o.announcedBy);
+  const announces = o !== null && (!o.announced || unsentRoot) && o.heldFor !== 'off' && !plan.peerOutages.get(rt.name)?.mailedBy;
   const facts = plan.facts('hostDown', rt.name, {
     cause: o?.cause ?? rt.statusReason,
     detail: o?.detail ?? rt.lastError?.message ?? null,
@@ -63,6 +66,6 @@ function silent(plan: Plan, input: PolicyInput, p: PeerFacts): void {
     monitor: p.name,
     ...(o?.key ? { outageKey: o.key } : {}),
   });
-  plan.emit(facts, suppressed, o?.announced ? o.announcedBy : null, announces);
+  plan.emit(facts, suppressed, o?.announced && !announces ? o.announcedBy : null, announces);
   if (announces && suppressed === null && o) Object.assign(o, { announced: true, heldFor: null, lastReminderAt: input.at, ...(plan.self ? { owner: plan.self } : {}) });
 }
