@@ -122,6 +122,8 @@ function headline(f: AlertFacts): string {
       return `monitor ${f.monitor ?? f.node} is SILENT for ${formatDuration(f.durationMs ?? 0)} (${f.detail ?? 'no answer'}); this monitor speaks now`;
     case 'monitorBack':
       return `monitor ${f.monitor ?? f.node} is back after ${formatDuration(f.durationMs ?? 0)} silent`;
+    case 'peerMisconfigured':
+      return `monitors disagree: ${f.detail ?? 'peer configuration'}`;
     case 'hostDown':
       return `${f.monitor ?? '?'} host looks down: its monitor is silent and ${f.node} ${cause}; ${traffic(f)}`;
   }
@@ -178,6 +180,11 @@ function explanation(f: AlertFacts): string[] {
       ];
     case 'monitorBack':
       return [`The peer monitor ${f.monitor ?? f.node} answers again; it was silent from ${time(f.since)} for ${formatDuration(f.durationMs ?? 0)}.`];
+    case 'peerMisconfigured':
+      return [
+        `The monitors are not configured alike: ${f.detail ?? '?'} (seen from ${f.monitor ?? 'a peer'}'s answers).`,
+        'Until it is fixed they may both send alerts, or neither may hear the other. Make peers, peers.rank and each instance name match on every monitor (docs/alerts.md "One voice"); `llm-sentinel check` and /healthz say it too.',
+      ];
     case 'hostDown':
       return [
         `One root cause, two symptoms: the monitor ${f.monitor ?? '?'} on the same host as ${f.node} is silent, and ${f.node} fails from here since ${time(f.since)}: ${cause}.`,

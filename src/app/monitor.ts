@@ -121,6 +121,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
           pending: storage.outbox.pendingDeliveries(),
         })
     : undefined;
+  const peerProblems = poller ? () => poller.views().flatMap((v) => (v.problem ? [v.problem] : [])) : undefined;
   const onPeerReport = poller
     ? (body: string): { ok: true } | { ok: false; error: string } => {
         const r = parsePeerReport(body);
@@ -148,7 +149,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     poller?.start();
     historyJob.start();
     digest.start();
-    services = await startServices({ daemon, config, logger, clock, notify, statusPage, peerReport, onPeerReport });
+    services = await startServices({ daemon, config, logger, clock, notify, statusPage, peerReport, onPeerReport, peerProblems });
   } catch (e) {
     await Promise.allSettled([daemon.stop('start failed'), historyJob.stop(), digest.stop(), poller?.stop()]);
     storage.close();
@@ -178,7 +179,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       if (stopped) return;
       if (!sameServices(previous, daemon.config)) {
         await services.close();
-        services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage, peerReport, onPeerReport });
+        services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage, peerReport, onPeerReport, peerProblems });
       }
       await historyJob.stop();
       historyJob = createHistoryJob({ storage, config: daemon.config, logger, clock });

@@ -30,6 +30,8 @@ export async function startServices(deps: {
   statusPage?: () => string | Promise<string>;
   /** GET /peer's body, when peers are configured. */
   peerReport?: () => unknown;
+  /** Misconfigurations seen in peers' answers ("monitors disagree"): /healthz says them. */
+  peerProblems?: () => string[];
   /** A report a peer POSTed with its poll. */
   onPeerReport?: (body: string) => { ok: true } | { ok: false; error: string };
 }): Promise<Services> {
@@ -69,7 +71,11 @@ export async function startServices(deps: {
         limiter,
         metrics,
         getState: () => daemon.published && { json: daemon.published.json, etag: daemon.published.etag },
-        health: () => daemon.health(),
+        health: () => {
+          const h = daemon.health();
+          const problems = deps.peerProblems?.() ?? [];
+          return problems.length === 0 ? h : { ok: false, detail: `${h.ok ? '' : `${h.detail}; `}monitors disagree: ${problems.join('; ')}` };
+        },
         onReport,
         statusPage: deps.statusPage,
         peerReport: deps.peerReport,

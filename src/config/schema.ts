@@ -144,6 +144,7 @@ const alertsSchema = z
         monitorSilent: eventRule('warning'),
         monitorBack: eventRule('info'),
         hostDown: eventRule('critical'),
+        peerMisconfigured: eventRule('warning'),
       })
       .strict()
       .prefault({}),

@@ -19,6 +19,7 @@ export const ALERT_KINDS = [
   'monitorSilent',
   'monitorBack',
   'hostDown',
+  'peerMisconfigured',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 export type Severity = 'critical' | 'warning' | 'info';

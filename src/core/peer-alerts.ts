@@ -13,6 +13,8 @@ import type { PeerFacts } from './peers';
 export interface PeerAlertMemory {
   /** Last heard from it when it was found silent; null while it is live. */
   silentSince: number | null;
+  /** The misconfiguration last alerted about (absent or null: none). */
+  problem?: string | null;
 }
 export type PeerAlertState = Record<string, PeerAlertMemory>;
 
@@ -30,6 +32,13 @@ export function alertsForPeers(input: PolicyInput, memory: PeerAlertState, peers
   for (const p of peers) {
     const st: PeerAlertMemory = { ...(memory[p.name] ?? { silentSince: null }) };
     next[p.name] = st;
+    if (p.problem && p.problem !== st.problem) {
+      // One alert per problem, voiced like any other (not "about" the peer: both sides may see a rank
+      // disagreement, and the gate then lets one of them speak).
+      const facts = plan.facts('peerMisconfigured', input.monitor.nodes[0]?.name ?? '', { detail: p.problem, since: input.at });
+      plan.emit(facts, plan.suppression(facts.node, 'peerMisconfigured'), null);
+    }
+    st.problem = p.problem ?? null;
     if (p.silent && st.silentSince === null) {
       st.silentSince = p.lastHeardAt;
       silent(plan, input, p);

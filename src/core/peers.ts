@@ -187,6 +187,8 @@ export interface PeerFacts {
   lastHeardAt: number;
   lastError: string | null;
   sharesHostWith?: string;
+  /** A misconfiguration seen in its answers ("monitors disagree"). */
+  problem?: string | null;
 }
 
 /**
@@ -200,5 +202,6 @@ export function peerFacts(views: readonly PeerView[], sharedHost: ReadonlyMap<st
     lastHeardAt: wallNow - (now - (v.lastOkAt ?? v.watchingSince)),
     lastError: v.lastError,
     sharesHostWith: sharedHost.get(v.name),
+    problem: v.problem ?? null,
   }));
 }

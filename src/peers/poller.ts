@@ -29,6 +29,8 @@ export class PeerPoller {
   #silent = new Map<string, boolean>();
   #slowLogged = new Set<string>();
   #strangerLogged = new Set<string>();
+  /** Peers whose answer to one of our polls was logged ("answers"): its own polls of us do not count here. */
+  #answered = new Set<string>();
 
   constructor(
     private readonly deps: {
@@ -138,9 +140,10 @@ export class PeerPoller {
     if (v) {
       const log = this.deps.logger.child({ component: 'peers', peer: p.name });
       if (r.ok) {
-        if (v.lastError !== null || v.lastOkAt === null) log.info({ instance: r.report.instance, version: r.report.version }, `peer ${p.name} answers`);
+        if (v.lastError !== null || !this.#answered.has(p.name)) log.info({ instance: r.report.instance, version: r.report.version }, `peer ${p.name} answers`);
         const rankProblem = r.report.rank.join('\u0000') !== this.deps.config.rank.join('\u0000') ? `peer ${p.name} has a different peers.rank (${r.report.rank.join(', ')}; ours ${this.deps.config.rank.join(', ')})` : null;
         if (rankProblem && v.problem !== rankProblem) log.error({ ours: this.deps.config.rank, theirs: r.report.rank }, `${rankProblem}: both rank by name until the lists are the same on every monitor`);
+        this.#answered.add(p.name);
         // Slow is not silent: it answered, late. Logged once per slow spell.
         if (spent > this.deps.config.timeout / 2) {
           if (!this.#slowLogged.has(p.name)) log.warn({ ms: Math.round(spent) }, `peer ${p.name} is slow: answered in ${Math.round(spent)}ms (deadline ${this.deps.config.timeout}ms); still live`);
@@ -168,6 +171,14 @@ export class PeerPoller {
   }
 
   async #poll(p: PeerConfig): Promise<PollResult> {
+    const r = await this.#pollAttempt(p);
+    // A pooled keep-alive connection the peer had just closed (its idle timer ran out while our answer was on a
+    // slow path): one fresh try, as the request is idempotent. Not a sign of a dead peer.
+    if (!r.ok && /^(UND_ERR_SOCKET|ECONNRESET|EPIPE)\b/.test(r.reason) && !this.#stopped) return this.#pollAttempt(p);
+    return r;
+  }
+
+  async #pollAttempt(p: PeerConfig): Promise<PollResult> {
     const ac = new AbortController();
     this.#inflight.set(p.name, ac);
     const signal = AbortSignal.any([ac.signal, AbortSignal.timeout(this.deps.config.timeout)]);

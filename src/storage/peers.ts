@@ -12,7 +12,7 @@ export interface PeerStore {
 function parse(json: string): PeerAlertMemory {
   try {
     const v = JSON.parse(json) as Partial<PeerAlertMemory>;
-    return { silentSince: typeof v.silentSince === 'number' ? v.silentSince : null };
+    return { silentSince: typeof v.silentSince === 'number' ? v.silentSince : null, ...(typeof v.problem === 'string' ? { problem: v.problem } : {}) };
   } catch {
     return { silentSince: null };
   }

@@ -24,6 +24,7 @@ const rules = (over: Partial<Record<AlertKind, Partial<EventRule>>> = {}): Recor
     monitorSilent: { send: true, severity: 'warning' },
     monitorBack: { send: true, severity: 'info' },
     hostDown: { send: true, severity: 'critical' },
+    peerMisconfigured: { send: true, severity: 'warning' },
   };
   for (const [k, v] of Object.entries(over)) base[k as AlertKind] = { ...base[k as AlertKind], ...v };
   return base;

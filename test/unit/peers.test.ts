@@ -31,6 +31,7 @@ const POLICY: AlertPolicy = {
     monitorSilent: rule('warning'),
     monitorBack: rule('info'),
     hostDown: rule('critical'),
+    peerMisconfigured: rule('warning'),
   },
   quiet: null,
 };
