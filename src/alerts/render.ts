@@ -19,7 +19,13 @@ export interface RenderOptions {
 }
 
 export interface Rendered {
+  /** The alert's title: `[llm-sentinel] primary DOWN — …` (push titles, webhooks, logs, `alert list`). */
   subject: string;
+  /**
+   * The mail's Subject: for an outage, one subject for every mail about it (`[llm-sentinel] primary outage since
+   * …`, follow-ups `Re: …`), because Gmail groups a conversation by subject; the title is the body's first line.
+   */
+  mailSubject: string;
   text: string;
   html: string;
   messageId: string;
@@ -129,8 +135,26 @@ function headline(f: AlertFacts): string {
   }
 }
 
-export function subjectFor(instance: string, f: AlertFacts): string {
-  return `[llm-sentinel ${instance}] ${headline(f)}`;
+/**
+ * The alert's title. The instance is not in it (it is in the X-LLM-Sentinel-Instance header and the footer):
+ * two monitors' mails about one outage must read alike.
+ */
+export function subjectFor(_instance: string, f: AlertFacts): string {
+  return `[llm-sentinel] ${headline(f)}`;
+}
+
+/** When an outage began, from its identity (node + confirmed-down time in base 36): the same on every monitor. */
+function outageStart(f: AlertFacts): number | null {
+  const key = f.outageKey ?? '';
+  const t = parseInt(key.slice(key.lastIndexOf('.') + 1), 36);
+  return Number.isFinite(t) && key.includes('.') ? t : f.since;
+}
+
+/** The Subject every mail of one outage carries (follow-ups add `Re:`); other alerts use their title. */
+export function mailSubjectFor(instance: string, f: AlertFacts): string {
+  if (!f.outageKey) return subjectFor(instance, f);
+  const thread = `[llm-sentinel] ${f.node} outage since ${time(outageStart(f))}`;
+  return f.outageRoot ? thread : `Re: ${thread}`;
 }
 
 function explanation(f: AlertFacts): string[] {
@@ -214,6 +238,7 @@ export function escapeHtml(s: string): string {
 export function renderAlert(a: RenderInput, opts: RenderOptions = {}): Rendered {
   const f = a.facts;
   const subject = subjectFor(a.instance, f);
+  const mailSubject = mailSubjectFor(a.instance, f);
   const lines = explanation(f);
   if (f.afterMaintenance) lines.push(`Its alerts were held during maintenance (${f.afterMaintenance}); the window has ended and it is still down.`);
   const detail = f.detail && f.kind !== 'allDown' && f.kind !== 'flapping' ? f.detail : null;
@@ -254,11 +279,11 @@ export function renderAlert(a: RenderInput, opts: RenderOptions = {}): Rendered 
 
   if (f.outageKey) {
     const root = outageMessageId(f.outageKey);
-    if (f.outageRoot) return { subject, text, html, messageId: root };
+    if (f.outageRoot) return { subject, mailSubject, text, html, messageId: root };
     const part = f.kind === 'recovered' ? 'recovered' : `${f.kind}-${Math.round(f.at).toString(36)}`;
-    return { subject, text, html, messageId: outageMessageId(f.outageKey, part), inReplyTo: root, references: [root] };
+    return { subject, mailSubject, text, html, messageId: outageMessageId(f.outageKey, part), inReplyTo: root, references: [root] };
   }
-  const rendered: Rendered = { subject, text, html, messageId: messageIdFor(a.id, a.instance, opts.databaseToken) };
+  const rendered: Rendered = { subject, mailSubject, text, html, messageId: messageIdFor(a.id, a.instance, opts.databaseToken) };
   if (a.threadOf !== null) {
     const root = messageIdFor(a.threadOf, a.instance, opts.databaseToken);
     rendered.inReplyTo = root;
@@ -282,5 +307,5 @@ export function renderTest(instance: string, at: number, channels: string[], opt
     '</body></html>',
     '',
   ].join('\n');
-  return { subject, text, html, messageId: `<test-${at}.${idSafe(instance)}@llm-sentinel>` };
+  return { subject, mailSubject: subject, text, html, messageId: `<test-${at}.${idSafe(instance)}@llm-sentinel>` };
 }

@@ -92,3 +92,11 @@ export function emailAlertsYaml(port: number, password: string): string {
     timeout: 2s
 `;
 }
+
+/**
+ * A mail's title: its body's first line (`CRITICAL: primary DOWN — …`) as `[llm-sentinel] primary DOWN — …`.
+ * Outage mails share one Subject per thread (Gmail threads by subject), so what a mail says is read here.
+ */
+export function mailTitle(m: { text: string } | undefined): string {
+  return `[llm-sentinel] ${((m?.text ?? '').split('\n')[0] ?? '').replace(/^(CRITICAL|WARNING|INFO): /, '')}`;
+}
