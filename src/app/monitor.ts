@@ -1,7 +1,7 @@
 import { createAlerting } from '../alerts/alerting';
 import { createDigestJob, type DigestJob } from '../alerts/digest';
 import type { Config } from '../config';
-import { speaker, voiceOf } from '../core/peers';
+import { peerStatus, speaker, voiceOf } from '../core/peers';
 import { Daemon } from '../daemon/daemon';
 import type { DaemonEmitter } from '../daemon/events';
 import { createSdNotify, type SdNotify } from '../daemon/sdnotify';
@@ -121,6 +121,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
           pending: storage.outbox.pendingDeliveries(),
         })
     : undefined;
+  const peerStatusNow = poller && peersConfig ? () => peerStatus(config.instance, peersConfig.rank, poller.views(), clock.mono(), peersConfig.silentAfter) : undefined;
   const peerProblems = poller ? () => poller.views().flatMap((v) => (v.problem ? [v.problem] : [])) : undefined;
   const onPeerReport = poller
     ? (body: string): { ok: true } | { ok: false; error: string } => {
@@ -138,7 +139,8 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
   // The status page's code is loaded at its first view, not at start.
   const statusPage = async () => {
     const { buildStatusModel, renderStatusPage } = await import('../http/status-page');
-    return renderStatusPage(buildStatusModel(storage.history, daemon.published?.state, clock.now()));
+    const model = buildStatusModel(storage.history, daemon.published?.state, clock.now());
+    return renderStatusPage(peerStatusNow ? { ...model, peers: peerStatusNow() } : model);
   };
   let historyJob: HistoryJob = createHistoryJob({ storage, config, logger, clock });
   let digest: DigestJob = createDigestJob({ config, storage, logger, clock, speaks });
@@ -149,7 +151,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     poller?.start();
     historyJob.start();
     digest.start();
-    services = await startServices({ daemon, config, logger, clock, notify, statusPage, peerReport, onPeerReport, peerProblems });
+    services = await startServices({ daemon, config, logger, clock, notify, statusPage, peerReport, onPeerReport, peerProblems, peerStatus: peerStatusNow });
   } catch (e) {
     await Promise.allSettled([daemon.stop('start failed'), historyJob.stop(), digest.stop(), poller?.stop()]);
     storage.close();
@@ -179,7 +181,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       if (stopped) return;
       if (!sameServices(previous, daemon.config)) {
         await services.close();
-        services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage, peerReport, onPeerReport, peerProblems });
+        services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage, peerReport, onPeerReport, peerProblems, peerStatus: peerStatusNow });
       }
       await historyJob.stop();
       historyJob = createHistoryJob({ storage, config: daemon.config, logger, clock });

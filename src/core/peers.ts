@@ -130,6 +130,37 @@ export function agreedRank(rank: readonly string[], views: readonly PeerView[]):
   return [...new Set([...rank, ...views.flatMap((v) => v.report?.rank ?? [])])].sort();
 }
 
+/** One peer as the status page and /metrics show it: heard, the age of its last answer, who speaks. */
+export interface PeerStatus {
+  name: string;
+  heard: boolean;
+  /** Seconds since it was last heard from (either direction); null: never since start. */
+  ageSeconds: number | null;
+  /** How long its last answer to our poll took (ms). */
+  answerMs: number | null;
+  speaks: boolean;
+  problem: string | null;
+  lastError: string | null;
+}
+
+/** `mono`: the monotonic now. The first entry is this monitor itself (heard, age 0). */
+export function peerStatus(self: string, rank: readonly string[], views: readonly PeerView[], mono: number, silentAfter: SilentAfter): PeerStatus[] {
+  const voice = voiceOf(self, rank, views, mono, silentAfter);
+  const who = speaker(voice);
+  return [
+    { name: self, heard: true, ageSeconds: 0, answerMs: null, speaks: who === self, problem: null, lastError: null },
+    ...views.map((v) => ({
+      name: v.name,
+      heard: voice.live.has(v.name),
+      ageSeconds: v.lastOkAt === null ? null : Math.max(0, Math.round((mono - v.lastOkAt) / 100) / 10),
+      answerMs: v.answerMs ?? null,
+      speaks: who === v.name,
+      problem: v.problem ?? null,
+      lastError: v.lastError,
+    })),
+  ];
+}
+
 /** Live peers whose own report says they cannot deliver: an alert failing there longer than `deadline`. */
 export function cannotDeliver(views: readonly PeerView[], deadline: number): Set<string> {
   return new Set(views.filter((v) => (v.report?.delivery?.oldestFailingMs ?? -1) >= deadline).map((v) => v.name));

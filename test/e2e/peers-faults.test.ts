@@ -149,6 +149,17 @@ describe('one voice under link faults (two real daemons, fault proxies)', () => 
     await waitFor('the DOWN mail', () => count(sink.mails, 'primaryDown') >= 1, 20_000);
     // Longer than silentAfter (5 s): mac's polls still reach oracle, so oracle hears it.
     await sleep(8_000);
+    // /metrics and the status page say so: mac heard (through its own polls), mac speaks.
+    const auth = { authorization: `Bearer ${TOKENS.oracle}` };
+    const metrics = await (await fetch(`http://127.0.0.1:${oracle.port}/metrics`, { headers: auth })).text();
+    expect(metrics).toMatch(/^llm_sentinel_peer_heard\{monitor="mac"\} 1$/m);
+    expect(metrics).toMatch(/^llm_sentinel_peer_speaks\{monitor="mac"\} 1$/m);
+    expect(metrics).toMatch(/^llm_sentinel_peer_speaks\{monitor="oracle"\} 0$/m);
+    const age = Number(/^llm_sentinel_peer_last_heard_age_seconds\{monitor="mac"\} (\S+)$/m.exec(metrics)?.[1]);
+    expect(age).toBeLessThan(5);
+    const page = await (await fetch(`http://127.0.0.1:${oracle.port}/`, { headers: auth })).text();
+    expect(page).toMatch(/<h2>Monitors<\/h2>/);
+    expect(page).toMatch(/<td>mac<\/td><td>heard<\/td><td>[\d.]+ s ago<\/td><td>speaks<\/td>/);
     await primary.setFault('none');
     await waitFor('the RECOVERED mail', () => count(sink.mails, 'recovered') >= 1, 25_000);
     await waitFor("oracle's recovery row", () => alertRows(oracle.db).some((a) => a.kind === 'recovered'), 15_000);
