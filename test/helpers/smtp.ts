@@ -8,6 +8,8 @@ export { decodeWords, parseMail, type ReceivedMail } from '../../src/demo/mailbo
 export interface SmtpFixture {
   port: number;
   mails: ReceivedMail[];
+  /** When each mail arrived (Date.now(), same index as `mails`). */
+  receivedAt: number[];
   /** AUTH attempts seen (username, accepted). */
   logins: Array<{ user: string; ok: boolean }>;
   close(): Promise<void>;
@@ -27,6 +29,7 @@ export const LOOPBACK_SMTP: SMTPServerOptions = { secure: false, disabledCommand
 /** A real SMTP server on 127.0.0.1 that requires AUTH (PLAIN/LOGIN over plain text: loopback only). */
 export async function startSmtp(opts: SmtpOptions): Promise<SmtpFixture> {
   const mails: ReceivedMail[] = [];
+  const receivedAt: number[] = [];
   const logins: Array<{ user: string; ok: boolean }> = [];
   const server = new SMTPServer({
     ...LOOPBACK_SMTP,
@@ -47,6 +50,7 @@ export async function startSmtp(opts: SmtpOptions): Promise<SmtpFixture> {
         const raw = Buffer.concat(chunks).toString('utf8');
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         mails.push(parseMail(raw, from, session.envelope.rcptTo.map((r) => r.address)));
+        receivedAt.push(Date.now());
         cb();
       });
     },
@@ -59,6 +63,7 @@ export async function startSmtp(opts: SmtpOptions): Promise<SmtpFixture> {
   return {
     port,
     mails,
+    receivedAt,
     logins,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
