@@ -122,7 +122,14 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     const views = peerCfg.source.views();
     const voice = voiceOf(instance, peerCfg.rank, views, clock.mono(), silentAfterOf);
     const unsent = new Set(outbox.pendingDeliveries().map((d) => d.alertId));
-    return { voice, outages: peerOutages(views, voice.live), views, unsent };
+    const outages = peerOutages(views, voice.live);
+    // A silent peer's last report is kept (what it had mailed before it fell silent), but an outage in it that
+    // this monitor has since seen end is over: a new outage must not adopt (and reuse) its identity.
+    if (outages.size > 0) {
+      const ended = new Set(outbox.recentAlerts(200).flatMap((a) => (a.kind === 'recovered' && a.facts.outageKey ? [a.facts.outageKey] : [])));
+      for (const [node, o] of outages) if (ended.has(o.key)) outages.delete(node);
+    }
+    return { voice, outages, views, unsent };
   };
 
   /** Who mailed the start of the outage a follow-up belongs to: this monitor, a peer, or nobody known. */

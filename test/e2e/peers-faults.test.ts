@@ -194,6 +194,24 @@ describe('one voice under link faults (two real daemons, fault proxies)', () => 
     expect(JSON.parse(alertRows(mac.db).find((a) => a.kind === 'primaryDown')?.facts ?? '{}').heldBy).toBe('oracle');
   });
 
+  test('both restarting mid-outage, the node recovering in their first seconds: exactly one RECOVERED', async () => {
+    await startBoth();
+    await primary.setFault('refuse');
+    await waitFor('the DOWN mail', () => count(sink.mails, 'primaryDown') >= 1, 20_000);
+    await waitFor("oracle's copy dropped", () => alertRows(oracle.db).some((a) => a.kind === 'primaryDown' && a.suppressed === 'peer'), 15_000);
+    await Promise.all([mac.proc?.kill9(), oracle.proc?.kill9()]);
+    await primary.setFault('none');
+    start(mac);
+    start(oracle);
+    // Both decide the recovery before they have heard from each other: it waits behind the gate, not dropped.
+    await waitFor('the RECOVERED mail', () => count(sink.mails, 'recovered') >= 1, 30_000);
+    await waitFor('both recovery rows', () => [mac, oracle].every((m) => alertRows(m.db).some((a) => a.kind === 'recovered')), 15_000);
+    await sleep(6_000);
+    expect(sink.mails.map((m) => kind(m))).toEqual(['primaryDown', 'recovered']);
+    const [down, rec] = sink.mails as [ReceivedMail, ReceivedMail];
+    expect(rec.inReplyTo).toBe(down.messageId);
+  });
+
   test('a peer answering in 8 s stays live: logged slow, never mailed silent', async () => {
     // Each direction adds 4 s: a poll's answer takes about 8 s, past the old 5 s deadline.
     writeConfig(mac, oracle, primary.url, fallback.url, { timeout: '12s', silentAfter: '20s' });

@@ -250,6 +250,8 @@ describe('chaos between two monitors (seeded)', () => {
     say(`after heal: ${((Date.now() - healedAt) / 1000).toFixed(1)} s`);
     if (process.env.CHAOS_REPORT) writeFileSync(process.env.CHAOS_REPORT, JSON.stringify(figures, null, 2));
     const why = `chaos seed ${SEED} (rerun: CHAOS_SEED=${SEED} CHAOS_EVENTS=${EVENTS}):\n${log.join('\n')}\nfigures: ${JSON.stringify({ ...figures, log: undefined })}\nmails: ${sink.mails.map((m) => `${m.headers.get('x-llm-sentinel-instance')}:${m.headers.get('x-llm-sentinel-kind')}:${m.messageId}`).join(', ')}`;
+    // The whole schedule, not a diff of it, when the invariant fails.
+    if (figures.lost > 0) process.stderr.write(`${why}\n`);
     expect([why, figures.lost]).toEqual([why, 0]);
     // A second mail with another Message-ID is allowed only for an outage that saw a two-way partition.
     const partitioned = outages.filter((o) => o.twoWay).length;
