@@ -23,7 +23,8 @@ import { sleep, waitFor } from '../helpers/wait';
  */
 
 const EVENTS = Number(process.env.CHAOS_EVENTS ?? 20);
-const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
+/** CI runs a fixed seed (a reproducible schedule); CHAOS_SEED=random draws one, printed with the figures. */
+const SEED = process.env.CHAOS_SEED === 'random' ? Date.now() % 100_000 : Number(process.env.CHAOS_SEED ?? 23);
 /** From healing everything to the last outage's mails: detection, takeoverAfter, restarts, SMTP retries. */
 const BOUND_MS = 60_000;
 jest.setTimeout(60_000 + EVENTS * 9_000 + BOUND_MS);
