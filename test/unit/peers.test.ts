@@ -260,4 +260,16 @@ describe('the peer wire', () => {
     expect(parsePeerReport('<!doctype html><title>Sign in</title>')).toEqual({ ok: false, error: 'not JSON' });
     expect(parsePeerReport('{"schemaVersion":1}')).toMatchObject({ ok: false, error: expect.stringMatching(/^not a peer report \(protocol: /) });
   });
+
+  test('bad input from a peer (absurd times, huge arrays, bad delivery figures) is refused with a reason; unknown fields and alert ids are ignored', () => {
+    const r = report('mac');
+    expect(parsePeerReport(JSON.stringify({ ...r, at: 'yesterday-ish' }))).toMatchObject({ ok: false, error: expect.stringMatching(/^not a peer report \(at: /) });
+    const sent = Array.from({ length: 1001 }, (_, i) => ({ id: i, node: 'primary', kind: 'recovered', outageKey: 'primary.x', status: 'sent', heldBy: null, at: new Date(T0).toISOString() }));
+    expect(parsePeerReport(JSON.stringify({ ...r, sent }))).toMatchObject({ ok: false, error: expect.stringMatching(/^not a peer report \(sent: /) });
+    expect(parsePeerReport(JSON.stringify({ ...r, delivery: { oldestFailingMs: -5, waiting: 0, channels: [] } }))).toMatchObject({ ok: false, error: expect.stringMatching(/delivery\.oldestFailingMs/) });
+    // A newer peer's extra fields, and alert ids we never saw, are no harm: dropped / not matched.
+    const extra = parsePeerReport(JSON.stringify({ ...r, verdicts: [{ node: 'primary' }], sent: [{ id: 987654, node: 'primary', kind: 'exposed', outageKey: null, status: 'sent', heldBy: null, at: new Date(T0).toISOString(), root: false, about: null }] }));
+    expect(extra.ok).toBe(true);
+    expect(extra.ok && 'verdicts' in extra.report).toBe(false);
+  });
 });
