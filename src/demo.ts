@@ -91,7 +91,8 @@ async function main(): Promise<void> {
   let mailsShown = 0;
   let fullMailShown = false;
   const showMail = (m: ReceivedMail) => {
-    say(`mail to ${m.to.join(', ')}: ${m.subject}`);
+    // What the mail says (its body's first line); its Subject is the outage thread's, the same for every mail of it.
+    say(`mail to ${m.to.join(', ')}: [llm-sentinel] ${(m.text.split('\n')[0] ?? '').replace(/^(CRITICAL|WARNING|INFO): /, '')}`);
     if (fullMailShown) return;
     fullMailShown = true; // the first one in full: what an operator reads
     const body = m.text.trimEnd().split('\n').map((l) => `      | ${l}`);

@@ -5,7 +5,8 @@ import { type AlertPolicy, type MonitorEvent, type PeerPolicyInput, type PolicyI
 import type { CoreEvent, Instant, MonitorState } from '../core/decide';
 import { alertsForPeers, type PeerAlertState } from '../core/peer-alerts';
 import { alertsForDisagreement, currentVerdicts, DEFAULT_DISAGREE_AFTER_MS } from '../core/peer-disagree';
-import { deliveryGate, peerFacts, peerOutages, voiceOf, type PeerView } from '../core/peers';
+import { gate as gateVerdict, type GateAlert } from '../core/peer-gate';
+import { cannotDeliver, peerFacts, peerOutages, voiceOf, type PeerView } from '../core/peers';
 import type { Logger } from '../logging';
 import type { Storage } from '../storage';
 import type { Outbox, StoredAlert } from '../storage';
@@ -67,8 +68,8 @@ export interface AlertingDeps {
   channels?: Channel[];
   /** For tests: deterministic retry jitter. */
   random?: () => number;
-  /** With config.peers: what the peer poller knows (one voice). */
-  peers?: { views(): PeerView[] };
+  /** With config.peers: what the peer poller knows (one voice); pollNow tells peers at once after a send. */
+  peers?: { views(): PeerView[]; pollNow?(): void };
 }
 
 export function policyFromConfig(alerts: Config['alerts'], channelCount: number, decision?: Config['decision']): AlertPolicy {
@@ -101,43 +102,129 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
   const peerStore = peerCfg ? storage.peers : undefined;
   const sharedHost = new Map((config.peers?.monitors ?? []).flatMap((m) => (m.sharesHostWith ? [[m.name, m.sharesHostWith] as const] : [])));
 
-  /** Who speaks now and the outages peers reported; undefined when this monitor works alone. */
-  const peerInput = (at: number): (PeerPolicyInput & { views: PeerView[] }) | undefined => {
+  /** The last monitor state seen (a peer on the host of a node that is down is judged silent sooner). */
+  let lastState: MonitorState | undefined;
+  /**
+   * silentAfter per peer. A peer that shares its host with a node that is down from here, and that neither
+   * answered our polls nor polled us for two intervals, is the host itself gone (power loss): judged silent
+   * then, not after the full silentAfter, so one "host looks down" mail goes out within about 30 s.
+   * A live Mac behind a dead tunnel still polls us every interval, so it is never judged this way.
+   */
+  const silentAfterOf = (peer: string): number => {
+    if (!peerCfg) return 0;
+    const node = sharedHost.get(peer);
+    const down = node !== undefined && lastState?.nodes.find((n) => n.name === node)?.status === 'down';
+    return down ? Math.min(peerCfg.silentAfter, 2 * peerCfg.interval) : peerCfg.silentAfter;
+  };
+
+  /** Who speaks now and the outages peers reported; undefined when this monitor works alone. Silence is monotonic. */
+  const peerInput = (): (PeerPolicyInput & { views: PeerView[] }) | undefined => {
     if (!peerCfg) return undefined;
     const views = peerCfg.source.views();
-    const voice = voiceOf(instance, peerCfg.rank, views, at, peerCfg.silentAfter);
-    return { voice, outages: peerOutages(views, voice.live), views };
+    const voice = voiceOf(instance, peerCfg.rank, views, clock.mono(), silentAfterOf);
+    const unsent = new Set(outbox.pendingDeliveries().map((d) => d.alertId));
+    const outages = peerOutages(views, voice.live);
+    // A silent peer's last report is kept (what it had mailed before it fell silent), but an outage in it that
+    // this monitor has since seen end is over: a new outage must not adopt (and reuse) its identity.
+    if (outages.size > 0) {
+      const ended = new Set(outbox.recentAlerts(200).flatMap((a) => (a.kind === 'recovered' && a.facts.outageKey ? [a.facts.outageKey] : [])));
+      for (const [node, o] of outages) if (ended.has(o.key)) outages.delete(node);
+    }
+    return { voice, outages, views, unsent };
+  };
+
+  /** Who mailed the start of the outage a follow-up belongs to: this monitor, a peer, or nobody known. */
+  const ownerOf = (a: StoredAlert, views: readonly PeerView[]): string | undefined => {
+    if (a.kind !== 'recovered' && a.kind !== 'reminder') return undefined;
+    const root = a.threadOf !== null ? outbox.getAlert(a.threadOf) : undefined;
+    if (root && (root.status === 'sent' || root.status === 'partial')) return instance;
+    // Its start was dropped here because a peer had sent it: that peer owns the thread.
+    if (root?.suppressed === 'peer' && root.facts.heldBy && root.facts.heldBy !== instance) return root.facts.heldBy;
+    for (const v of views) {
+      if (v.report?.sent.some((x) => x.root === true && x.outageKey === a.facts.outageKey && (x.status === 'sent' || x.status === 'partial'))) return v.name;
+      if (v.report?.outages.some((o) => o.key === a.facts.outageKey && o.mailedBy === v.name)) return v.name;
+    }
+    return undefined;
   };
 
   let waitingLogged = false;
-  /** Just before a delivery: wait until peers are known, hold what a peer already mailed (core/peers deliveryGate). */
+  /** Monotonic time each queued alert first reached the gate with every peer known (a follower's wait). */
+  const waitingSince = new Map<number, number>();
+  const takeoverLogged = new Set<number>();
+  const hold = (a: StoredAlert, by: string, why: string, now: number, peerKey?: string): 'held' => {
+    storage.transaction(() => {
+      outbox.holdAlert(a.id, by);
+      // The outage's start went out from another monitor (or from this one before a crash): it owns the thread.
+      const st = outbox.loadPolicyState();
+      const o = st[a.node]?.outage;
+      if (a.facts.outageRoot && o && o.key === a.facts.outageKey && by !== instance) {
+        o.owner = by;
+        o.key = peerKey ?? o.key;
+        outbox.savePolicyState(st, now);
+      }
+      if (a.facts.outageRoot && a.facts.outageKey && peerKey && peerKey !== a.facts.outageKey && by !== instance) outbox.rekeyPending(a.node, a.facts.outageKey, peerKey);
+    });
+    waitingSince.delete(a.id);
+    logger.info({ alertId: a.id, node: a.node, kind: a.kind, by }, `alert held, not sent: ${why}: ${a.subject}`);
+    events.emit('alert:held', { alertId: a.id, by });
+    return 'held';
+  };
+
+  /**
+   * Just before a delivery: the pure gate (core/peer-gate) says send, wait or hold. Every monitor queues every
+   * alert; a follower's copy waits behind the gate until a peer reports it sent (then it is dropped) or its
+   * deadline passes (then it goes out from here, same Message-ID).
+   */
   const gate = (alertId: number): 'send' | 'wait' | 'held' => {
     const now = clock.now();
-    const p = peerInput(now);
+    const p = peerInput();
     const a = outbox.getAlert(alertId);
-    if (!p || !a) return 'send';
-    const g = deliveryGate({ kind: a.kind, node: a.node, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot }, instance, p.voice.known, p.outages, p.views, p.voice.live);
-    if (g.act === 'wait') {
+    if (!p || !a || !peerCfg) return 'send';
+    // A later mail of this monitor opened the same outage's thread (a "host looks down" that replaced the start
+    // a follower was still holding): this one is superseded.
+    const o = a.facts.outageRoot ? outbox.loadPolicyState()[a.node]?.outage : undefined;
+    const supersededBy = o && o.key === a.facts.outageKey && o.announcedBy !== null && o.announcedBy > alertId ? o.announcedBy : undefined;
+    if (supersededBy !== undefined) return hold(a, instance, `superseded by alert #${supersededBy}`, now);
+    if (!p.voice.known) {
       if (!waitingLogged) logger.info('alerts wait until every peer monitor answered once or went silent (so nothing they mailed is mailed again)');
       waitingLogged = true;
       return 'wait';
     }
     waitingLogged = false;
-    if (g.act === 'send') return 'send';
-    storage.transaction(() => {
-      outbox.holdAlert(alertId, g.by);
-      // The outage's start went out from another monitor (or from this one before a crash): it owns the thread.
-      const st = outbox.loadPolicyState();
-      const o = st[a.node]?.outage;
-      if (a.facts.outageRoot && o && o.key === a.facts.outageKey) {
-        o.owner = g.by;
-        o.key = p.outages.get(a.node)?.key ?? o.key;
-        outbox.savePolicyState(st, now);
+    if (a.facts.outageRoot && a.kind !== 'hostDown' && peerStore) {
+      // The node's host may be gone with its monitor (a peer on it just went silent): its "host looks down" mail
+      // is about to replace this one (one mail for both). Wait for the peer step that decides it.
+      const memory = peerStore.load();
+      for (const [peer, node] of sharedHost) {
+        if (node === a.node && !p.voice.live.has(peer) && (memory[peer]?.silentSince ?? null) === null) {
+          requestTick();
+          return 'wait';
+        }
       }
+    }
+    const mono = clock.mono();
+    let since = waitingSince.get(alertId);
+    if (since === undefined) waitingSince.set(alertId, (since = mono));
+    const ga: GateAlert = { kind: a.kind, node: a.node, at: a.createdAt, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot, about: a.facts.monitor, owner: ownerOf(a, p.views) };
+    const v = gateVerdict(ga, {
+      self: instance,
+      rank: p.voice.rank,
+      known: true,
+      live: p.voice.live,
+      cannotDeliver: cannotDeliver(p.views, peerCfg.takeoverAfter),
+      reports: p.views.map((x) => ({ name: x.name, report: x.report })),
+      outages: p.outages,
+      waitedMs: mono - since,
+      deadline: peerCfg.takeoverAfter,
     });
-    logger.info({ alertId, node: a.node, kind: a.kind, by: g.by }, `alert held, not sent: already sent by ${g.by === instance ? 'this monitor before a restart' : `peer ${g.by}`}: ${a.subject}`);
-    events.emit('alert:held', { alertId, by: g.by });
-    return 'held';
+    if (v.act === 'wait') return 'wait';
+    if (v.act === 'hold') return hold(a, v.by, v.by === instance ? 'already sent by this monitor before a restart' : `already sent by peer ${v.by}`, now, p.outages.get(a.node)?.key);
+    waitingSince.delete(alertId);
+    if (v.takeover && !takeoverLogged.has(alertId)) {
+      takeoverLogged.add(alertId);
+      logger.warn({ alertId, node: a.node, kind: a.kind, speaker: v.takeover }, `${v.takeover} has not reported this alert sent within ${peerCfg.takeoverAfter}ms: sending it from here (same Message-ID): ${a.subject}`);
+    }
+    return 'send';
   };
 
   const render = (a: StoredAlert): AlertMessage => {
@@ -153,7 +240,11 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     retry: config.alerts.retry,
     render,
     random: deps.random,
-    onReport: (r) => events.emit(r.outcome === 'sent' ? 'alert:sent' : r.final ? 'alert:failed' : 'alert:retry', r),
+    onReport: (r) => {
+      // Followers learn at once that it went out (our poll carries our report): no copy of theirs follows.
+      if (r.outcome === 'sent') deps.peers?.pollNow?.();
+      events.emit(r.outcome === 'sent' ? 'alert:sent' : r.final ? 'alert:failed' : 'alert:retry', r);
+    },
     gate: peerCfg ? gate : undefined,
   });
 
@@ -200,8 +291,9 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
   function step(what: string, at: number, run: (input: PolicyInput) => PolicyOutput & { peers?: PeerAlertState }, state: MonitorState, rethrow = false): void {
     let queued: AlertQueued[] = [];
     try {
+      lastState = state;
       queued = storage.transaction(() => {
-        const peers = peerInput(at);
+        const peers = peerInput();
         const input: PolicyInput = { state: outbox.loadPolicyState(), monitor: state, maintenance: calendar.at(at), policy, at, ...(peers ? { peers } : {}) };
         return store(run(input), at);
       });
@@ -215,6 +307,29 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     announce(queued);
   }
 
+  function tickRun(input: PolicyInput): PolicyOutput & { peers?: PeerAlertState } {
+    if (!peerCfg || !peerStore) return alertsForTick(input);
+    // Peers first: a silent peer on a down node's host announces that outage in one mail (core/peer-alerts).
+    const facts = peerFacts(peerCfg.source.views(), sharedHost, clock.mono(), silentAfterOf, input.at);
+    const p = alertsForPeers(input, peerStore.load(), facts);
+    // Then lasting disagreements about a node (a path problem), through the same voice (core/peer-disagree).
+    const views = currentVerdicts(peerCfg.source.views(), clock.mono(), peerCfg.silentAfter);
+    const d = alertsForDisagreement({ ...input, state: p.state }, p.peers, views, peerCfg.disagreeAfter ?? DEFAULT_DISAGREE_AFTER_MS);
+    const t = alertsForTick({ ...input, state: d.state });
+    return { state: t.state, alerts: [...p.alerts, ...d.alerts, ...t.alerts], peers: d.peers };
+  }
+
+  let tickSoon: NodeJS.Timeout | undefined;
+  /** Runs the time-driven step now (outside the sender's pass), e.g. when a peer's host just went silent. */
+  const requestTick = (): void => {
+    if (tickSoon) return;
+    tickSoon = setTimeout(() => {
+      tickSoon = undefined;
+      if (lastState) step('tick', clock.now(), tickRun, lastState);
+    }, 0);
+    tickSoon.unref();
+  };
+
   return {
     events,
     channels,
@@ -226,27 +341,13 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
       step(e.type, e.at, (input) => alertsForMonitorEvent(input, e), state, true);
     },
     tick(state: MonitorState, at: Instant): void {
-      step(
-        'tick',
-        at.wall,
-        (input) => {
-          if (!peerCfg || !peerStore) return alertsForTick(input);
-          // Peers first: a silent peer on a down node's host announces that outage in one mail (core/peer-alerts).
-          const facts = peerFacts(peerCfg.source.views(), sharedHost, input.at, peerCfg.silentAfter);
-          const p = alertsForPeers(input, peerStore.load(), facts);
-          // Then lasting disagreements about a node (a path problem), through the same voice.
-          const views = currentVerdicts(peerCfg.source.views(), input.at, peerCfg.silentAfter);
-          const d = alertsForDisagreement({ ...input, state: p.state }, p.peers, views, peerCfg.disagreeAfter ?? DEFAULT_DISAGREE_AFTER_MS);
-          const t = alertsForTick({ ...input, state: d.state });
-          return { state: t.state, alerts: [...p.alerts, ...d.alerts, ...t.alerts], peers: d.peers };
-        },
-        state,
-      );
+      step('tick', at.wall, tickRun, state);
     },
     start(): void {
       sender.start();
     },
     async stop(): Promise<void> {
+      clearTimeout(tickSoon);
       await sender.stop();
       calendar.dispose();
       if (ownChannels) await Promise.all(channels.map((c) => c.close?.().catch(() => undefined)));

@@ -11,6 +11,8 @@ export interface AlertMessage {
   /** When the alert was decided (epoch ms). */
   at: number;
   subject: string;
+  /** A mail's Subject, when it differs from the title (one per outage thread: src/alerts/render.ts mailSubjectFor). */
+  mailSubject?: string;
   text: string;
   html: string;
   /** `<alert-{id}.{instance}@llm-sentinel>`: stable, so a re-sent mail is recognised as the same one. */

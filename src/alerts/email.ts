@@ -45,7 +45,7 @@ export function createEmailChannel(cfg: EmailConfig, name = 'email'): Channel {
         const info = await (await open()).sendMail({
           from: cfg.from,
           to: cfg.to,
-          subject: msg.subject,
+          subject: msg.mailSubject ?? msg.subject,
           text: msg.text,
           html: msg.html,
           messageId: msg.messageId,

@@ -11,7 +11,7 @@ export interface PushText {
 }
 
 export function pushText(msg: AlertMessage): PushText {
-  const title = msg.subject.replace(/^\[llm-sentinel ([^\]]*)\] /, 'llm-sentinel $1: ');
+  const title = msg.subject.replace(/^\[llm-sentinel ([^\]]*)\] /, 'llm-sentinel $1: ').replace(/^\[llm-sentinel\] /, 'llm-sentinel: ');
   const lines = msg.text.split('\n');
   const body = (/^(CRITICAL|WARNING|INFO): /.test(lines[0] ?? '') ? lines.slice(1) : lines).join('\n').trim();
   const good = msg.kind === 'recovered' || msg.kind === 'flappingSettled';

@@ -19,7 +19,13 @@ export interface RenderOptions {
 }
 
 export interface Rendered {
+  /** The alert's title: `[llm-sentinel] primary DOWN — …` (push titles, webhooks, logs, `alert list`). */
   subject: string;
+  /**
+   * The mail's Subject: for an outage, one subject for every mail about it (`[llm-sentinel] primary outage since
+   * …`, follow-ups `Re: …`), because Gmail groups a conversation by subject; the title is the body's first line.
+   */
+  mailSubject: string;
   text: string;
   html: string;
   messageId: string;
@@ -122,6 +128,8 @@ function headline(f: AlertFacts): string {
       return `monitor ${f.monitor ?? f.node} is SILENT for ${formatDuration(f.durationMs ?? 0)} (${f.detail ?? 'no answer'}); this monitor speaks now`;
     case 'monitorBack':
       return `monitor ${f.monitor ?? f.node} is back after ${formatDuration(f.durationMs ?? 0)} silent`;
+    case 'peerMisconfigured':
+      return `monitors disagree: ${f.detail ?? 'peer configuration'}`;
     case 'hostDown':
       return `${f.monitor ?? '?'} host looks down: its monitor is silent and ${f.node} ${cause}; ${traffic(f)}`;
     case 'monitorsDisagree':
@@ -136,8 +144,26 @@ function sees(f: AlertFacts): string {
   return (f.views ?? []).map((v) => `${v.monitor} sees ${v.status}${v.status === 'up' ? '' : ` (${describeCause(v.reason, null)})`}`).join(', ');
 }
 
-export function subjectFor(instance: string, f: AlertFacts): string {
-  return `[llm-sentinel ${instance}] ${headline(f)}`;
+/**
+ * The alert's title. The instance is not in it (it is in the X-LLM-Sentinel-Instance header and the footer):
+ * two monitors' mails about one outage must read alike.
+ */
+export function subjectFor(_instance: string, f: AlertFacts): string {
+  return `[llm-sentinel] ${headline(f)}`;
+}
+
+/** When an outage began, from its identity (node + confirmed-down time in base 36): the same on every monitor. */
+function outageStart(f: AlertFacts): number | null {
+  const key = f.outageKey ?? '';
+  const t = parseInt(key.slice(key.lastIndexOf('.') + 1), 36);
+  return Number.isFinite(t) && key.includes('.') ? t : f.since;
+}
+
+/** The Subject every mail of one outage carries (follow-ups add `Re:`); other alerts use their title. */
+export function mailSubjectFor(instance: string, f: AlertFacts): string {
+  if (!f.outageKey) return subjectFor(instance, f);
+  const thread = `[llm-sentinel] ${f.node} outage since ${time(outageStart(f))}`;
+  return f.outageRoot ? thread : `Re: ${thread}`;
 }
 
 function explanation(f: AlertFacts): string[] {
@@ -187,6 +213,11 @@ function explanation(f: AlertFacts): string[] {
       ];
     case 'monitorBack':
       return [`The peer monitor ${f.monitor ?? f.node} answers again; it was silent from ${time(f.since)} for ${formatDuration(f.durationMs ?? 0)}.`];
+    case 'peerMisconfigured':
+      return [
+        `The monitors are not configured alike: ${f.detail ?? '?'} (seen from ${f.monitor ?? 'a peer'}'s answers).`,
+        'Until it is fixed they may both send alerts, or neither may hear the other. Make peers, peers.rank and each instance name match on every monitor (docs/alerts.md "One voice"); `llm-sentinel check` and /healthz say it too.',
+      ];
     case 'hostDown':
       return [
         `One root cause, two symptoms: the monitor ${f.monitor ?? '?'} on the same host as ${f.node} is silent, and ${f.node} fails from here since ${time(f.since)}: ${cause}.`,
@@ -227,6 +258,7 @@ export function escapeHtml(s: string): string {
 export function renderAlert(a: RenderInput, opts: RenderOptions = {}): Rendered {
   const f = a.facts;
   const subject = subjectFor(a.instance, f);
+  const mailSubject = mailSubjectFor(a.instance, f);
   const lines = explanation(f);
   if (f.afterMaintenance) lines.push(`Its alerts were held during maintenance (${f.afterMaintenance}); the window has ended and it is still down.`);
   const detail = f.detail && f.kind !== 'allDown' && f.kind !== 'flapping' ? f.detail : null;
@@ -267,11 +299,11 @@ export function renderAlert(a: RenderInput, opts: RenderOptions = {}): Rendered 
 
   if (f.outageKey) {
     const root = outageMessageId(f.outageKey);
-    if (f.outageRoot) return { subject, text, html, messageId: root };
+    if (f.outageRoot) return { subject, mailSubject, text, html, messageId: root };
     const part = f.kind === 'recovered' ? 'recovered' : `${f.kind}-${Math.round(f.at).toString(36)}`;
-    return { subject, text, html, messageId: outageMessageId(f.outageKey, part), inReplyTo: root, references: [root] };
+    return { subject, mailSubject, text, html, messageId: outageMessageId(f.outageKey, part), inReplyTo: root, references: [root] };
   }
-  const rendered: Rendered = { subject, text, html, messageId: messageIdFor(a.id, a.instance, opts.databaseToken) };
+  const rendered: Rendered = { subject, mailSubject, text, html, messageId: messageIdFor(a.id, a.instance, opts.databaseToken) };
   if (a.threadOf !== null) {
     const root = messageIdFor(a.threadOf, a.instance, opts.databaseToken);
     rendered.inReplyTo = root;
@@ -295,5 +327,5 @@ export function renderTest(instance: string, at: number, channels: string[], opt
     '</body></html>',
     '',
   ].join('\n');
-  return { subject, text, html, messageId: `<test-${at}.${idSafe(instance)}@llm-sentinel>` };
+  return { subject, mailSubject: subject, text, html, messageId: `<test-${at}.${idSafe(instance)}@llm-sentinel>` };
 }

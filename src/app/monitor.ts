@@ -1,7 +1,7 @@
 import { createAlerting } from '../alerts/alerting';
 import { createDigestJob, type DigestJob } from '../alerts/digest';
 import type { Config } from '../config';
-import { speaker, voiceOf } from '../core/peers';
+import { peerStatus, speaker, voiceOf } from '../core/peers';
 import { Daemon } from '../daemon/daemon';
 import type { DaemonEmitter } from '../daemon/events';
 import { createSdNotify, type SdNotify } from '../daemon/sdnotify';
@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from '../logging';
 import { PeerPoller } from '../peers/poller';
 import { publishedPeers } from '../peers/publish';
 import { buildPeerReport } from '../peers/report';
+import { parsePeerReport } from '../peers/wire';
 import { StatePublisher } from '../state/publisher';
 import type { PublishedState } from '../state/types';
 import { openStorage, type Storage } from '../storage';
@@ -87,10 +88,14 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     throw new MonitorStartError('storage', e);
   }
 
+  let peerBodyLogged = false;
   // Peers (one voice): polled from start to stop; a changed peers section takes effect at the next restart.
   const peersConfig = config.peers;
   const previous = peersConfig ? new StatePublisher(config.stateFile, logger).readPrevious() : undefined;
-  const poller = peersConfig ? new PeerPoller({ self: config.instance, config: peersConfig, clock, logger, version: packageVersion(), previous: previous?.peers }) : undefined;
+  // Our own report goes with each poll (heard both ways); `peerReport` is defined below, before the poller starts.
+  const poller = peersConfig
+    ? new PeerPoller({ self: config.instance, config: peersConfig, clock, logger, version: packageVersion(), previous: previous?.peers, ownReport: (): unknown => peerReport?.() })
+    : undefined;
   const daemon = new Daemon({
     config,
     storage,
@@ -98,9 +103,9 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     clock,
     version: packageVersion(),
     alerting: (c) => createAlerting({ config: c, storage, logger, clock, peers: poller }),
-    peers: poller && peersConfig ? () => publishedPeers(poller.views(), clock.now(), peersConfig.silentAfter) : undefined,
+    peers: poller && peersConfig ? () => publishedPeers(poller.views(), clock.mono(), peersConfig.silentAfter) : undefined,
   });
-  const peerReport = peersConfig
+  const peerReport: (() => unknown) | undefined = peersConfig
     ? () =>
         buildPeerReport({
           instance: daemon.info.instance,
@@ -113,13 +118,29 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
           policy: storage.outbox.loadPolicyState(),
           recent: storage.outbox.recentAlerts(50),
           alertStatus: (id) => storage.outbox.getAlert(id)?.status,
+          pending: storage.outbox.pendingDeliveries(),
         })
     : undefined;
-  const speaks = poller && peersConfig ? () => speaker(voiceOf(config.instance, peersConfig.rank, poller.views(), clock.now(), peersConfig.silentAfter)) === config.instance : undefined;
+  const peerStatusNow = poller && peersConfig ? () => peerStatus(config.instance, peersConfig.rank, poller.views(), clock.mono(), peersConfig.silentAfter) : undefined;
+  const peerProblems = poller ? () => poller.views().flatMap((v) => (v.problem ? [v.problem] : [])) : undefined;
+  const onPeerReport = poller
+    ? (body: string): { ok: true } | { ok: false; error: string } => {
+        const r = parsePeerReport(body);
+        if (!r.ok) {
+          if (!peerBodyLogged) logger.warn({ component: 'peers', error: r.error }, `a peer's report (POST /peer) was not taken: ${r.error}`);
+          peerBodyLogged = true;
+          return r;
+        }
+        peerBodyLogged = false;
+        return poller.heard(r.report) ? { ok: true } : { ok: false, error: `not a peer: ${r.report.instance.slice(0, 100)}` };
+      }
+    : undefined;
+  const speaks = poller && peersConfig ? () => speaker(voiceOf(config.instance, peersConfig.rank, poller.views(), clock.mono(), peersConfig.silentAfter)) === config.instance : undefined;
   // The status page's code is loaded at its first view, not at start.
   const statusPage = async () => {
     const { buildStatusModel, renderStatusPage } = await import('../http/status-page');
-    return renderStatusPage(buildStatusModel(storage.history, daemon.published?.state, clock.now()));
+    const model = buildStatusModel(storage.history, daemon.published?.state, clock.now());
+    return renderStatusPage(peerStatusNow ? { ...model, peers: peerStatusNow() } : model);
   };
   let historyJob: HistoryJob = createHistoryJob({ storage, config, logger, clock });
   let digest: DigestJob = createDigestJob({ config, storage, logger, clock, speaks });
@@ -130,7 +151,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
     poller?.start();
     historyJob.start();
     digest.start();
-    services = await startServices({ daemon, config, logger, clock, notify, statusPage, peerReport });
+    services = await startServices({ daemon, config, logger, clock, notify, statusPage, peerReport, onPeerReport, peerProblems, peerStatus: peerStatusNow });
   } catch (e) {
     await Promise.allSettled([daemon.stop('start failed'), historyJob.stop(), digest.stop(), poller?.stop()]);
     storage.close();
@@ -160,7 +181,7 @@ export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
       if (stopped) return;
       if (!sameServices(previous, daemon.config)) {
         await services.close();
-        services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage, peerReport });
+        services = await startServices({ daemon, config: daemon.config, logger, clock, notify, statusPage, peerReport, onPeerReport, peerProblems, peerStatus: peerStatusNow });
       }
       await historyJob.stop();
       historyJob = createHistoryJob({ storage, config: daemon.config, logger, clock });

@@ -10,6 +10,7 @@ import { watchReportDir, type ReportDirWatcher } from '../intake/dropbox';
 import type { Clock } from '../util/clock';
 import type { Daemon } from '../daemon/daemon';
 import type { SdNotify } from '../daemon/sdnotify';
+import type { PeerStatus } from '../core/peers';
 
 /**
  * What runs beside the daemon and only reads from it or pokes it: metrics, the HTTP API, the report drop
@@ -30,10 +31,16 @@ export async function startServices(deps: {
   statusPage?: () => string | Promise<string>;
   /** GET /peer's body, when peers are configured. */
   peerReport?: () => unknown;
+  /** One voice: each monitor heard, its age, who speaks (/metrics and the status page). */
+  peerStatus?: () => PeerStatus[];
+  /** Misconfigurations seen in peers' answers ("monitors disagree"): /healthz says them. */
+  peerProblems?: () => string[];
+  /** A report a peer POSTed with its poll. */
+  onPeerReport?: (body: string) => { ok: true } | { ok: false; error: string };
 }): Promise<Services> {
   const { daemon, config, logger, clock, notify } = deps;
   // prom-client (about 12 MB resident) only when there is an HTTP server to serve /metrics.
-  const metrics = config.http ? (await import('../http/metrics')).createMetrics(config.nodes, config.instance) : noMetrics();
+  const metrics = config.http ? (await import('../http/metrics')).createMetrics(config.nodes, config.instance, undefined, deps.peerStatus) : noMetrics();
   const unbind = bindMetrics(daemon, metrics, clock);
   if (config.peers) metrics.watchPeerVerdicts(() => daemon.published?.state);
 
@@ -68,10 +75,16 @@ export async function startServices(deps: {
         limiter,
         metrics,
         getState: () => daemon.published && { json: daemon.published.json, etag: daemon.published.etag },
-        health: () => daemon.health(),
+        health: () => {
+          const h = daemon.health();
+          const problems = deps.peerProblems?.() ?? [];
+          return problems.length === 0 ? h : { ok: false, detail: `${h.ok ? '' : `${h.detail}; `}monitors disagree: ${problems.join('; ')}` };
+        },
         onReport,
         statusPage: deps.statusPage,
         peerReport: deps.peerReport,
+        peerToken: config.peers?.token,
+        onPeerReport: deps.onPeerReport,
       });
       logger.info({ url: http.url }, 'HTTP API listening');
     } catch (e) {

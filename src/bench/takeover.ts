@@ -14,7 +14,7 @@ import { startSimulator } from '../simulator';
  * between 50 s and 60 s plus one poll's deadline (5 s) and the send.
  */
 
-export const TAKEOVER_DEFAULTS = { interval: 10_000, silentAfter: 60_000, timeout: 5_000 };
+export const TAKEOVER_DEFAULTS = { interval: 10_000, silentAfter: 60_000, timeout: 15_000 };
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -25,7 +25,7 @@ async function freePort(): Promise<number> {
 }
 
 /** A minimal SMTP server (smtp-server, a dev dependency: loaded only when this benchmark runs). */
-async function smtpSink(onMail: (subject: string) => void): Promise<{ port: number; close(): Promise<void> }> {
+async function smtpSink(onMail: (subject: string, kind: string) => void): Promise<{ port: number; close(): Promise<void> }> {
   const { SMTPServer } = await import('smtp-server');
   const server = new SMTPServer({
     secure: false,
@@ -36,7 +36,7 @@ async function smtpSink(onMail: (subject: string) => void): Promise<{ port: numb
       let raw = '';
       stream.on('data', (c: Buffer) => (raw += c.toString('utf8')));
       stream.on('end', () => {
-        onMail(/^Subject: (.*)$/im.exec(raw)?.[1] ?? '');
+        onMail(/^Subject: (.*)$/im.exec(raw)?.[1] ?? '', /^X-LLM-Sentinel-Kind: (.*)$/im.exec(raw)?.[1]?.trim() ?? '?');
         cb();
       });
     },
@@ -46,7 +46,7 @@ async function smtpSink(onMail: (subject: string) => void): Promise<{ port: numb
   return { port, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-function config(name: string, port: number, other: { name: string; port: number }, primary: string, fallback: string, smtpPort: number): string {
+function config(name: string, port: number, other: { name: string; port: number }, primary: string, fallback: string, smtpPort: number, sharesHost = false): string {
   return `instance: ${name}
 nodes:
   - { name: primary, url: "${primary}", model: llama3.2 }
@@ -58,21 +58,32 @@ http: { listen: "127.0.0.1:${port}", token: "bench-${name}" }
 peers:
   rank: [mac, oracle]
   monitors:
-    - { name: ${other.name}, url: "http://127.0.0.1:${other.port}", token: "bench-${other.name}" }
+    - { name: ${other.name}, url: "http://127.0.0.1:${other.port}", token: "bench-${other.name}"${sharesHost ? ', sharesHostWith: primary' : ''} }
 alerts:
   email: { host: 127.0.0.1, port: ${smtpPort}, secure: false, from: "sentinel@example.com", to: [ops@example.com], timeout: 5s }
 `;
 }
 
-/** Milliseconds from SIGKILL of the sender to the survivor's first mail, `trials` times (fresh daemons each). */
-export async function measureTakeover(trials: number): Promise<number[]> {
-  const out: number[] = [];
+/**
+ * Milliseconds from SIGKILL of the sender to the survivor's first mail, `trials` times (fresh daemons each).
+ * `power-loss`: the Mac loses power, so its monitor dies with the primary (its tunnel answers 530 at once);
+ * the survivor knows them to share a host (sharesHostWith) and its first mail is "mac host looks down".
+ */
+export async function measureTakeover(trials: number, mode: 'sender' | 'power-loss' = 'sender'): Promise<Array<{ ms: number; subject: string; kinds: string[] }>> {
+  const out: Array<{ ms: number; subject: string; kinds: string[] }> = [];
   for (let i = 0; i < trials; i++) {
     const root = mkdtempSync(join(tmpdir(), 'sentinel-bench-peers-'));
     const primary = await startSimulator();
     const fallback = await startSimulator();
     let firstMailAt: number | undefined;
-    const smtp = await smtpSink(() => (firstMailAt ??= performance.now()));
+    let firstSubject = '';
+    const kinds: Array<{ at: number; kind: string }> = [];
+    const smtp = await smtpSink((subject, kind) => {
+      kinds.push({ at: performance.now(), kind });
+      if (firstMailAt !== undefined) return;
+      firstMailAt = performance.now();
+      firstSubject = subject;
+    });
     const procs: DaemonProcess[] = [];
     try {
       const ports = { mac: await freePort(), oracle: await freePort() };
@@ -81,7 +92,7 @@ export async function measureTakeover(trials: number): Promise<number[]> {
         const dir = join(root, name);
         mkdirSync(dir);
         files[name] = join(dir, 'config.yaml');
-        writeFileSync(files[name], config(name, ports[name], { name: other, port: ports[other] }, primary.url, fallback.url, smtp.port));
+        writeFileSync(files[name], config(name, ports[name], { name: other, port: ports[other] }, primary.url, fallback.url, smtp.port, mode === 'power-loss' && name === 'oracle'));
       }
       const mac = spawnDaemon(['run', '--config', files.mac as string]);
       const oracle = spawnDaemon(['run', '--config', files.oracle as string]);
@@ -93,11 +104,14 @@ export async function measureTakeover(trials: number): Promise<number[]> {
       await new Promise((r) => setTimeout(r, Math.random() * TAKEOVER_DEFAULTS.interval));
       firstMailAt = undefined;
       const t0 = performance.now();
-      await mac.kill9();
+      await Promise.all([mac.kill9(), mode === 'power-loss' ? primary.setFault('cf_tunnel_down') : undefined]);
       const deadline = t0 + 150_000;
       while (firstMailAt === undefined && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       if (firstMailAt === undefined) throw new Error(`no mail from the survivor within 150 s; its output:\n${oracle.output().slice(-2000)}`);
-      out.push(firstMailAt - t0);
+      // What else arrives in the next 15 s (one voice: nothing else about the same loss).
+      await new Promise((r) => setTimeout(r, 15_000));
+      const after = kinds.filter((k) => k.at >= t0).map((k) => k.kind);
+      out.push({ ms: firstMailAt - t0, subject: firstSubject, kinds: after });
     } finally {
       await Promise.all(procs.map((p) => p.kill9()));
       await smtp.close();

@@ -142,7 +142,7 @@ function list(config: Config, limit: number, json: boolean, io: CliIo): number {
       when(a.createdAt),
       a.severity,
       a.status === 'suppressed' ? suppressedText(a.suppressed, a.facts.heldBy) : a.status,
-      a.subject.replace(/^\[llm-sentinel [^\]]*\] /, ''),
+      a.subject.replace(/^\[llm-sentinel[^\]]*\] /, ''),
       a.deliveries.map((d) => deliveryText(d, now)).join('; ') || '-',
     ]);
     io.stdout.write(table(['ID', 'WHEN', 'SEVERITY', 'STATUS', 'ALERT', 'DELIVERY'], rows));

@@ -11,6 +11,7 @@ import { setupWarnings } from './warnings';
 import { daemonReadWarnings } from '../install/secret-access';
 import { TARGET_DEFAULTS } from '../install/values';
 import { checkMemory } from './check-memory';
+import { checkPeers } from './check-peers';
 import { oneShotVerdict } from '../core/verdict';
 import { createProbeAgent, probeCanary, probeLiveness } from '../probes';
 import { publicUrl } from '../util/url';
@@ -122,6 +123,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         for (const r of undiscovered) io.stderr.write(`llm-sentinel check: nodes[${r.node.priority}] ${r.node.name}: ${r.liveness.detail ?? 'no model'}\n`);
         return EXIT_CONFIG;
       }
+      // Peers: on stdout with the table, on stderr with --json (which stays the nodes' array).
+      for (const line of await checkPeers(config)) (values.json ? io.stderr : io.stdout).write(`${line}\n`);
       return rows.some((r) => r.verdict.status === 'up' || r.verdict.status === 'degraded') ? 0 : 1;
     } finally {
       await agent.close();

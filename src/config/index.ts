@@ -74,6 +74,8 @@ export interface PeerConfig {
   /** The node on the peer's host: from `sharesHostWith`, or inferred when the peer URL's host is a node URL's host. */
   sharesHostWith?: string;
   sharedHostFrom?: 'config' | 'url';
+  /** Extra request headers for its /peer (values are credentials: a Cloudflare Access service token). */
+  headers?: Record<string, Secret>;
 }
 
 export interface PeersConfig {
@@ -81,7 +83,11 @@ export interface PeersConfig {
   silentAfter: number;
   /** A disagreement with a peer about a node lasting this long sends an alert (core/peer-disagree.ts). */
   disagreeAfter?: number;
-  timeout: number;
+  timeout: number; // deadline of one poll (independent of interval)
+  /** A follower sends what its speaker has not reported sent after this long × its place (core/peer-gate). */
+  takeoverAfter: number;
+  /** Opens /peer only (besides http.token). */
+  token?: Secret;
   /** Every monitor (this one included), best first: the first live one sends. */
   rank: string[];
   monitors: PeerConfig[];
@@ -327,11 +333,12 @@ const hostOf = (url: string | undefined): string | undefined => {
  */
 function resolvePeers(p: NonNullable<Parsed['peers']>, self: { instance: string; nodes: NodeConfig[]; hasToken: boolean; hasHttp: boolean }, env: NodeJS.ProcessEnv, io: ConfigIo, problems: string[], baseDir: string): PeersConfig {
   if (!self.hasHttp) problems.push('http: required with peers (peers poll each other at GET /peer on the HTTP API)');
-  else if (!self.hasToken) problems.push('http.token: required with peers (GET /peer needs the token, even from loopback)');
+  else if (!self.hasToken && p.token === undefined) problems.push('http.token or peers.token: required with peers (/peer needs a token, even from loopback)');
   if (p.silentAfter <= p.interval) problems.push('peers.silentAfter: must be longer than peers.interval');
   if (p.disagreeAfter <= p.interval) problems.push('peers.disagreeAfter: must be longer than peers.interval (a disagreement is seen through polls)');
-  const timeout = p.timeout ?? Math.min(p.interval, 5_000);
-  if (timeout > p.interval) problems.push('peers.timeout: must not exceed peers.interval');
+  const timeout = p.timeout ?? 15_000;
+  if (timeout >= p.silentAfter) problems.push('peers.timeout: must be shorter than peers.silentAfter');
+  const peerToken = p.token === undefined ? undefined : resolveSecret(p.token, 'peers.token', env, io, problems, baseDir);
   const names = new Set<string>();
   const monitors: PeerConfig[] = [];
   p.monitors.forEach((m, i) => {
@@ -340,20 +347,29 @@ function resolvePeers(p: NonNullable<Parsed['peers']>, self: { instance: string;
     else if (names.has(m.name)) problems.push(`${where}.name: duplicate peer name ${JSON.stringify(m.name)}`);
     names.add(m.name);
     let token: Secret | undefined;
-    if (m.token === undefined) problems.push(`${where}.token: required (the peer's http.token; its GET /peer never answers without one)`);
-    else token = resolveSecret(m.token, `${where}.token`, env, io, problems, baseDir);
+    if (m.token === undefined) {
+      if (p.token === undefined) problems.push(`${where}.token: required (the peer's peers.token or http.token; its /peer never answers without one), or set peers.token shared by all`);
+    } else token = resolveSecret(m.token, `${where}.token`, env, io, problems, baseDir);
+    const h = hostOf(m.url);
+    if (m.url.toLowerCase().startsWith('http://') && h && !LOOPBACK.test(h) && m.insecure !== true) {
+      problems.push(`${where}.url: https:// required for a peer on another host (its token would cross the network in clear); write insecure: true to allow ${m.url}`);
+    }
+    let headers: Record<string, Secret> | undefined;
+    for (const [k, v] of Object.entries(m.headers ?? {})) {
+      const secret = resolveSecret(v, `${where}.headers.${k}`, env, io, problems, baseDir);
+      if (secret) (headers ??= {})[k.toLowerCase()] = secret;
+    }
     let sharesHostWith = m.sharesHostWith;
     let sharedHostFrom: PeerConfig['sharedHostFrom'] = sharesHostWith ? 'config' : undefined;
     if (sharesHostWith !== undefined && !self.nodes.some((n) => n.name === sharesHostWith)) problems.push(`${where}.sharesHostWith: no node named ${JSON.stringify(sharesHostWith)}`);
     if (sharesHostWith === undefined) {
-      const h = hostOf(m.url);
       const node = h && !LOOPBACK.test(h) ? self.nodes.find((n) => hostOf(n.url) === h || hostOf(n.directUrl) === h) : undefined;
       if (node) {
         sharesHostWith = node.name;
         sharedHostFrom = 'url';
       }
     }
-    monitors.push({ name: m.name, url: m.url.replace(/\/+$/, ''), token: token ?? new Secret(''), sharesHostWith, sharedHostFrom });
+    monitors.push({ name: m.name, url: m.url.replace(/\/+$/, ''), token: token ?? peerToken ?? new Secret(''), sharesHostWith, sharedHostFrom, ...(headers ? { headers } : {}) });
   });
   const everyone = [self.instance, ...monitors.map((m) => m.name)];
   let rank = [...everyone].sort();
@@ -364,7 +380,7 @@ function resolvePeers(p: NonNullable<Parsed['peers']>, self: { instance: string;
     for (const n of p.rank) if (!everyone.includes(n)) problems.push(`peers.rank: ${JSON.stringify(n)} is neither this instance nor a peer`);
     rank = p.rank;
   }
-  return { interval: p.interval, silentAfter: p.silentAfter, disagreeAfter: p.disagreeAfter, timeout, rank, monitors };
+  return { interval: p.interval, silentAfter: p.silentAfter, timeout, takeoverAfter: p.takeoverAfter, disagreeAfter: p.disagreeAfter, rank, monitors, ...(peerToken ? { token: peerToken } : {}) };
 }
 
 /** Reads and parses a YAML config file; without a path, builds the config from the environment alone. */

@@ -157,6 +157,7 @@ const alertsSchema = z
         /** Two monitors have disagreed about a node for peers.disagreeAfter: a path problem (issue 22). */
         monitorsDisagree: eventRule('warning'),
         monitorsAgree: eventRule('info'),
+        peerMisconfigured: eventRule('warning'),
       })
       .strict()
       .prefault({}),
@@ -229,8 +230,12 @@ const peersSchema = z
      * monitor has seen a change before the other; short enough that a lasting path problem is known.
      */
     disagreeAfter: duration(1_000).prefault('2m'),
-    /** Deadline of one poll; default: the shorter of interval and 5s. */
+    /** Deadline of one poll, independent of interval (a slow peer is logged slow, not silent); default 15s. */
     timeout: duration(50).optional(),
+    /** A follower sends an alert its speaker has not reported sent after this long (× its place in rank). */
+    takeoverAfter: duration(100).prefault('20s'),
+    /** A token that opens GET/POST /peer only (not /state, /metrics or POST /report); peers send it as theirs. */
+    token: secretSource.optional(),
     /** Who sends: the first live monitor in this list. Must name this instance and every peer; default: names sorted. */
     rank: z.array(instanceName).optional(),
     monitors: z
@@ -242,6 +247,10 @@ const peersSchema = z
             token: secretSource.optional(),
             /** The node this peer runs next to (same host): its silence and that node's failure are one root cause. */
             sharesHostWith: z.string().min(1).optional(),
+            /** Extra request headers for its /peer (e.g. a Cloudflare Access service token: CF-Access-Client-Id/-Secret). */
+            headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name'), secretSource).optional(),
+            /** Allow a plain http:// URL to a non-loopback peer (the token would cross the network in clear). */
+            insecure: z.boolean().optional(),
           })
           .strict(),
       )

@@ -52,14 +52,22 @@ export class Plan {
     return who === v.self ? undefined : (who ?? UNDECIDED);
   }
 
-  /** The node-specific hold (maintenance, flapping), the rule/quiet switch, then one voice, in that order. */
+  /**
+   * The node-specific hold (maintenance, flapping), then the rule/quiet switch. One voice is not decided here:
+   * every monitor queues every alert and the delivery gate (core/peer-gate) decides who sends it, so a
+   * follower's copy waits pending instead of being dropped (the `opts` only say whose voice it would be).
+   */
   suppression(node: string, kind: AlertKind, opts: { ignoreMaintenance?: boolean; owner?: string | null; about?: string } = {}): SuppressReason | null {
     if (this.input.policy.quiet) return this.input.policy.quiet;
     if (this.state[node]?.flapping && kind !== 'flapping' && kind !== 'flappingSettled') return 'flapping';
     if (!opts.ignoreMaintenance && this.input.maintenance.has(node)) return 'maintenance';
     if (!this.rule(kind).send) return 'event_off';
-    if (this.heldBy(opts) !== undefined) return 'peer';
     return null;
+  }
+
+  /** Alert ids queued here and not delivered yet (the delivery gate may still hold them). */
+  get unsent(): ReadonlySet<number> {
+    return this.input.peers?.unsent ?? new Set();
   }
 
   /** Which down alert a node's confirmed outage deserves, from where it sits and what else is out. */

@@ -57,11 +57,11 @@ export function alertsForMonitorEvent(input: PolicyInput, e: MonitorEvent): Poli
   if (e.type === 'monitor:network-back') {
     const kind: AlertKind = 'monitorNetwork';
     const facts = plan.facts(kind, input.monitor.nodes[0]?.name ?? '', { since: e.since, durationMs: e.at - e.since, cause: 'monitor_offline' });
-    plan.emit(facts, input.policy.quiet ?? (!input.policy.events[kind].send ? 'event_off' : plan.heldBy() !== undefined ? 'peer' : null), null);
+    plan.emit(facts, input.policy.quiet ?? (!input.policy.events[kind].send ? 'event_off' : null), null);
   } else {
     const kind: AlertKind = 'exposed';
     const facts = plan.facts(kind, e.node, { cause: 'exposed', detail: e.detail, since: e.at });
-    plan.emit(facts, input.policy.quiet ?? (!input.policy.events[kind].send ? 'event_off' : plan.heldBy() !== undefined ? 'peer' : null), null);
+    plan.emit(facts, input.policy.quiet ?? (!input.policy.events[kind].send ? 'event_off' : null), null);
   }
   return { state: plan.state, alerts: plan.alerts };
 }

@@ -21,6 +21,7 @@ export const ALERT_KINDS = [
   'hostDown',
   'monitorsDisagree',
   'monitorsAgree',
+  'peerMisconfigured',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 export type Severity = 'critical' | 'warning' | 'info';
@@ -160,6 +161,8 @@ export interface PeerPolicyInput {
   voice: Voice;
   /** Open outages peers reported, by node. */
   outages: ReadonlyMap<string, PeerOutage>;
+  /** Alert ids queued at this monitor and not delivered yet (a follower's copies wait behind the gate). */
+  unsent?: ReadonlySet<number>;
 }
 
 export interface PolicyOutput {

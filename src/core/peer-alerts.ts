@@ -15,6 +15,8 @@ export interface PeerAlertMemory {
   silentSince: number | null;
   /** Nodes this peer and this monitor disagree about (core/peer-disagree.ts), by node. */
   disagree?: Record<string, PeerDisagreement>;
+  /** The misconfiguration last alerted about (absent or null: none). */
+  problem?: string | null;
 }
 
 /** A disagreement about one node with one peer: since when, and whether its alert was planned. */
@@ -38,6 +40,13 @@ export function alertsForPeers(input: PolicyInput, memory: PeerAlertState, peers
   for (const p of peers) {
     const st: PeerAlertMemory = { ...(memory[p.name] ?? { silentSince: null }) };
     next[p.name] = st;
+    if (p.problem && p.problem !== st.problem) {
+      // One alert per problem, voiced like any other (not "about" the peer: both sides may see a rank
+      // disagreement, and the gate then lets one of them speak).
+      const facts = plan.facts('peerMisconfigured', input.monitor.nodes[0]?.name ?? '', { detail: p.problem, since: input.at });
+      plan.emit(facts, plan.suppression(facts.node, 'peerMisconfigured'), null);
+    }
+    st.problem = p.problem ?? null;
     if (p.silent && st.silentSince === null) {
       st.silentSince = p.lastHeardAt;
       silent(plan, input, p);
@@ -62,7 +71,10 @@ function silent(plan: Plan, input: PolicyInput, p: PeerFacts): void {
   const o = plan.node(rt.name).outage;
   const suppressed = plan.suppression(rt.name, 'hostDown', { about: p.name });
   // Announces the node's outage when nobody had mailed it (typically: the silent monitor was the one speaking).
-  const announces = o !== null && !o.announced && o.heldFor !== 'off' && !plan.peerOutages.get(rt.name)?.mailedBy;
+  // Also when its start is only queued here, not sent yet (this monitor was a follower waiting on the now
+  // silent speaker): this mail replaces it as the thread's first, and the gate drops the superseded one.
+  const unsentRoot = o !== null && o.announced && o.announcedBy !== null && plan.unsent.has(o.announcedBy);
+  const announces = o !== null && (!o.announced || unsentRoot) && o.heldFor !== 'off' && !plan.peerOutages.get(rt.name)?.mailedBy;
   const facts = plan.facts('hostDown', rt.name, {
     cause: o?.cause ?? rt.statusReason,
     detail: o?.detail ?? rt.lastError?.message ?? null,
@@ -71,6 +83,6 @@ function silent(plan: Plan, input: PolicyInput, p: PeerFacts): void {
     monitor: p.name,
     ...(o?.key ? { outageKey: o.key } : {}),
   });
-  plan.emit(facts, suppressed, o?.announced ? o.announcedBy : null, announces);
+  plan.emit(facts, suppressed, o?.announced && !announces ? o.announcedBy : null, announces);
   if (announces && suppressed === null && o) Object.assign(o, { announced: true, heldFor: null, lastReminderAt: input.at, ...(plan.self ? { owner: plan.self } : {}) });
 }

@@ -29,7 +29,29 @@ export interface PeerReport {
   /** Open outages, with who mailed their start (null: nobody yet). */
   outages: Array<{ node: string; key: string; since: string; mailedBy: string | null }>;
   /** Its newest alerts: what its outbox did with each. */
-  sent: Array<{ id: number; node: string; kind: string; outageKey: string | null; status: string; heldBy: string | null; at: string }>;
+  sent: Array<{
+    id: number;
+    node: string;
+    kind: string;
+    outageKey: string | null;
+    status: string;
+    heldBy: string | null;
+    at: string;
+    /** It starts its outage's thread (added by protocol 1.1; absent from older peers). */
+    root?: boolean;
+    /** The monitor it is about (monitorSilent, monitorBack, hostDown). */
+    about?: string | null;
+  }>;
+  /** Its delivery health (absent from older peers): can it mail what it speaks for? */
+  delivery?: DeliveryHealth;
+}
+
+export interface DeliveryHealth {
+  /** Age of its oldest undelivered alert that has failed at least once (by its own clock); null: none. */
+  oldestFailingMs: number | null;
+  /** Alerts it queued that wait behind its gate (a follower's copies). */
+  waiting: number;
+  channels: Array<{ name: string; lastSuccessAt: string | null; lastFailureAt: string | null; permanentFailures: number }>;
 }
 
 export interface PeerNodeVerdict {
@@ -44,10 +66,20 @@ export interface PeerNodeVerdict {
 /** This monitor's knowledge of one peer. */
 export interface PeerView {
   name: string;
-  /** Wall time the last poll that got a good answer was sent (this run); null: none yet. */
+  /**
+   * Monotonic time it was last heard from (this run): the last poll of ours it answered well (as of when it was
+   * asked), or the last authenticated poll of its own that reached us with its report; null: none yet.
+   * Monotonic, so a stepped wall clock never fakes a silence.
+   */
   lastOkAt: number | null;
-  /** When this monitor began watching (its start): a peer that never answered is silent this long after it. */
+  /** The same moment on the wall clock (for display only). */
+  lastOkWall?: number | null;
+  /** Monotonic time this monitor began watching (its start): a peer that never answered is silent this long after it. */
   watchingSince: number;
+  /** How long its last good answer to our poll took (ms). */
+  answerMs?: number | null;
+  /** A misconfiguration seen in its answers (rank differs, 404, 401, redirect, other name); null: none. */
+  problem?: string | null;
   /** Why the last poll failed (null after a good one). */
   lastError: string | null;
   /** The last good answer, kept while the peer is silent (what it had mailed before it fell silent). */
@@ -77,10 +109,61 @@ export interface Voice {
   known: boolean;
 }
 
-export function voiceOf(self: string, rank: readonly string[], views: readonly PeerView[], now: number, silentAfter: number): Voice {
-  const live = new Set(views.filter((v) => !isSilent(v, now, silentAfter)).map((v) => v.name));
+/** silentAfter for every peer, or per peer (a peer whose host's node is down from here is judged sooner). */
+export type SilentAfter = number | ((peer: string) => number);
+const silenceOf = (s: SilentAfter, peer: string) => (typeof s === 'number' ? s : s(peer));
+
+export function voiceOf(self: string, rank: readonly string[], views: readonly PeerView[], now: number, silentAfter: SilentAfter): Voice {
+  const live = new Set(views.filter((v) => !isSilent(v, now, silenceOf(silentAfter, v.name))).map((v) => v.name));
   const known = views.every((v) => v.lastOkAt !== null || !live.has(v.name));
-  return { self, rank, live, known };
+  return { self, rank: agreedRank(rank, views), live, known };
+}
+
+/**
+ * The rank every monitor computes alike: this one's `peers.rank` while every peer that answered reports the
+ * same list, else (a misconfiguration, alerted as "monitors disagree") all names sorted, which both sides of a
+ * disagreement derive identically, so one voice holds even then.
+ */
+export function agreedRank(rank: readonly string[], views: readonly PeerView[]): readonly string[] {
+  const same = (r: readonly string[]) => r.length === rank.length && r.every((n, i) => n === rank[i]);
+  if (views.every((v) => !v.report || same(v.report.rank))) return rank;
+  return [...new Set([...rank, ...views.flatMap((v) => v.report?.rank ?? [])])].sort();
+}
+
+/** One peer as the status page and /metrics show it: heard, the age of its last answer, who speaks. */
+export interface PeerStatus {
+  name: string;
+  heard: boolean;
+  /** Seconds since it was last heard from (either direction); null: never since start. */
+  ageSeconds: number | null;
+  /** How long its last answer to our poll took (ms). */
+  answerMs: number | null;
+  speaks: boolean;
+  problem: string | null;
+  lastError: string | null;
+}
+
+/** `mono`: the monotonic now. The first entry is this monitor itself (heard, age 0). */
+export function peerStatus(self: string, rank: readonly string[], views: readonly PeerView[], mono: number, silentAfter: SilentAfter): PeerStatus[] {
+  const voice = voiceOf(self, rank, views, mono, silentAfter);
+  const who = speaker(voice);
+  return [
+    { name: self, heard: true, ageSeconds: 0, answerMs: null, speaks: who === self, problem: null, lastError: null },
+    ...views.map((v) => ({
+      name: v.name,
+      heard: voice.live.has(v.name),
+      ageSeconds: v.lastOkAt === null ? null : Math.max(0, Math.round((mono - v.lastOkAt) / 100) / 10),
+      answerMs: v.answerMs ?? null,
+      speaks: who === v.name,
+      problem: v.problem ?? null,
+      lastError: v.lastError,
+    })),
+  ];
+}
+
+/** Live peers whose own report says they cannot deliver: an alert failing there longer than `deadline`. */
+export function cannotDeliver(views: readonly PeerView[], deadline: number): Set<string> {
+  return new Set(views.filter((v) => (v.report?.delivery?.oldestFailingMs ?? -1) >= deadline).map((v) => v.name));
 }
 
 /** `heldBy` of an alert held while the speaker is not known yet (this monitor just started); resolved on a later tick. */
@@ -125,44 +208,6 @@ export function peerOutages(views: readonly PeerView[], live: ReadonlySet<string
 /** An outage's identity, the same on every monitor that adopts it: node and confirmed-down time. */
 export const outageKey = (node: string, since: number): string => `${node}.${Math.round(since).toString(36)}`;
 
-export type Gate = { act: 'send' } | { act: 'wait' } | { act: 'hold'; by: string };
-
-/** What the sender does with a queued alert just before delivering it. */
-export interface GateInput {
-  kind: string;
-  node: string;
-  outageKey?: string;
-  /** The alert starts its outage's thread. */
-  outageRoot?: boolean;
-}
-
-/**
- * Just before a queued alert goes out: wait while peers are not known (a restart must first learn what was
- * mailed without it), hold it when a peer reports that outage already mailed, else send. Covers rows queued
- * before a crash or before a peer took over.
- */
-export function deliveryGate(a: GateInput, self: string, known: boolean, outages: ReadonlyMap<string, PeerOutage>, views: readonly PeerView[], live: ReadonlySet<string> = new Set()): Gate {
-  if (!known) return { act: 'wait' };
-  if (!a.outageKey) return { act: 'send' };
-  if (a.outageRoot) {
-    const o = outages.get(a.node);
-    // Mailed by this monitor (before a crash lost the record) or by another: either way it went out.
-    if (o?.mailedBy && (o.mailedBy !== self || o.key === a.outageKey)) return { act: 'hold', by: o.mailedBy };
-    return { act: 'send' };
-  }
-  if (a.kind === 'recovered') {
-    // The live monitor that mailed the outage's start mails its end: both may see the recovery at once.
-    const o = outages.get(a.node);
-    if (o?.mailedBy && o.mailedBy !== self && o.key === a.outageKey && live.has(o.mailedBy)) return { act: 'hold', by: o.mailedBy };
-    for (const v of views) {
-      // Sent, or queued at a live peer (it goes out from there): either way it is not this monitor's to send.
-      const done = v.report?.sent.some((s) => s.kind === 'recovered' && s.outageKey === a.outageKey && (s.status === 'sent' || s.status === 'partial' || (s.status === 'pending' && live.has(v.name))));
-      if (done) return { act: 'hold', by: v.name };
-    }
-  }
-  return { act: 'send' };
-}
-
 /** What the peer alerts need to know about one peer now. */
 export interface PeerFacts {
   name: string;
@@ -173,15 +218,21 @@ export interface PeerFacts {
   lastHeardAt: number;
   lastError: string | null;
   sharesHostWith?: string;
+  /** A misconfiguration seen in its answers ("monitors disagree"). */
+  problem?: string | null;
 }
 
-export function peerFacts(views: readonly PeerView[], sharedHost: ReadonlyMap<string, string>, now: number, silentAfter: number): PeerFacts[] {
+/**
+ * `now` is monotonic (silence), `wallNow` the wall clock: `lastHeardAt` is reported on the wall clock.
+ */
+export function peerFacts(views: readonly PeerView[], sharedHost: ReadonlyMap<string, string>, now: number, silentAfter: SilentAfter, wallNow: number = now): PeerFacts[] {
   return views.map((v) => ({
     name: v.name,
-    silent: isSilent(v, now, silentAfter),
+    silent: isSilent(v, now, silenceOf(silentAfter, v.name)),
     answered: v.lastOkAt !== null,
-    lastHeardAt: v.lastOkAt ?? v.watchingSince,
+    lastHeardAt: wallNow - (now - (v.lastOkAt ?? v.watchingSince)),
     lastError: v.lastError,
     sharesHostWith: sharedHost.get(v.name),
+    problem: v.problem ?? null,
   }));
 }

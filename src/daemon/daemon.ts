@@ -299,7 +299,7 @@ export class Daemon {
     if (offline) this.#setOffline(true);
     else if (!straddled && this.#state.monitorOffline) this.#setOffline(false);
     const recorded = note ? { ...r, detail: `${r.detail ?? r.reason} [${note}]`.slice(0, 300) } : r;
-    const cause = r.loadCause; // migrations/0009, through the lazily prepared cold-events store
+    const cause = r.loadCause; // migrations/0007, through the lazily prepared cold-events store
     this.#writes.push({ what: `probe ${r.node}/${r.kind}`, droppable: true, run: () => void this.deps.storage.coldEvents.setLoadCause(this.deps.storage.insertProbe(recorded), cause) });
     this.#lastCycleAt = clock.now();
     log[r.ok ? 'debug' : 'info']({ kind: r.kind, ok: r.ok, reason: r.reason, ms: Math.round(r.durationMs), ttftMs: r.ttftMs, status: r.httpStatus, cause: r.cause, detail: r.ok ? undefined : r.detail }, r.ok ? 'probe ok' : 'probe failed');

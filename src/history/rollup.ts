@@ -14,7 +14,7 @@ export interface RawProbe {
   tokensPerSec: number | null;
   loadMs: number | null;
   evalCount: number | null;
-  /** Why the canary's model was not in memory (migrations/0009); null: judged by load time alone. */
+  /** Why the canary's model was not in memory (migrations/0007); null: judged by load time alone. */
   loadCause?: string | null;
   /** Canary: the measured wait for a generation slot (null: not measured). */
   queueMs?: number | null;

@@ -1,4 +1,5 @@
 import { verdictsDiffer } from '../core/peer-disagree';
+import type { PeerStatus } from '../core/peers';
 import { NODE_STATUSES, type NodeStatus } from '../core/status';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { WAITED_MS } from '../core/busy';
@@ -41,9 +42,25 @@ const TTFT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120];
  * process, or an app embedding us, must not collide). Node-level series are created up front so a dashboard
  * shows every configured node from the first scrape, not only after its first event.
  */
-export function createMetrics(nodes: Array<{ name: string; priority: number }>, instance: string, version = packageVersion()): Metrics {
+export function createMetrics(nodes: Array<{ name: string; priority: number }>, instance: string, version = packageVersion(), peers?: () => PeerStatus[]): Metrics {
   const registry = new Registry();
   const registers = [registry];
+  if (peers) {
+    // Read at each scrape from the poller's facts (one voice): who is heard, how long ago, who speaks.
+    const each = (fn: (p: PeerStatus) => number | null) =>
+      function (this: Gauge) {
+        this.reset();
+        for (const p of peers()) {
+          const v = fn(p);
+          if (v !== null) this.set({ monitor: p.name }, v);
+        }
+      };
+    new Gauge({ name: 'llm_sentinel_peer_heard', help: 'One voice: 1 when this monitor hears the peer (either direction) within silentAfter; this monitor itself is always 1.', labelNames: ['monitor'], registers, collect: each((p) => (p.heard ? 1 : 0)) });
+    new Gauge({ name: 'llm_sentinel_peer_last_heard_age_seconds', help: 'Seconds since each peer was last heard from (monotonic).', labelNames: ['monitor'], registers, collect: each((p) => p.ageSeconds) });
+    new Gauge({ name: 'llm_sentinel_peer_answer_seconds', help: 'How long each peer took to answer our last good poll.', labelNames: ['monitor'], registers, collect: each((p) => (p.answerMs === null ? null : p.answerMs / 1000)) });
+    new Gauge({ name: 'llm_sentinel_peer_speaks', help: '1 for the monitor that speaks (sends alerts) as this one sees it.', labelNames: ['monitor'], registers, collect: each((p) => (p.speaks ? 1 : 0)) });
+    new Gauge({ name: 'llm_sentinel_peer_misconfigured', help: "1 when a peer's answers show the monitors are configured differently (monitors disagree).", labelNames: ['monitor'], registers, collect: each((p) => (p.problem ? 1 : 0)) });
+  }
 
   const info = new Gauge({ name: 'llm_sentinel_info', help: 'Always 1; labels say which monitor this is.', labelNames: ['instance', 'version'], registers });
   const priority = new Gauge({ name: 'llm_sentinel_node_priority', help: 'Configured priority of each node (0 = primary).', labelNames: ['node'], registers });

@@ -23,8 +23,12 @@ export interface HttpServerOptions {
   health(): { ok: boolean; detail: string };
   metrics: Metrics;
   onReport(r: AcceptedReport): void;
-  /** GET /peer: what peer monitors poll (src/peers/report.ts). Absent: 404. Needs the token, from loopback too. */
+  /** GET/POST /peer: what peer monitors poll (src/peers/report.ts). Absent: 404. Needs a token, from loopback too. */
   peerReport?(): unknown;
+  /** peers.token: opens /peer only (http.token opens it too). */
+  peerToken?: Secret;
+  /** The report a peer POSTs with its poll (heard both ways); an error string when it is not one we accept. */
+  onPeerReport?(body: string): { ok: true } | { ok: false; error: string };
   /** GET / (HTML). Absent: 404. */
   statusPage?(): string | Promise<string>;
   /** Share one limiter with the drop folder so a node gets reportsPerMinute in total, not per door. */
@@ -48,6 +52,8 @@ export interface RunningHttpServer {
 type Route = { methods: readonly string[]; open?: boolean; handle(req: IncomingMessage, res: ServerResponse): Promise<void> | void };
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** Same bound as a poller reading our answer (peers/wire MAX_PEER_REPORT_BYTES). */
+const MAX_PEER_BODY_BYTES = 256 * 1024;
 
 function send(res: ServerResponse, status: number, body: string, headers: Record<string, string | number> = {}): void {
   res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body), 'x-content-type-options': 'nosniff', ...headers });
@@ -182,13 +188,27 @@ export function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpSer
   };
   const peerReport = opts.peerReport;
   if (peerReport) {
+    const peerCheck = opts.peerToken ? bearerCheck(opts.peerToken) : undefined;
     routes['/peer'] = {
-      methods: ['GET'],
-      handle(_req, res) {
+      methods: ['GET', 'POST'],
+      // Its own check: http.token or peers.token (which opens nothing else).
+      open: true,
+      async handle(req, res) {
         // Peers are remote by nature: no token configured means no peer endpoint, loopback or not.
-        if (!opts.token) {
-          sendJson(res, 401, { error: 'the peer endpoint needs http.token' }, { 'www-authenticate': 'Bearer realm="llm-sentinel"' });
+        const auth = req.headers.authorization;
+        const allowed = (peerCheck !== undefined && peerCheck(auth) === undefined) || (opts.token !== undefined && check(auth) === undefined);
+        if (!allowed) {
+          sendJson(res, 401, { error: !opts.token && !peerCheck ? 'the peer endpoint needs http.token or peers.token' : 'wrong or missing peer token' }, { 'www-authenticate': 'Bearer realm="llm-sentinel"' });
           return;
+        }
+        if (req.method === 'POST') {
+          const body = await readBody(req, MAX_PEER_BODY_BYTES);
+          if (!body.ok) {
+            if (body.why === 'too_large') sendJson(res, 413, { error: `peer report larger than ${MAX_PEER_BODY_BYTES} bytes` }, { connection: 'close' });
+            return;
+          }
+          // A report we cannot take is logged there; we still answer ours (the poller learns from it).
+          if (body.text.length > 0) opts.onPeerReport?.(body.text);
         }
         sendJson(res, 200, peerReport());
       },

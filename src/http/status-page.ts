@@ -29,6 +29,7 @@ ${banner(m)}
 <section class="nodes">
 ${m.nodes.map((n) => nodeCard(n, m)).join('\n')}
 </section>
+${peersTable(m)}
 <section class="latency">
 <h2>${m.latency.metric === 'ttft' ? 'Time to first token' : 'Liveness probe time'}, last 24 hours <small>(median per ${formatDuration(m.latency.slotMs)})</small></h2>
 ${latencyChart(m)}
@@ -50,6 +51,21 @@ export function esc(text: string): string {
 
 const iso = (t: number): string => `${new Date(t).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 const pct = (v: number | null): string => (v === null ? 'n/a' : `${v.toFixed(v === 100 ? 0 : 2)} %`);
+
+/** The monitors (one voice): heard, the age of the last answer, who speaks, what disagrees. */
+function peersTable(m: StatusModel): string {
+  if (!m.peers || m.peers.length === 0) return '';
+  const rows = m.peers.map(
+    (p, i) =>
+      `<tr><td>${esc(p.name)}${i === 0 ? ' <small>(this monitor)</small>' : ''}</td><td>${p.heard ? 'heard' : 'SILENT'}</td><td>${p.ageSeconds === null ? 'never' : `${p.ageSeconds} s ago`}</td><td>${p.speaks ? 'speaks' : ''}</td><td>${esc(p.problem ? `monitors disagree: ${p.problem}` : (p.lastError ?? ''))}</td></tr>`,
+  );
+  return `<section class="peers">
+<h2>Monitors</h2>
+<table><tr><th>Monitor</th><th>Heard</th><th>Last heard</th><th>Voice</th><th>Note</th></tr>
+${rows.join('\n')}
+</table>
+</section>`;
+}
 
 function headerLine(m: StatusModel): string {
   const parts: string[] = [];

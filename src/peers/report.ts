@@ -1,7 +1,7 @@
 import type { AlertPolicyState } from '../core/alert-types';
 import type { MonitorState } from '../core/decide';
 import type { PeerReport } from '../core/peers';
-import type { AlertWithDeliveries } from '../storage/outbox';
+import type { AlertWithDeliveries, PendingDelivery } from '../storage/outbox';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -19,6 +19,29 @@ export interface PeerReportInput {
   recent: readonly AlertWithDeliveries[];
   /** An alert's status (sent, pending, …) by id. */
   alertStatus(id: number): string | undefined;
+  /** Deliveries not done yet (for the delivery health); absent: not reported. */
+  pending?: readonly PendingDelivery[];
+}
+
+/** Can this monitor deliver? Its oldest failing delivery, what waits behind the gate, each channel's last success. */
+export function deliveryHealth(now: number, pending: readonly PendingDelivery[], recent: readonly AlertWithDeliveries[]): NonNullable<PeerReport['delivery']> {
+  const failing = pending.filter((d) => d.attempts > 0);
+  const oldest = failing.reduce((t, d) => Math.min(t, d.createdAt), Infinity);
+  const channels = new Map<string, { name: string; lastSuccessAt: string | null; lastFailureAt: string | null; permanentFailures: number }>();
+  for (const a of recent) {
+    for (const d of a.deliveries) {
+      const c = channels.get(d.channel) ?? { name: d.channel, lastSuccessAt: null, lastFailureAt: null, permanentFailures: 0 };
+      channels.set(d.channel, c);
+      if (d.status === 'sent' && d.deliveredAt !== null && (c.lastSuccessAt === null || d.deliveredAt > Date.parse(c.lastSuccessAt))) c.lastSuccessAt = iso(d.deliveredAt);
+      if (d.lastError !== null && d.status !== 'sent' && d.status !== 'held' && (c.lastFailureAt === null || a.createdAt > Date.parse(c.lastFailureAt))) c.lastFailureAt = iso(a.createdAt);
+      if (d.status === 'failed') c.permanentFailures++;
+    }
+  }
+  return {
+    oldestFailingMs: Number.isFinite(oldest) ? Math.max(0, now - oldest) : null,
+    waiting: new Set(pending.filter((d) => d.attempts === 0).map((d) => d.alertId)).size,
+    channels: [...channels.values()],
+  };
 }
 
 const MAILED: ReadonlySet<string> = new Set(['sent', 'partial']);
@@ -55,6 +78,9 @@ export function buildPeerReport(i: PeerReportInput): PeerReport {
       status: a.status,
       heldBy: a.facts.heldBy ?? null,
       at: iso(a.createdAt),
+      root: a.facts.outageRoot === true,
+      about: a.facts.monitor ?? null,
     })),
+    ...(i.pending ? { delivery: deliveryHealth(i.now, i.pending, i.recent) } : {}),
   };
 }

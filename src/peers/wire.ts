@@ -38,9 +38,20 @@ const reportSchema = z.object({
         status: z.string().max(30),
         heldBy: name.nullable(),
         at: isoDate,
+        root: z.boolean().optional(),
+        about: name.nullable().optional(),
       }),
     )
     .max(1000),
+  delivery: z
+    .object({
+      oldestFailingMs: z.number().min(0).max(1e12).nullable(),
+      waiting: z.number().int().min(0).max(1e9),
+      channels: z
+        .array(z.object({ name: z.string().max(100), lastSuccessAt: isoDate.nullable(), lastFailureAt: isoDate.nullable(), permanentFailures: z.number().int().min(0).max(1e9) }))
+        .max(64),
+    })
+    .optional(),
 });
 
 export type ParsedReport = { ok: true; report: PeerReport } | { ok: false; error: string };

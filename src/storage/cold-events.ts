@@ -27,7 +27,7 @@ export interface ColdEvents {
   /** Successful loads per node and why, with from ≤ at < to (refreshes excluded: they load nothing). */
   loadsBetween(from: number, to: number): Map<string, Partial<Record<ColdEventWhy, number>>>;
   deleteBefore(before: number): number;
-  /** Why a canary's model was not in memory (migrations/0009 probes.load_cause); undefined: nothing to write. */
+  /** Why a canary's model was not in memory (migrations/0007 probes.load_cause); undefined: nothing to write. */
   setLoadCause(probeId: number, cause: string | undefined): void;
 }
 

@@ -101,6 +101,11 @@ export interface Outbox {
   recordAttempt(a: AttemptInput): void;
   /** A queued alert another monitor already sent: its pending deliveries become `held`, the alert suppressed (peer). */
   holdAlert(alertId: number, by: string): void;
+  /**
+   * The pending follow-ups (recovery, reminder) of an outage whose start another monitor mailed under another
+   * identity take that identity: they thread under its mail and match its copies.
+   */
+  rekeyPending(node: string, fromKey: string, toKey: string): number;
   /** Newest first; default 50, at most 10 000. */
   recentAlerts(limit?: number): AlertWithDeliveries[];
   attempts(alertId: number): StoredAttempt[];
@@ -212,6 +217,8 @@ export function createOutbox(db: BetterSqlite3.Database): Outbox {
     holdAlert: db.prepare<[string, number]>(`UPDATE alerts SET status = 'suppressed', suppressed = 'peer', facts = json_set(facts, '$.heldBy', ?)
       WHERE id = ? AND status = 'pending'`),
   };
+  const rekey = db.prepare<[string, string, string]>(`UPDATE alerts SET facts = json_set(facts, '$.outageKey', ?)
+    WHERE node = ? AND status = 'pending' AND json_extract(facts, '$.outageKey') = ?`);
   const holdAlert = db.transaction((alertId: number, by: string): void => {
     s.holdDeliveries.run(`sent by peer ${by}`.slice(0, TEXT_MAX), alertId);
     s.holdAlert.run(by, alertId);
@@ -268,6 +275,7 @@ export function createOutbox(db: BetterSqlite3.Database): Outbox {
     pendingDeliveries: () => s.pending.all().map((r) => ({ ...toDelivery(r), node: r.node, createdAt: r.created_at })),
     recordAttempt: (a) => recordAttempt(a),
     holdAlert: (alertId, by) => holdAlert(alertId, by),
+    rekeyPending: (node, fromKey, toKey) => rekey.run(toKey, node, fromKey).changes,
     recentAlerts: (limit = 50) =>
       s.recent.all(Math.min(Math.max(1, Math.floor(limit)), 10_000)).map((r) => ({ ...toAlert(r), deliveries: s.deliveriesOf.all(r.id).map(toDelivery) })),
     attempts: (alertId) =>

@@ -13,7 +13,11 @@ function parse(json: string): PeerAlertMemory {
   try {
     const v = JSON.parse(json) as Partial<PeerAlertMemory>;
     const disagree = parseDisagree(v.disagree);
-    return { silentSince: typeof v.silentSince === 'number' ? v.silentSince : null, ...(disagree ? { disagree } : {}) };
+    return {
+      silentSince: typeof v.silentSince === 'number' ? v.silentSince : null,
+      ...(typeof v.problem === 'string' ? { problem: v.problem } : {}),
+      ...(disagree ? { disagree } : {}),
+    };
   } catch {
     return { silentSince: null };
   }

@@ -48,6 +48,8 @@ export interface StatusModel {
   /** The monitor's own network is down: statuses are frozen, not judged. */
   monitorOffline: boolean;
   nodes: StatusNode[];
+  /** With peers (one voice): every monitor, this one first; who is heard, how long ago, who speaks. */
+  peers?: ReadonlyArray<{ name: string; heard: boolean; ageSeconds: number | null; speaks: boolean; problem: string | null; lastError: string | null }>;
   latency: { metric: 'ttft' | 'liveness'; from: number; to: number; slotMs: number; series: LatencySeries[] };
   /** Newest first. */
   incidents: Incident[];

@@ -40,8 +40,8 @@ test('a hanging push channel delays neither the other channel nor probing (real 
     await waitFor('the RECOVERED push on ntfy', () => ntfy.delivered().length >= 2, 15_000);
     expect(stuck.holding()).toBe(1);
     expect(ntfy.delivered().map((h) => pushWords(h, 'ntfy').split('\n')[0])).toEqual([
-      'llm-sentinel e2e: primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback',
-      expect.stringMatching(/^llm-sentinel e2e: primary RECOVERED after /),
+      'llm-sentinel: primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback',
+      expect.stringMatching(/^llm-sentinel: primary RECOVERED after /),
     ]);
     expect(await daemon.stop()).toBe(0);
     for (const secret of [stuck.secret, ntfy.secret]) {

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
-import { freePort, startSmtp, type SmtpFixture, emailAlertsYaml } from '../helpers/smtp';
+import { freePort, startSmtp, type SmtpFixture, emailAlertsYaml, mailTitle } from '../helpers/smtp';
 import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 import { waitFor } from '../helpers/wait';
 
@@ -54,15 +54,15 @@ describe('email alerts (real daemon, real SMTP)', () => {
     await primary.setFault('cf_tunnel_down');
     await waitFor('the DOWN mail', () => (smtp?.mails.length ?? 0) >= 1, 15_000);
     const down = smtp.mails[0];
-    expect(down?.subject).toMatch(/^\[llm-sentinel e2e\] primary DOWN — Cloudflare tunnel down \(530\/1033\); apps on fallback$/);
+    expect(mailTitle(down)).toMatch(/^\[llm-sentinel\] primary DOWN — Cloudflare tunnel down \(530\/1033\); apps on fallback$/);
     await primary.setFault('none');
     await waitFor('the RECOVERED mail', () => (smtp?.mails.length ?? 0) >= 2, 20_000);
     const recovered = smtp.mails[1];
-    expect(recovered?.subject).toMatch(/primary RECOVERED after \S+ \(was: Cloudflare tunnel down/);
+    expect(mailTitle(recovered)).toMatch(/primary RECOVERED after \S+ \(was: Cloudflare tunnel down/);
     expect(recovered?.inReplyTo).toBe(down?.messageId);
     // Nothing more: no duplicate of either.
     await new Promise((r) => setTimeout(r, 1500));
-    expect(smtp.mails.map((m) => m.subject.split(' ')[3])).toEqual(['DOWN', 'RECOVERED']);
+    expect(smtp.mails.map((m) => mailTitle(m).split(' ')[2])).toEqual(['DOWN', 'RECOVERED']);
     // The password is in no mail, no log line, and not in the database.
     await daemon.stop();
     expect(smtp.mails.some((m) => m.raw.includes(PASSWORD))).toBe(false);
@@ -94,6 +94,6 @@ describe('email alerts (real daemon, real SMTP)', () => {
     daemon = spawnDaemon(['run', '--config', config]);
     await waitFor('both mails after the restart', () => (smtp?.mails.length ?? 0) >= 2, 30_000);
     await new Promise((r) => setTimeout(r, 1500));
-    expect(smtp.mails.map((m) => m.subject.split(' ')[3])).toEqual(['DOWN', 'RECOVERED']);
+    expect(smtp.mails.map((m) => mailTitle(m).split(' ')[2])).toEqual(['DOWN', 'RECOVERED']);
   });
 });

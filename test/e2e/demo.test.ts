@@ -26,7 +26,7 @@ test('the demo prints each state line under the step that caused it, the alert m
     };
     const tunnel = section('primary: Cloudflare tunnel down');
     expect(tunnel).toContain('state: preferred=fallback  primary=down(cloudflare_tunnel_down) fallback=up');
-    expect(tunnel).toContain('mail to ops@example.test: [llm-sentinel demo] primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback');
+    expect(tunnel).toContain('mail to ops@example.test: [llm-sentinel] primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback');
     expect(tunnel).toContain('      | Detail: 530 from Cloudflare (error 1033: tunnel not connected)');
     expect(section('primary: tunnel back')).toMatch(/primary RECOVERED after .*\(was: Cloudflare tunnel down/);
     const hang = section('primary: hangs');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createSentinelClient } from '../../src/client';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
-import { emailAlertsYaml, freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
+import { emailAlertsYaml, freePort, mailTitle, startSmtp, type SmtpFixture } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(300_000);
@@ -152,9 +152,9 @@ describe('two monitors that disagree (real daemons at defaults)', () => {
       expect(new Set(served)).toEqual(new Set(['primary']));
 
       // The disagreement, reported by the monitors: one alert through the voice (mac ranks first), /metrics on each.
-      await waitFor('the disagreement mail', () => smtp.mails.some((m) => /monitors disagree about primary/.test(m.subject)), 30_000);
-      const mail = smtp.mails.find((m) => /monitors disagree about primary/.test(m.subject));
-      expect(mail?.subject).toBe('[llm-sentinel mac] monitors disagree about primary: mac sees up, oracle sees down (Cloudflare tunnel down)');
+      await waitFor('the disagreement mail', () => smtp.mails.some((m) => /monitors disagree about primary/.test(mailTitle(m))), 30_000);
+      const mail = smtp.mails.find((m) => /monitors disagree about primary/.test(mailTitle(m)));
+      expect(mailTitle(mail)).toBe('[llm-sentinel] monitors disagree about primary: mac sees up, oracle sees down (Cloudflare tunnel down)');
       for (const [m, own, theirs, peer] of [
         [mac, 'up', 'down', 'oracle'],
         [oracle, 'down', 'up', 'mac'],
@@ -177,12 +177,12 @@ describe('two monitors that disagree (real daemons at defaults)', () => {
       }
 
       // They agree again: one recovery mail, and only one disagreement mail in all.
-      await waitFor('the agreement mail', () => smtp.mails.some((m) => /monitors agree again about primary/.test(m.subject)), 40_000);
+      await waitFor('the agreement mail', () => smtp.mails.some((m) => /monitors agree again about primary/.test(mailTitle(m))), 40_000);
       await new Promise((r) => setTimeout(r, 2_000));
-      expect(smtp.mails.filter((m) => /monitors disagree about primary/.test(m.subject))).toHaveLength(1);
-      const agree = smtp.mails.filter((m) => /monitors agree again about primary/.test(m.subject));
+      expect(smtp.mails.filter((m) => /monitors disagree about primary/.test(mailTitle(m)))).toHaveLength(1);
+      const agree = smtp.mails.filter((m) => /monitors agree again about primary/.test(mailTitle(m)));
       expect(agree).toHaveLength(1);
-      expect(agree[0]?.subject).toMatch(/^\[llm-sentinel mac\] monitors agree again about primary after [\dhms.]+: mac sees down \(Cloudflare tunnel down\), oracle sees down \(Cloudflare tunnel down\)$/);
+      expect(mailTitle(agree[0])).toMatch(/^\[llm-sentinel\] monitors agree again about primary after [\dhms.]+: mac sees down \(Cloudflare tunnel down\), oracle sees down \(Cloudflare tunnel down\)$/);
     } finally {
       reading = false;
       await Promise.all(loops);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
-import { freePort, startSmtp, type ReceivedMail, type SmtpFixture, emailAlertsYaml } from '../helpers/smtp';
+import { freePort, startSmtp, type ReceivedMail, type SmtpFixture, emailAlertsYaml, mailTitle } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
 
 const until = (check: () => boolean, timeoutMs: number, what: string) => waitFor(what, check, timeoutMs);
@@ -71,7 +71,7 @@ function alertRows(file: string): Array<{ kind: string; node: string; status: st
 }
 
 const word = (m: ReceivedMail) => {
-  const s = m.subject;
+  const s = mailTitle(m);
   if (/ RECOVERED /.test(s)) return 'RECOVERED';
   if (/ DOWN /.test(s)) return 'DOWN';
   if (/ is SILENT /.test(s)) return 'SILENT';
@@ -149,7 +149,7 @@ describe('two monitors, one voice (two real daemons)', () => {
 
     expect(smtp.mails.map(word)).toEqual(['DOWN', 'RECOVERED']);
     const [down, recovered] = smtp.mails as [ReceivedMail, ReceivedMail];
-    expect(down.subject).toMatch(/^\[llm-sentinel mac\] primary DOWN/);
+    expect(mailTitle(down)).toMatch(/^\[llm-sentinel\] primary DOWN/);
     expect(recovered.inReplyTo).toBe(down.messageId);
     // Identity of the outage, not of a database row: either monitor would derive this Message-ID.
     expect(down.messageId).toMatch(/^<outage\.primary\.[0-9a-z]+@llm-sentinel>$/);
@@ -160,7 +160,7 @@ describe('two monitors, one voice (two real daemons)', () => {
       expect(JSON.parse(a.facts).heldBy).toBe('mac');
     }
     // Nothing of oracle's reached the SMTP server.
-    expect(smtp.mails.every((m) => m.subject.startsWith('[llm-sentinel mac]'))).toBe(true);
+    expect(smtp.mails.every((m) => m.headers.get('x-llm-sentinel-instance') === 'mac')).toBe(true);
     // Peer tokens are secrets: in no log, state file, database or mail.
     await Promise.all([mac.proc?.stop(), oracle.proc?.stop()]);
     for (const m of [mac, oracle]) {
@@ -180,8 +180,8 @@ describe('two monitors, one voice (two real daemons)', () => {
     await primary.setFault('refuse');
     await until(() => count(smtp.mails, 'DOWN') >= 1 && count(smtp.mails, 'SILENT') >= 1, 25_000, "oracle's DOWN and SILENT mails");
     const down = smtp.mails.find((m) => word(m) === 'DOWN') as ReceivedMail;
-    expect(down.subject).toMatch(/^\[llm-sentinel oracle\] primary DOWN — connection refused/);
-    expect(smtp.mails.find((m) => word(m) === 'SILENT')?.subject).toMatch(/^\[llm-sentinel oracle\] monitor mac is SILENT/);
+    expect(mailTitle(down)).toMatch(/^\[llm-sentinel\] primary DOWN — connection refused/);
+    expect(mailTitle(smtp.mails.find((m) => word(m) === 'SILENT'))).toMatch(/^\[llm-sentinel\] monitor mac is SILENT/);
 
     // mac comes back while the outage goes on: it learns from oracle that the outage was mailed.
     start(mac);
@@ -213,7 +213,7 @@ describe('two monitors, one voice (two real daemons)', () => {
     await new Promise((r) => setTimeout(r, 3000));
     expect(smtp.mails.map(word)).toEqual(['HOST DOWN']);
     const host = smtp.mails[0] as ReceivedMail;
-    expect(host.subject).toMatch(/^\[llm-sentinel oracle\] mac host looks down: its monitor is silent and primary connection refused; apps on fallback$/);
+    expect(mailTitle(host)).toMatch(/^\[llm-sentinel\] mac host looks down: its monitor is silent and primary connection refused; apps on fallback$/);
     expect(host.messageId).toMatch(/^<outage\.primary\.[0-9a-z]+@llm-sentinel>$/);
 
     await primary.setFault('none');
@@ -239,7 +239,7 @@ describe('two monitors, one voice (two real daemons)', () => {
     await until(() => count(smtp.mails, 'BACK') >= 1, 15_000, "oracle's 'mac is back' mail");
     await new Promise((r) => setTimeout(r, 2500));
     expect(count(smtp.mails, 'DOWN')).toBe(1);
-    expect(smtp.mails.find((m) => word(m) === 'DOWN')?.subject).toMatch(/^\[llm-sentinel oracle\] primary DOWN/);
+    expect(mailTitle(smtp.mails.find((m) => word(m) === 'DOWN'))).toMatch(/^\[llm-sentinel\] primary DOWN/);
     expect(JSON.parse(alertRows(mac.db).find((a) => a.kind === 'primaryDown')?.facts ?? '{}').heldBy).toBe('oracle');
     expect(mac.proc?.output()).toContain('alert held, not sent: already sent by peer oracle');
 

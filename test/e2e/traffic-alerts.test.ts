@@ -3,7 +3,7 @@ import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../s
 import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
 import { waitFor } from '../helpers/wait';
-import { freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
+import { freePort, startSmtp, type SmtpFixture, mailTitle } from '../helpers/smtp';
 import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
 jest.setTimeout(120_000);
@@ -56,10 +56,10 @@ alerts:
     await primary.setFault('wrong_answer', { scope: 'generation' });
     await waitFor('the DEGRADED mail', () => smtp.mails.length >= 1, 30_000);
     // The canary's 8 tokens cut the simulator's refusal short; the mail quotes what the model said.
-    expect(smtp.mails[0]?.subject).toMatch(/^\[llm-sentinel e2e\] primary DEGRADED — wrong answers \("I cannot help with[^"]*"\); apps on fallback$/);
+    expect(mailTitle(smtp.mails[0])).toMatch(/^\[llm-sentinel\] primary DEGRADED — wrong answers \("I cannot help with[^"]*"\); apps on fallback$/);
     await primary.setFault('none');
     await waitFor('the RECOVERED mail', () => smtp.mails.length >= 2, 30_000);
-    expect(smtp.mails[1]?.subject).toMatch(/^\[llm-sentinel e2e\] primary RECOVERED after \S+ \(was: canary answered wrongly\); apps on /);
+    expect(mailTitle(smtp.mails[1])).toMatch(/^\[llm-sentinel\] primary RECOVERED after \S+ \(was: canary answered wrongly\); apps on /);
     expect(smtp.mails[1]?.inReplyTo).toBe(smtp.mails[0]?.messageId);
     await new Promise((r) => setTimeout(r, 2000));
     expect(smtp.mails).toHaveLength(2);
@@ -70,8 +70,8 @@ alerts:
     // Every token 300 ms apart: the first one comes after ~600 ms with no model load to excuse it.
     primary.setTokenDelay(300);
     await waitFor('the SLOW mail', () => smtp.mails.length >= 1, 40_000);
-    expect(smtp.mails[0]?.subject).toMatch(/^\[llm-sentinel e2e\] primary SLOW — first token \d+\.\d s > 0\.4 s; apps on fallback$/);
+    expect(mailTitle(smtp.mails[0])).toMatch(/^\[llm-sentinel\] primary SLOW — first token \d+\.\d s > 0\.4 s; apps on fallback$/);
     await new Promise((r) => setTimeout(r, 3000));
-    expect(smtp.mails.filter((m) => / SLOW /.test(m.subject))).toHaveLength(1);
+    expect(smtp.mails.filter((m) => / SLOW /.test(mailTitle(m)))).toHaveLength(1);
   });
 });

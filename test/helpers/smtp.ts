@@ -8,6 +8,8 @@ export { decodeWords, parseMail, type ReceivedMail } from '../../src/demo/mailbo
 export interface SmtpFixture {
   port: number;
   mails: ReceivedMail[];
+  /** When each mail arrived (Date.now(), same index as `mails`). */
+  receivedAt: number[];
   /** AUTH attempts seen (username, accepted). */
   logins: Array<{ user: string; ok: boolean }>;
   close(): Promise<void>;
@@ -27,6 +29,7 @@ export const LOOPBACK_SMTP: SMTPServerOptions = { secure: false, disabledCommand
 /** A real SMTP server on 127.0.0.1 that requires AUTH (PLAIN/LOGIN over plain text: loopback only). */
 export async function startSmtp(opts: SmtpOptions): Promise<SmtpFixture> {
   const mails: ReceivedMail[] = [];
+  const receivedAt: number[] = [];
   const logins: Array<{ user: string; ok: boolean }> = [];
   const server = new SMTPServer({
     ...LOOPBACK_SMTP,
@@ -47,6 +50,7 @@ export async function startSmtp(opts: SmtpOptions): Promise<SmtpFixture> {
         const raw = Buffer.concat(chunks).toString('utf8');
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         mails.push(parseMail(raw, from, session.envelope.rcptTo.map((r) => r.address)));
+        receivedAt.push(Date.now());
         cb();
       });
     },
@@ -59,6 +63,7 @@ export async function startSmtp(opts: SmtpOptions): Promise<SmtpFixture> {
   return {
     port,
     mails,
+    receivedAt,
     logins,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
@@ -91,4 +96,12 @@ export function emailAlertsYaml(port: number, password: string): string {
     to: [ops@example.com]
     timeout: 2s
 `;
+}
+
+/**
+ * A mail's title: its body's first line (`CRITICAL: primary DOWN — …`) as `[llm-sentinel] primary DOWN — …`.
+ * Outage mails share one Subject per thread (Gmail threads by subject), so what a mail says is read here.
+ */
+export function mailTitle(m: { text: string } | undefined): string {
+  return `[llm-sentinel] ${((m?.text ?? '').split('\n')[0] ?? '').replace(/^(CRITICAL|WARNING|INFO): /, '')}`;
 }

@@ -1,6 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { initialState } from '../../src/core/decide';
-import { freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
+import { freePort, startSmtp, type SmtpFixture, mailTitle } from '../helpers/smtp';
 import { emailConfig, PASSWORD, Rig, TUNNEL_DOWN } from './alert-harness';
 
 jest.setTimeout(20_000);
@@ -16,8 +16,9 @@ afterEach(async () => {
   smtp = undefined;
 });
 
+/** What each mail says (its title: the body's first line); outage mails share one Subject per thread. */
 function subjects(s: SmtpFixture): string[] {
-  return s.mails.map((m) => m.subject);
+  return s.mails.map(mailTitle);
 }
 
 describe('email alerts through a real SMTP server', () => {
@@ -37,7 +38,7 @@ describe('email alerts through a real SMTP server', () => {
     rig.down('primary', TUNNEL_DOWN);
     rig.down('primary', TUNNEL_DOWN); // still down: no second mail
     await rig.alerting.flush();
-    expect(subjects(smtp)).toEqual(['[llm-sentinel oracle-1] primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback']);
+    expect(subjects(smtp)).toEqual(['[llm-sentinel] primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback']);
     const down = smtp.mails[0]!;
     // Outage mails are named by the outage (node + confirmed-down time), the same on every monitor (docs/alerts.md).
     expect(down.messageId).toMatch(/^<outage\.primary\.[0-9a-z]+@llm-sentinel>$/);
@@ -54,7 +55,7 @@ describe('email alerts through a real SMTP server', () => {
     await rig.alerting.flush();
     expect(smtp.mails).toHaveLength(2);
     const rec = smtp.mails[1]!;
-    expect(rec.subject).toMatch(/^\[llm-sentinel oracle-1\] primary RECOVERED after 47m\d\ds \(was: Cloudflare tunnel down \(530\/1033\)\); apps on fallback$/);
+    expect(mailTitle(rec)).toMatch(/^\[llm-sentinel\] primary RECOVERED after 47m\d\ds \(was: Cloudflare tunnel down \(530\/1033\)\); apps on fallback$/);
     expect(rec.inReplyTo).toBe(down.messageId);
     expect(rec.headers.get('references')).toBe(down.messageId);
 
@@ -80,7 +81,7 @@ describe('email alerts through a real SMTP server', () => {
     rig.tick();
     rig.tick();
     await rig.alerting.flush();
-    expect(subjects(smtp)[1]).toMatch(/^\[llm-sentinel oracle-1\] primary still DOWN after 6h00m — connection refused; apps on fallback$/);
+    expect(subjects(smtp)[1]).toMatch(/^\[llm-sentinel\] primary still DOWN after 6h00m — connection refused; apps on fallback$/);
     expect(smtp.mails[1]!.inReplyTo).toBe(smtp.mails[0]!.messageId);
     expect(smtp.mails).toHaveLength(2);
   });
@@ -107,7 +108,7 @@ describe('email alerts through a real SMTP server', () => {
     rig.tick();
     await rig.alerting.flush();
     expect(smtp.mails).toHaveLength(5);
-    expect(smtp.mails[4]!.subject).toMatch(/primary stable again, UP \(\d+ changes while flapping\)$/);
+    expect(mailTitle(smtp.mails[4])).toMatch(/primary stable again, UP \(\d+ changes while flapping\)$/);
   });
 
   test('a maintenance window holds the down mail and releases exactly one at its end if still down', async () => {
@@ -129,12 +130,12 @@ describe('email alerts through a real SMTP server', () => {
     rig.tick();
     rig.tick();
     await rig.alerting.flush();
-    expect(subjects(smtp)).toEqual(['[llm-sentinel oracle-1] primary still DOWN after maintenance — connection refused; apps on fallback']);
+    expect(subjects(smtp)).toEqual(['[llm-sentinel] primary still DOWN after maintenance — connection refused; apps on fallback']);
     expect(smtp.mails[0]!.text).toContain('held during maintenance (macOS update)');
 
     rig.up('primary');
     await rig.alerting.flush();
-    expect(smtp.mails[1]!.subject).toMatch(/primary RECOVERED/);
+    expect(mailTitle(smtp.mails[1])).toMatch(/primary RECOVERED/);
     expect(smtp.mails[1]!.inReplyTo).toBe(smtp.mails[0]!.messageId);
   });
 
@@ -159,7 +160,7 @@ describe('email alerts through a real SMTP server', () => {
     smtp = await startSmtp({ user: 'sentinel', password: PASSWORD, port });
     rig.clock.advance(2 * HOUR);
     await rig.alerting.flush();
-    expect(subjects(smtp).map((s) => s.replace(/^\[llm-sentinel oracle-1\] /, '').split(' — ')[0]!.split(' (')[0])).toEqual(['primary DOWN', 'primary RECOVERED after 20m04s']);
+    expect(subjects(smtp).map((s) => s.replace(/^\[llm-sentinel\] /, '').split(' — ')[0]!.split(' (')[0])).toEqual(['primary DOWN', 'primary RECOVERED after 20m04s']);
     rig.clock.advance(2 * HOUR);
     rig.tick();
     await rig.alerting.flush();

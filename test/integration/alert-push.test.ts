@@ -55,7 +55,7 @@ describe.each(SERVICES)('%s channel', (service) => {
 
     expect(r.hits.map((h) => h.problems)).toEqual([[], []]);
     const [down, up] = r.delivered().map((h) => pushWords(h, service));
-    expect(down).toContain('llm-sentinel oracle-1: primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback');
+    expect(down).toContain('llm-sentinel: primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback');
     expect(up).toContain('primary RECOVERED after');
     expect(rig.outbox().recentAlerts(5).map((a) => [a.kind, a.status, a.deliveries[0]?.channel])).toEqual([
       ['recovered', 'sent', service],

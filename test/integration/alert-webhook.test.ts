@@ -75,7 +75,7 @@ describe('webhook alerts', () => {
       kind: 'primaryDown',
       severity: 'critical',
       node: 'primary',
-      title: '[llm-sentinel oracle-1] primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback',
+      title: '[llm-sentinel] primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback',
       messageId: expect.stringMatching(/^<outage\.primary\.[0-9a-z]+@llm-sentinel>$/),
       facts: expect.objectContaining({ cause: 'cloudflare_tunnel_down', preferred: 'fallback' }),
     });

@@ -61,7 +61,7 @@ describe('GET /peer on the HTTP API', () => {
     api = await start(undefined);
     const res = await fetch(`${api.url}/peer`, { headers: { authorization: 'Bearer anything' } });
     expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ error: 'the peer endpoint needs http.token' });
+    expect(await res.json()).toEqual({ error: 'the peer endpoint needs http.token or peers.token' });
   });
 });
 
@@ -130,7 +130,7 @@ describe('peer poller: bad answers are silence, logged once, never a crash', () 
     const logs = new LogCapture();
     poller = new PeerPoller({
       self: 'oracle',
-      config: { interval: 800, silentAfter: 60_000, timeout: 800, rank: ['mac', 'oracle'], monitors: [{ name: 'mac', url, token: new Secret(TOKEN) }] },
+      config: { interval: 800, silentAfter: 60_000, timeout: 800, takeoverAfter: 20_000, rank: ['mac', 'oracle'], monitors: [{ name: 'mac', url, token: new Secret(TOKEN) }] },
       clock: systemClock,
       logger: createLogger({ level: 'info', destination: logs }),
       version: 'test',
@@ -164,7 +164,7 @@ describe('peer poller: bad answers are silence, logged once, never a crash', () 
 
 describe('peer poller: restart next to a dead peer', () => {
   test('a peer the previous run already found silent is silent from the start: alerts are not held for silentAfter', async () => {
-    const config = { interval: 1000, silentAfter: 60_000, timeout: 500, rank: ['mac', 'oracle'], monitors: [{ name: 'mac', url: 'http://127.0.0.1:9', token: new Secret(TOKEN) }] };
+    const config = { interval: 1000, silentAfter: 60_000, timeout: 500, takeoverAfter: 20_000, rank: ['mac', 'oracle'], monitors: [{ name: 'mac', url: 'http://127.0.0.1:9', token: new Secret(TOKEN) }] };
     const fresh = new PeerPoller({ self: 'oracle', config, clock: systemClock, logger: silentLogger(), version: 'test' });
     const restarted = new PeerPoller({
       self: 'oracle',
@@ -174,7 +174,8 @@ describe('peer poller: restart next to a dead peer', () => {
       version: 'test',
       previous: [{ name: 'mac', lastSeen: new Date(Date.now() - 600_000).toISOString(), silent: true, nodes: [] }],
     });
-    const now = Date.now();
+    // Silence is judged on the monotonic clock (the poller's views hold monotonic times).
+    const now = systemClock.mono();
     // Never started: no poll has answered, so only the previous run's verdict decides.
     expect(voiceOf('oracle', config.rank, fresh.views(), now, config.silentAfter)).toMatchObject({ known: false });
     expect(voiceOf('oracle', config.rank, restarted.views(), now, config.silentAfter)).toMatchObject({ known: true, live: new Set() });

@@ -26,6 +26,7 @@ const rules = (over: Partial<Record<AlertKind, Partial<EventRule>>> = {}): Recor
     hostDown: { send: true, severity: 'critical' },
     monitorsDisagree: { send: true, severity: 'warning' },
     monitorsAgree: { send: true, severity: 'info' },
+    peerMisconfigured: { send: true, severity: 'warning' },
   };
   for (const [k, v] of Object.entries(over)) base[k as AlertKind] = { ...base[k as AlertKind], ...v };
   return base;
@@ -312,8 +313,8 @@ describe('alert policy: monitor events', () => {
     const exp = alertsForMonitorEvent({ ...base, at: T0 }, { type: 'node:exposed', node: 'primary', detail: 'answered', at: T0 });
     expect(kinds(exp.alerts)).toEqual(['exposed']);
     expect(exp.alerts[0]?.facts).toMatchObject({ node: 'primary', severity: 'critical', detail: 'answered' });
-    expect(subjectFor('oracle-1', exp.alerts[0]!.facts)).toBe("[llm-sentinel oracle-1] primary is OPEN TO THE INTERNET without authentication — an anonymous request got Ollama's API to answer");
-    expect(subjectFor('oracle-1', net.alerts[0]!.facts)).toMatch(/^\[llm-sentinel oracle-1\] monitor lost its own network for 10m00s/);
+    expect(subjectFor('oracle-1', exp.alerts[0]!.facts)).toBe("[llm-sentinel] primary is OPEN TO THE INTERNET without authentication — an anonymous request got Ollama's API to answer");
+    expect(subjectFor('oracle-1', net.alerts[0]!.facts)).toMatch(/^\[llm-sentinel\] monitor lost its own network for 10m00s/);
   });
 
   test('switched off or quiet: recorded as suppressed, not sent', () => {
@@ -356,7 +357,7 @@ describe('alert policy: alerts follow traffic (a degraded primary that lost its 
     }
     const [alert, recovery] = d.sent;
     expect(alert!.facts).toMatchObject({ kind: 'primaryDegraded', severity: 'warning', cause: 'wrong_answer', preferred: 'fallback' });
-    expect(subjectFor('mac', alert!.facts)).toBe('[llm-sentinel mac] primary DEGRADED — wrong answers ("I cannot help with that."); apps on fallback');
+    expect(subjectFor('mac', alert!.facts)).toBe('[llm-sentinel] primary DEGRADED — wrong answers ("I cannot help with that."); apps on fallback');
     expect(recovery!.threadOf).toBe(alert!.id);
     expect(recovery!.facts.durationMs).toBe(10 * MIN);
   });
@@ -366,7 +367,7 @@ describe('alert policy: alerts follow traffic (a degraded primary that lost its 
     const got = d.events(degradedMonitor('slow', 'fallback'), T0, tr('primary', 'up', 'degraded', T0, 'slow'), moved(T0));
     expect(kinds(got)).toEqual(['primaryDegraded']);
     expect(got[0]!.facts.slow).toEqual({ ttftMs: 7200, totalMs: 7800, ttftLimitMs: 5000, totalLimitMs: 20_000 });
-    expect(subjectFor('mac', got[0]!.facts)).toBe('[llm-sentinel mac] primary SLOW — first token 7.2 s > 5.0 s; apps on fallback');
+    expect(subjectFor('mac', got[0]!.facts)).toBe('[llm-sentinel] primary SLOW — first token 7.2 s > 5.0 s; apps on fallback');
   });
 
   test('degraded while apps stay on it (the fallback is down too) → no alert; when the fallback returns and takes the traffic → the alert', () => {

@@ -26,19 +26,19 @@ function facts(over: Partial<AlertFacts> = {}): AlertFacts {
 
 describe('alert rendering', () => {
   test('the subject names instance, node, event, cause and where traffic goes', () => {
-    expect(subjectFor('oracle-1', facts())).toBe('[llm-sentinel oracle-1] primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback');
+    expect(subjectFor('oracle-1', facts())).toBe('[llm-sentinel] primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback');
     expect(subjectFor('mini', facts({ kind: 'recovered', severity: 'info', durationMs: 47 * 60_000 + 12_000 }))).toBe(
-      '[llm-sentinel mini] primary RECOVERED after 47m12s (was: Cloudflare tunnel down (530/1033)); apps on fallback',
+      '[llm-sentinel] primary RECOVERED after 47m12s (was: Cloudflare tunnel down (530/1033)); apps on fallback',
     );
     expect(subjectFor('o', facts({ kind: 'fallbackDown', node: 'fallback', cause: 'refused', detail: 'connection refused', preferred: 'primary' }))).toBe(
-      '[llm-sentinel o] fallback DOWN (safety net gone) — connection refused; apps on primary',
+      '[llm-sentinel] fallback DOWN (safety net gone) — connection refused; apps on primary',
     );
     expect(subjectFor('o', facts({ kind: 'allDown', allDown: true, nodes: [node({ status: 'down', cause: 'refused' }), node({ name: 'fallback', status: 'down', cause: 'timeout' })] }))).toBe(
-      '[llm-sentinel o] ALL NODES DOWN — primary: connection refused, fallback: timed out; apps have no working node',
+      '[llm-sentinel] ALL NODES DOWN — primary: connection refused, fallback: timed out; apps have no working node',
     );
-    expect(subjectFor('o', facts({ kind: 'reminder', durationMs: 6 * 3_600_000 }))).toBe('[llm-sentinel o] primary still DOWN after 6h00m — Cloudflare tunnel down (530/1033); apps on fallback');
+    expect(subjectFor('o', facts({ kind: 'reminder', durationMs: 6 * 3_600_000 }))).toBe('[llm-sentinel] primary still DOWN after 6h00m — Cloudflare tunnel down (530/1033); apps on fallback');
     expect(subjectFor('o', facts({ afterMaintenance: 'macOS update' }))).toMatch(/primary still DOWN after maintenance — /);
-    expect(subjectFor('o', facts({ kind: 'flapping', flaps: { count: 5, since: T0, windowMs: 1_800_000 } }))).toBe('[llm-sentinel o] primary FLAPPING — 5 changes in 30m00s, now DOWN; alerts held until it is stable');
+    expect(subjectFor('o', facts({ kind: 'flapping', flaps: { count: 5, since: T0, windowMs: 1_800_000 } }))).toBe('[llm-sentinel] primary FLAPPING — 5 changes in 30m00s, now DOWN; alerts held until it is stable');
   });
 
   test('causes in words, with the HTTP status and Cloudflare code when the detail has them', () => {
@@ -88,5 +88,32 @@ describe('alert rendering', () => {
     expect(r.text).toContain('instance oracle-1');
     expect(r.text).toContain('email, ntfy');
     expect(escapeHtml(`a<b>"c"'d'&`)).toBe('a&lt;b&gt;&quot;c&quot;&#39;d&#39;&amp;');
+  });
+});
+
+describe('Gmail threading: one Subject per outage', () => {
+  // Gmail groups a conversation by its normalised Subject (leading "Re:" ignored) and References.
+  const normalise = (s: string) => s.replace(/^(Re: )+/i, '');
+  test('every mail of one outage, from either monitor, has the same normalised Subject and References its first mail; the instance is in the footer only', () => {
+    const key = `primary.${T0.toString(36)}`;
+    const root = renderAlert({ id: 1, instance: 'mac', facts: facts({ outageKey: key, outageRoot: true }), threadOf: null });
+    const reminder = renderAlert({ id: 7, instance: 'oracle', facts: facts({ kind: 'reminder', outageKey: key, durationMs: 6 * 3_600_000, at: T0 + 6 * 3_600_000 }), threadOf: 3 });
+    const recovered = renderAlert({ id: 9, instance: 'mac', facts: facts({ kind: 'recovered', outageKey: key, durationMs: 7 * 3_600_000, since: T0 + 5_000 }), threadOf: 1 });
+    expect(root.mailSubject).toBe(`[llm-sentinel] primary outage since ${new Date(T0).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+    expect(reminder.mailSubject).toBe(`Re: ${root.mailSubject}`);
+    expect(new Set([root, reminder, recovered].map((r) => normalise(r.mailSubject)))).toEqual(new Set([root.mailSubject]));
+    expect(reminder.references).toEqual([root.messageId]);
+    expect(recovered.references).toEqual([root.messageId]);
+    expect(recovered.inReplyTo).toBe(root.messageId);
+    for (const r of [root, reminder, recovered]) expect(r.mailSubject).not.toMatch(/mac|oracle/);
+    expect(root.text).toMatch(/-- llm-sentinel instance mac · alert #1/);
+    // The body's first line still says what happened.
+    expect(recovered.text.split('\n')[0]).toMatch(/^[A-Z]+: primary RECOVERED after 7h00m/);
+  });
+
+  test('an alert not about an outage uses its title as Subject', () => {
+    const r = renderAlert({ id: 2, instance: 'mac', facts: facts({ kind: 'exposed', detail: 'x' }), threadOf: null });
+    expect(r.mailSubject).toBe(r.subject);
+    expect(r.subject).toMatch(/^\[llm-sentinel\] primary is OPEN TO THE INTERNET/);
   });
 });

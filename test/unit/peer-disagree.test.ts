@@ -128,9 +128,9 @@ describe('alertsForDisagreement', () => {
       { t: 300 * S, own: 'up', peer: 'up', expect: [] },
     ]);
     const [disagree, agree] = alerts.map((a) => renderAlert({ id: 1, instance: 'mac', facts: a.facts, threadOf: null }));
-    expect(disagree?.subject).toBe('[llm-sentinel mac] monitors disagree about primary: mac sees up, oracle sees down (Cloudflare tunnel down)');
+    expect(disagree?.subject).toBe('[llm-sentinel] monitors disagree about primary: mac sees up, oracle sees down (Cloudflare tunnel down)');
     expect(disagree?.text).toMatch(/path problem between oracle and primary/);
-    expect(agree?.subject).toBe('[llm-sentinel mac] monitors agree again about primary after 5m00s: mac sees up, oracle sees up');
+    expect(agree?.subject).toBe('[llm-sentinel] monitors agree again about primary after 5m00s: mac sees up, oracle sees up');
   });
 
   test('current verdicts: a silent peer or one whose own network is down is not current', () => {

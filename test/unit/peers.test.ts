@@ -1,9 +1,10 @@
-import { outageMessageId, renderAlert, subjectFor } from '../../src/alerts/render';
+import { outageMessageId, renderAlert } from '../../src/alerts/render';
+import { gate } from '../../src/core/peer-gate';
 import { alertsForEvents, alertsForTick, withAnnouncement } from '../../src/core/alert-policy';
 import type { AlertPolicy, AlertPolicyState, PlannedAlert, PolicyInput } from '../../src/core/alert-types';
 import { initialState, type CoreEvent, type MonitorState } from '../../src/core/decide';
 import { alertsForPeers, type PeerAlertState } from '../../src/core/peer-alerts';
-import { deliveryGate, isSilent, outageKey, peerFacts, peerOutages, speaker, voiceOf, type PeerReport, type PeerView, type Voice } from '../../src/core/peers';
+import { isSilent, outageKey, peerFacts, peerOutages, speaker, voiceOf, type PeerReport, type PeerView, type Voice } from '../../src/core/peers';
 import type { NodeStatus } from '../../src/core/status';
 import { buildPeerReport } from '../../src/peers/report';
 import { parsePeerReport } from '../../src/peers/wire';
@@ -32,6 +33,7 @@ const POLICY: AlertPolicy = {
     hostDown: rule('critical'),
     monitorsDisagree: rule('warning'),
     monitorsAgree: rule('info'),
+    peerMisconfigured: rule('warning'),
   },
   quiet: null,
 };
@@ -98,43 +100,15 @@ describe('silence and the speaker (fixed rank, keepalived style)', () => {
   });
 });
 
-describe('delivery gate', () => {
-  const mailed = (by: string | null, key = 'primary.x1') => [view('oracle', T0, report('oracle', { outages: [{ node: 'primary', key, since: new Date(T0).toISOString(), mailedBy: by }] }))];
-  test.each([
-    // what,                                    known, views,                  alert,                                                                        gate
-    ['peers not heard yet', false, mailed(null), { kind: 'primaryDown', node: 'primary', outageKey: 'primary.x1', outageRoot: true }, { act: 'wait' }],
-    ['peer mailed the outage', true, mailed('oracle'), { kind: 'primaryDown', node: 'primary', outageKey: 'primary.y2', outageRoot: true }, { act: 'hold', by: 'oracle' }],
-    ['nobody mailed it', true, mailed(null), { kind: 'primaryDown', node: 'primary', outageKey: 'primary.x1', outageRoot: true }, { act: 'send' }],
-    ['we mailed it before a crash', true, mailed('mac'), { kind: 'primaryDown', node: 'primary', outageKey: 'primary.x1', outageRoot: true }, { act: 'hold', by: 'mac' }],
-    ['we mailed an earlier outage', true, mailed('mac', 'primary.old'), { kind: 'primaryDown', node: 'primary', outageKey: 'primary.x1', outageRoot: true }, { act: 'send' }],
-    ['not about an outage', true, mailed('oracle'), { kind: 'exposed', node: 'primary' }, { act: 'send' }],
-  ] as const)('%s', (_what, known, views, alert, gate) => {
-    expect(deliveryGate(alert, 'mac', known, peerOutages(views, new Set(['oracle'])), views)).toEqual(gate);
-  });
-
-  test('a recovery the peer already sent is held', () => {
-    const views = [view('oracle', T0, report('oracle', { sent: [{ id: 9, node: 'primary', kind: 'recovered', outageKey: 'primary.x1', status: 'sent', heldBy: null, at: new Date(T0).toISOString() }] }))];
-    expect(deliveryGate({ kind: 'recovered', node: 'primary', outageKey: 'primary.x1' }, 'mac', true, new Map(), views)).toEqual({ act: 'hold', by: 'oracle' });
-  });
-
-  test('both see the recovery at once: the live monitor that mailed the start sends it, a silent one does not', () => {
-    const recovered = { kind: 'recovered', node: 'primary', outageKey: 'primary.x1' };
-    const views = mailed('oracle');
-    const live = new Set(['oracle']);
-    expect(deliveryGate(recovered, 'mac', true, peerOutages(views, live), views, live)).toEqual({ act: 'hold', by: 'oracle' });
-    expect(deliveryGate(recovered, 'mac', true, peerOutages(views, new Set()), views, new Set())).toEqual({ act: 'send' });
-    // Queued (not yet sent) at a live peer: it goes out from there; at a silent one it may never.
-    const queued = [view('oracle', T0, report('oracle', { sent: [{ id: 9, node: 'primary', kind: 'recovered', outageKey: 'primary.x1', status: 'pending', heldBy: null, at: new Date(T0).toISOString() }] }))];
-    expect(deliveryGate(recovered, 'mac', true, new Map(), queued, live)).toEqual({ act: 'hold', by: 'oracle' });
-    expect(deliveryGate(recovered, 'mac', true, new Map(), queued, new Set())).toEqual({ act: 'send' });
-  });
-});
-
-/** Two policy drivers, one per monitor, fed like the daemon feeds its alerting. */
+/**
+ * Two policy drivers, one per monitor, fed like the daemon feeds its alerting; `deliver` runs the delivery gate
+ * (core/peer-gate) over the queued alerts the way the outbox sender does, with every send accepted.
+ */
+type Queued = PlannedAlert & { id: number; status: 'pending' | 'sent' | 'held' | 'suppressed' };
 class Monitor {
   state: AlertPolicyState = {};
   peerMemory: PeerAlertState = {};
-  out: Array<PlannedAlert & { id: number }> = [];
+  out: Queued[] = [];
   #id = 0;
   constructor(
     readonly name: string,
@@ -142,13 +116,14 @@ class Monitor {
   ) {}
   input(m: MonitorState, at: number, views: PeerView[]): PolicyInput {
     const voice = voiceOf(this.name, ['mac', 'oracle'], views, at, SILENT_AFTER);
-    return { state: this.state, monitor: m, maintenance: new Map(), policy: POLICY, at, peers: { voice, outages: peerOutages(views, voice.live) } };
+    const unsent = new Set(this.out.filter((a) => a.status === 'pending').map((a) => a.id));
+    return { state: this.state, monitor: m, maintenance: new Map(), policy: POLICY, at, peers: { voice, outages: peerOutages(views, voice.live), unsent } };
   }
   #store(alerts: PlannedAlert[], state: AlertPolicyState) {
     const got = alerts.map((a) => {
       const id = ++this.#id;
       if (a.announces) state = withAnnouncement(state, a.facts.node, id);
-      return { ...a, id };
+      return { ...a, id, status: a.suppressed === null ? ('pending' as const) : ('suppressed' as const) };
     });
     this.state = state;
     this.out.push(...got);
@@ -164,48 +139,76 @@ class Monitor {
     const t = alertsForTick({ ...this.input(m, at, views), state: p.state });
     return this.#store([...p.alerts, ...t.alerts], t.state);
   }
-  /** What GET /peer would answer, with every unsuppressed alert counted as sent. */
+  /** The sender's pass: each pending alert through the gate; returns what it did with each, in order. */
+  deliver(at: number, views: PeerView[], waitedMs = 0): string[] {
+    const voice = voiceOf(this.name, ['mac', 'oracle'], views, at, SILENT_AFTER);
+    const outages = peerOutages(views, voice.live);
+    const did: string[] = [];
+    for (const a of this.out.filter((x) => x.status === 'pending')) {
+      const o = this.state[a.facts.node]?.outage;
+      const supersededBy = a.facts.outageRoot && o && o.key === a.facts.outageKey && o.announcedBy !== null && o.announcedBy > a.id ? o.announcedBy : undefined;
+      const root = this.out.find((x) => x.id === a.threadOf);
+      const owner = a.facts.kind === 'recovered' ? (root?.status === 'sent' ? this.name : views.find((v) => v.report?.sent.some((x) => x.root && x.outageKey === a.facts.outageKey && x.status === 'sent'))?.name) : undefined;
+      const v = gate(
+        { kind: a.facts.kind, node: a.facts.node, at: a.facts.at, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot, about: a.facts.monitor, owner, supersededBy },
+        { self: this.name, rank: voice.rank, known: voice.known, live: voice.live, cannotDeliver: new Set(), reports: views.map((x) => ({ name: x.name, report: x.report })), outages, waitedMs, deadline: 20 * S },
+      );
+      if (v.act === 'send') a.status = 'sent';
+      if (v.act === 'hold') {
+        a.status = 'held';
+        // The outage's start went out from a peer: it owns the thread (as alerts/alerting.ts records it).
+        if (a.facts.outageRoot && o && v.by !== this.name) Object.assign(o, { owner: v.by, key: outages.get(a.facts.node)?.key ?? o.key });
+      }
+      did.push(`${a.facts.kind}:${v.act}`);
+    }
+    return did;
+  }
+  /** What GET /peer would answer. */
   report(m: MonitorState, at: number): PeerReport {
-    const status = (id: number) => (this.out.find((a) => a.id === id)?.suppressed === null ? 'sent' : 'suppressed');
-    const recent = [...this.out].reverse().map((a) => ({ id: a.id, instance: this.name, node: a.facts.node, kind: a.facts.kind, severity: a.facts.severity, createdAt: a.facts.at, subject: '', facts: a.facts, threadOf: a.threadOf, status: status(a.id), suppressed: a.suppressed, deliveries: [] }) as const);
+    const status = (id: number) => this.out.find((a) => a.id === id)?.status ?? 'pending';
+    const recent = [...this.out].reverse().map((a) => ({ id: a.id, instance: this.name, node: a.facts.node, kind: a.facts.kind, severity: a.facts.severity, createdAt: a.facts.at, subject: '', facts: a.facts, threadOf: a.threadOf, status: a.status, suppressed: a.suppressed, deliveries: [] }) as const);
     return buildPeerReport({ instance: this.name, version: '0.1.0', startedAt: T0, now: at, rank: ['mac', 'oracle'], witnesses: 0, state: m, policy: this.state, recent: recent as never, alertStatus: status });
   }
 }
-const mails = (ms: Monitor[]) => ms.flatMap((m) => m.out.filter((a) => a.suppressed === null).map((a) => `${m.name}:${a.facts.kind}:${a.facts.node}`));
+const mails = (ms: Monitor[]) => ms.flatMap((m) => m.out.filter((a) => a.status === 'sent').map((a) => `${m.name}:${a.facts.kind}:${a.facts.node}`));
 
-describe('one voice through the alert policy (two monitors)', () => {
+describe('one voice through the alert policy and the gate (two monitors)', () => {
   const up = monitor({ primary: 'up', fallback: 'up' });
   const down = monitor({ primary: 'down', fallback: 'up' });
 
-  test('both see the outage: mac (first by rank) mails it, oracle holds it and adopts its identity; one recovery, from mac', () => {
+  test('both see the outage: both queue it; mac (first by rank) mails it, oracle drops its copy on the report and adopts the identity; one recovery, from mac', () => {
     const mac = new Monitor('mac');
     const oracle = new Monitor('oracle');
     const t1 = T0 + 10 * S;
     mac.events(down, t1, [view('oracle', t1)], tr('primary', 'up', 'down', t1));
-    const [held] = oracle.events(down, t1 + 2 * S, [view('mac', t1, mac.report(down, t1))], tr('primary', 'up', 'down', t1 + 2 * S));
-    expect(held).toMatchObject({ suppressed: 'peer', facts: { heldBy: 'mac', kind: 'primaryDown' } });
-    // oracle's own key first; the next report from mac (the DOWN went out) makes it adopt mac's outage.
-    oracle.tick(down, t1 + 5 * S, [view('mac', t1 + 5 * S, mac.report(down, t1 + 5 * S))]);
+    expect(mac.deliver(t1, [view('oracle', t1)])).toEqual(['primaryDown:send']);
+    const [queued] = oracle.events(down, t1 + 2 * S, [view('mac', t1)], tr('primary', 'up', 'down', t1 + 2 * S));
+    // Kept pending behind the gate, not dropped: if mac never sends it, oracle does after its deadline.
+    expect(queued).toMatchObject({ suppressed: null, status: 'pending', facts: { kind: 'primaryDown' } });
+    expect(oracle.deliver(t1 + 2 * S, [view('mac', t1)])).toEqual(['primaryDown:wait']);
+    expect(oracle.deliver(t1 + 5 * S, [view('mac', t1 + 5 * S, mac.report(down, t1 + 5 * S))])).toEqual(['primaryDown:hold']);
     expect(oracle.state.primary?.outage).toMatchObject({ announced: true, owner: 'mac', key: outageKey('primary', t1) });
     const t2 = t1 + 60 * S;
     mac.events(up, t2, [view('oracle', t2, oracle.report(down, t2))], tr('primary', 'down', 'up', t2));
     oracle.events(up, t2 + S, [view('mac', t2, mac.report(up, t2))], tr('primary', 'down', 'up', t2 + S));
+    // Both see the recovery at once: the owner of the start (mac) sends, oracle waits, then drops it.
+    expect(oracle.deliver(t2 + S, [view('mac', t2, mac.report(up, t2))])).toEqual(['recovered:wait']);
+    expect(mac.deliver(t2 + S, [view('oracle', t2, oracle.report(up, t2))])).toEqual(['recovered:send']);
+    expect(oracle.deliver(t2 + 3 * S, [view('mac', t2 + 3 * S, mac.report(up, t2 + 3 * S))])).toEqual(['recovered:hold']);
     expect(mails([mac, oracle])).toEqual(['mac:primaryDown:primary', 'mac:recovered:primary']);
-    const rec = oracle.out.find((a) => a.facts.kind === 'recovered');
-    expect(rec).toMatchObject({ suppressed: 'peer', facts: { heldBy: 'mac', outageKey: outageKey('primary', t1) } });
+    expect(oracle.out.find((a) => a.facts.kind === 'recovered')?.facts.outageKey).toBe(outageKey('primary', t1));
   });
 
-  test('mac dies before mailing: oracle holds until mac is silent, then mails "silent" and the outage once; mac back sends nothing about it', () => {
+  test('mac dies before mailing: oracle waits its deadline, then mails the outage; "silent" follows at silentAfter; mac back sends nothing about it', () => {
     const oracle = new Monitor('oracle');
-    const lastHeard = T0;
-    const macBefore = view('mac', lastHeard); // its last report: no outage
+    const macBefore = view('mac', T0); // its last report: no outage
     const t1 = T0 + 5 * S;
-    expect(oracle.events(down, t1, [macBefore], tr('primary', 'up', 'down', t1)).map((a) => a.suppressed)).toEqual(['peer']);
-    expect(oracle.tick(down, T0 + 30 * S, [macBefore])).toEqual([]);
+    expect(oracle.events(down, t1, [macBefore], tr('primary', 'up', 'down', t1)).map((a) => a.suppressed)).toEqual([null]);
+    expect(oracle.deliver(t1, [macBefore], 0)).toEqual(['primaryDown:wait']);
+    expect(oracle.deliver(t1 + 20 * S, [macBefore], 20 * S)).toEqual(['primaryDown:send']);
     const takeover = oracle.tick(down, T0 + 60 * S, [{ ...macBefore, lastError: 'ECONNREFUSED' }]);
-    expect(takeover.map((a) => `${a.facts.kind}${a.suppressed ? `(${a.suppressed})` : ''}`)).toEqual(['monitorSilent', 'primaryDown']);
-    expect(takeover[1]?.facts.outageRoot).toBe(true);
-    expect(oracle.tick(down, T0 + 70 * S, [macBefore])).toEqual([]);
+    expect(takeover.map((a) => a.facts.kind)).toEqual(['monitorSilent']);
+    expect(oracle.deliver(T0 + 60 * S, [{ ...macBefore, lastError: 'ECONNREFUSED' }])).toEqual(['monitorSilent:send']);
 
     // mac restarts (its database knew nothing of the outage) and hears from oracle before judging.
     const mac = new Monitor('mac');
@@ -215,26 +218,32 @@ describe('one voice through the alert policy (two monitors)', () => {
     expect(macDown).toMatchObject({ suppressed: 'peer', facts: { heldBy: 'oracle', outageKey: outageKey('primary', t1) } });
     const back = oracle.tick(down, tBack + S, [view('mac', tBack + S, mac.report(down, tBack + S))]);
     expect(back.map((a) => [a.facts.kind, a.suppressed, a.facts.durationMs])).toEqual([['monitorBack', null, 121 * S]]);
-    // Recovery: oracle mailed the start and still lives, so it closes the thread; mac (first by rank) holds.
+    oracle.deliver(tBack + S, [view('mac', tBack + S, mac.report(down, tBack + S))]);
+    // Recovery: oracle mailed the start and lives, so it closes the thread; mac (first by rank) waits, then drops.
     const t2 = T0 + 300 * S;
     mac.events(up, t2, [view('oracle', t2, oracle.report(down, t2))], tr('primary', 'down', 'up', t2));
     oracle.events(up, t2 + S, [view('mac', t2, mac.report(up, t2))], tr('primary', 'down', 'up', t2 + S));
-    expect(mails([mac, oracle])).toEqual(['oracle:monitorSilent:mac', 'oracle:primaryDown:primary', 'oracle:monitorBack:mac', 'oracle:recovered:primary']);
+    expect(mac.deliver(t2 + S, [view('oracle', t2, oracle.report(down, t2))])).toEqual(['recovered:wait']);
+    oracle.deliver(t2 + S, [view('mac', t2, mac.report(up, t2))]);
+    expect(mac.deliver(t2 + 2 * S, [view('oracle', t2 + 2 * S, oracle.report(up, t2 + 2 * S))])).toEqual(['recovered:hold']);
+    expect(mails([mac, oracle])).toEqual(['oracle:primaryDown:primary', 'oracle:monitorSilent:mac', 'oracle:monitorBack:mac', 'oracle:recovered:primary']);
   });
 
-  test('a silent peer on the host of a down node: ONE mail naming the root cause, which also announces the outage', () => {
+  test('a silent peer on the host of a down node: ONE mail naming the root cause, which replaces the start still waiting behind the gate', () => {
     const oracle = new Monitor('oracle', new Map([['mac', 'primary']]));
     const macLast = view('mac', T0);
     oracle.events(down, T0 + 5 * S, [macLast], tr('primary', 'up', 'down', T0 + 5 * S));
+    expect(oracle.deliver(T0 + 5 * S, [macLast])).toEqual(['primaryDown:wait']);
     const got = oracle.tick(down, T0 + 61 * S, [macLast]);
     expect(got.map((a) => [a.facts.kind, a.suppressed, a.announces])).toEqual([['hostDown', null, true]]);
-    const subject = subjectFor('oracle', got[0]!.facts);
-    expect(subject).toBe('[llm-sentinel oracle] mac host looks down: its monitor is silent and primary connection refused; apps on fallback');
+    expect(oracle.deliver(T0 + 61 * S, [macLast])).toEqual(['primaryDown:hold', 'hostDown:send']);
+    expect(mails([oracle])).toEqual(['oracle:hostDown:primary']);
     // The recovery threads under that mail.
     const [rec] = oracle.events(up, T0 + 200 * S, [macLast], tr('primary', 'down', 'up', T0 + 200 * S));
     const root = renderAlert({ id: got[0]!.id, instance: 'oracle', facts: got[0]!.facts, threadOf: null });
     expect(renderAlert({ id: rec!.id, instance: 'oracle', facts: rec!.facts, threadOf: rec!.threadOf }).inReplyTo).toBe(root.messageId);
     expect(root.messageId).toBe(outageMessageId(outageKey('primary', T0 + 5 * S)));
+    expect(got[0]!.facts.outageRoot).toBe(true);
   });
 
   test('a peer that never answers after this monitor restarts is not "back", and its silence is not mailed twice', () => {
@@ -252,5 +261,17 @@ describe('the peer wire', () => {
     expect(parsePeerReport(JSON.stringify(r))).toEqual({ ok: true, report: r });
     expect(parsePeerReport('<!doctype html><title>Sign in</title>')).toEqual({ ok: false, error: 'not JSON' });
     expect(parsePeerReport('{"schemaVersion":1}')).toMatchObject({ ok: false, error: expect.stringMatching(/^not a peer report \(protocol: /) });
+  });
+
+  test('bad input from a peer (absurd times, huge arrays, bad delivery figures) is refused with a reason; unknown fields and alert ids are ignored', () => {
+    const r = report('mac');
+    expect(parsePeerReport(JSON.stringify({ ...r, at: 'yesterday-ish' }))).toMatchObject({ ok: false, error: expect.stringMatching(/^not a peer report \(at: /) });
+    const sent = Array.from({ length: 1001 }, (_, i) => ({ id: i, node: 'primary', kind: 'recovered', outageKey: 'primary.x', status: 'sent', heldBy: null, at: new Date(T0).toISOString() }));
+    expect(parsePeerReport(JSON.stringify({ ...r, sent }))).toMatchObject({ ok: false, error: expect.stringMatching(/^not a peer report \(sent: /) });
+    expect(parsePeerReport(JSON.stringify({ ...r, delivery: { oldestFailingMs: -5, waiting: 0, channels: [] } }))).toMatchObject({ ok: false, error: expect.stringMatching(/delivery\.oldestFailingMs/) });
+    // A newer peer's extra fields, and alert ids we never saw, are no harm: dropped / not matched.
+    const extra = parsePeerReport(JSON.stringify({ ...r, verdicts: [{ node: 'primary' }], sent: [{ id: 987654, node: 'primary', kind: 'exposed', outageKey: null, status: 'sent', heldBy: null, at: new Date(T0).toISOString(), root: false, about: null }] }));
+    expect(extra.ok).toBe(true);
+    expect(extra.ok && 'verdicts' in extra.report).toBe(false);
   });
 });

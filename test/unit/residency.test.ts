@@ -181,7 +181,7 @@ describe('bad input', () => {
 describe('cold starts that are true: the load cause reaches the counters', () => {
   const probe = (loadCause: string | null) => ({ node: 'primary', kind: 'canary', startedAt: T0, ok: true, reason: 'ok', durationMs: 3100, ttftMs: 3050, totalMs: 3100, tokensPerSec: 50, loadMs: 3000, evalCount: 2, loadCause });
   test.each([
-    [null, 1], // before migration 0009, or a node whose memory is unknown: load time alone, as before
+    [null, 1], // before migration 0007, or a node whose memory is unknown: load time alone, as before
     ['cold', 1],
     ['first_load', 0],
     ['own_eviction', 0],
