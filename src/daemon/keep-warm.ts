@@ -37,6 +37,12 @@ export interface CanaryPick {
   loads?: LoadCause;
   /** The canary's own load (false: keep-warm's load of it was already under way). */
   claimed?: boolean;
+  /**
+   * The look just before the canary saw its model in memory: whatever load_duration the canary reports is
+   * Ollama's scheduling wait (a runner draining, another model loading) or a reload its options asked for,
+   * never a cold start of the node (reference section D: load_duration includes the scheduler's queue).
+   */
+  resident?: true;
 }
 
 /**
@@ -161,7 +167,7 @@ export class Warmth {
     const pick = canaryModel(m, configured);
     this.#set(node.name, { canaryModel: pick.model });
     const resident = m.resident?.some((p) => modelKey(p.name) === modelKey(pick.model)) ?? true;
-    if (resident) return { node: { ...node, model: pick.model } };
+    if (resident) return { node: { ...node, model: pick.model }, ...(m.resident !== undefined ? { resident: true as const } : {}) };
     const loads = loadCause(m, pick.model);
     // A load of it already under way (keep-warm's) is not claimed, nor counted, twice; the canary waits for it in Ollama.
     if (m.pending[modelKey(pick.model)] !== undefined) return { node: { ...node, model: pick.model }, loads, claimed: false };
@@ -181,6 +187,8 @@ export class Warmth {
     if (m) this.#memory.set(name, touchOwn(m, model, this.#keepAliveUntil(this.deps.clock.now())));
     const other = configured !== undefined && modelKey(configured) !== modelKey(model);
     const out = other ? { ...result, detail: `${result.detail ?? result.reason} [on ${model}, resident for the apps: ${configured} is not loaded and loading it would evict theirs]`.slice(0, 300) } : result;
+    // Seen resident just before: a long load_duration is a wait in Ollama's scheduler, not a cold start.
+    if (pick.resident && result.ok && (result.loadMs ?? 0) > this.deps.config().probes.canary.coldStart) return { ...out, loadCause: 'resident' };
     // A failed canary is not looked after (the node may hang): the next look still sees what changed, and
     // blames the canary's claimed load for any eviction.
     if (pick.loads === undefined || !result.ok) return out;

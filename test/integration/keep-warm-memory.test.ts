@@ -1,5 +1,8 @@
 import { parseConfig, type Config, type NodeConfig } from '../../src/config';
+import { policyOf } from '../../src/config/policy';
+import { isColdStart } from '../../src/core/decide';
 import { Warmth } from '../../src/daemon/keep-warm';
+import type { ProbeResult } from '../../src/probes/types';
 import { createProbeAgent } from '../../src/probes';
 import type { WarmthLoad } from '../../src/probes/keep-warm';
 import { request } from '../../src/undici';
@@ -49,11 +52,27 @@ describe('Warmth against a simulated node', () => {
     const w = await setup(['llama3.2', 'qwen3:8b'], { model: 'qwen3:8b' });
     await appAsks();
     const pick = await w.pickCanary(node(), OLLAMA, signal);
-    expect(pick).toEqual({ node: expect.objectContaining({ model: 'llama3.2:latest' }) });
+    expect(pick).toEqual({ node: expect.objectContaining({ model: 'llama3.2:latest' }), resident: true });
     await w.run(node(), OLLAMA, signal);
     expect(sim.loads).toEqual([]);
     expect(sim.modelLoads.map((l) => l.model)).toEqual(['llama3.2:latest']);
     expect(log.lines.some((l) => l.includes('no_room') || l.includes('evicted'))).toBe(false);
+  });
+
+  test('a canary on a model seen resident just before is no cold start, however long its load_duration', async () => {
+    // Ollama's load_duration runs from the handler's entry until a runner is obtained, so it includes the
+    // scheduler's queue (another model loading, a busy runner draining): reference section D.
+    const w = await setup(['llama3.2'], { model: 'llama3.2' });
+    await appAsks();
+    const pick = await w.pickCanary(node(), OLLAMA, signal);
+    expect(pick.loads).toBeUndefined();
+    const probed: ProbeResult = { node: 'primary', kind: 'canary', ok: true, reason: 'ok', startedAt: Date.now(), durationMs: 6_000, ttftMs: 5_900, totalMs: 6_000, loadMs: 5_500 };
+    const result = await w.afterCanary(pick, 'llama3.2', probed, signal);
+    expect(result.loadCause).toBe('resident');
+    expect(isColdStart(result, policyOf(config))).toBe(false);
+    // Control: without a look that saw the model (/api/ps unreadable), the load time alone judges, as before.
+    const unseen = await w.afterCanary({ node: pick.node }, 'llama3.2', probed, signal);
+    expect(isColdStart(unseen, policyOf(config))).toBe(true);
   });
 
   test('an app model resident and a listed model of unknown fit: not tried (no eviction to find out)', async () => {
