@@ -189,9 +189,11 @@ export class Warmth {
     const out = other ? { ...result, detail: `${result.detail ?? result.reason} [on ${model}, resident for the apps: ${configured} is not loaded and loading it would evict theirs]`.slice(0, 300) } : result;
     // Seen resident just before: a long load_duration is a wait in Ollama's scheduler, not a cold start.
     if (pick.resident && result.ok && (result.loadMs ?? 0) > this.deps.config().probes.canary.coldStart) return { ...out, loadCause: 'resident' };
+    if (pick.loads === undefined) return out;
     // A failed canary is not looked after (the node may hang): the next look still sees what changed, and
-    // blames the canary's claimed load for any eviction.
-    if (pick.loads === undefined || !result.ok) return out;
+    // blames the canary's claimed load for any eviction. It carries its load's cause: no token while the model
+    // loads is a slow load, not a stalled runner (core/busy judgeStall).
+    if (!result.ok) return { ...out, loadCause: pick.loads };
     await this.#lookOnly(pick.node, signal);
     if (!pick.claimed) return { ...out, loadCause: pick.loads };
     const why = pick.loads === 'cold' ? 'canary_cold' : pick.loads;

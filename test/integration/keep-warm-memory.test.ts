@@ -1,5 +1,6 @@
 import { parseConfig, type Config, type NodeConfig } from '../../src/config';
 import { policyOf } from '../../src/config/policy';
+import { judgeStall } from '../../src/core/busy';
 import { isColdStart } from '../../src/core/decide';
 import { Warmth } from '../../src/daemon/keep-warm';
 import type { ProbeResult } from '../../src/probes/types';
@@ -73,6 +74,18 @@ describe('Warmth against a simulated node', () => {
     // Control: without a look that saw the model (/api/ps unreadable), the load time alone judges, as before.
     const unseen = await w.afterCanary({ node: pick.node }, 'llama3.2', probed, signal);
     expect(isColdStart(unseen, policyOf(config))).toBe(true);
+  });
+
+  test('a canary that timed out while loading its model is a slow load, not a stalled runner', async () => {
+    const w = await setup(['llama3.2'], { model: 'llama3.2' });
+    const pick = await w.pickCanary(node(), OLLAMA, signal);
+    expect(pick.loads).toBe('first_load');
+    const timedOut: ProbeResult = { node: 'primary', kind: 'canary', ok: false, reason: 'timeout', startedAt: 1_000, durationMs: 75_000, detail: 'no first token within 1m 15s (deadline)' };
+    const result = await w.afterCanary(pick, 'llama3.2', timedOut, signal);
+    expect(result.loadCause).toBe('first_load');
+    const judged = judgeStall(result, { ok: true, at: 70_000 }, { livenessFreshMs: 13_000 });
+    expect(judged.reason).toBe('timeout');
+    expect(judged.detail).toContain('its model was loading (first load), not stalled');
   });
 
   test('an app model resident and a listed model of unknown fit: not tried (no eviction to find out)', async () => {
