@@ -175,6 +175,10 @@ describe('the monitor never probes into a rate limit', () => {
     state = decide(state, canary, policy, at(1_020_000)).next;
     expect(rateLimitHold(state.nodes[0], 1_020_000)).toBe(20_000);
     expect(wantsFastRecheck(state.nodes[0] as NodeRuntime, 'canary')).toBe(false);
+    // Nor does one that fails (its deadline ran out) after the rate limit was met.
+    state = decide(state, { ...canary, ok: false, reason: 'timeout', startedAt: 1_005_000 }, policy, at(1_025_000)).next;
+    expect(rateLimitHold(state.nodes[0], 1_025_000)).toBe(15_000);
+    expect(state.nodes[0]?.lastError?.reason).toBe('cloudflare_rate_limited');
     // A probe started after the rate limit (the hold over) ends it.
     state = decide(state, { ...canary, startedAt: 1_041_000 }, policy, at(1_042_000)).next;
     expect(rateLimitHold(state.nodes[0], 1_042_000)).toBe(0);
