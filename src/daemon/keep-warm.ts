@@ -28,6 +28,9 @@ export interface NodeWarmth {
   appSwitches: number;
 }
 
+/** Ollama's keep_alive for a request that sends none (envconfig OLLAMA_KEEP_ALIVE's default). */
+const OLLAMA_DEFAULT_KEEP_ALIVE_MS = 5 * 60_000;
+
 const EMPTY: NodeWarmth = { coldEvents: 0, lastColdEvent: null, firstLoads: 0, canaryModel: null, conflict: null, notInstalled: [], monitorEvictions: 0, appModelsEvicted: 0, appSwitches: 0 };
 
 /** What the canary is about to run on, for afterCanary. */
@@ -116,9 +119,16 @@ export class Warmth {
     return { signal, clock: this.deps.clock, dispatcher: this.deps.dispatcher() };
   }
 
-  #keepAliveUntil(now: number): number {
+  /**
+   * Until when the monitor's own request keeps the model: its keep_alive (keep-warm's loads and the canary on
+   * `api: ollama` send probes.canary.keepAlive). A canary on an `api: openai` node sends none (like the apps'
+   * /v1 requests): Ollama's default applies, 5 minutes unless OLLAMA_KEEP_ALIVE says otherwise. A claim longer
+   * than the server keeps the model would hide an app's use of it (observe), and a model apps use would look
+   * like the monitor's own to evict; a shorter one only hands the model to the apps early (guarded).
+   */
+  #keepAliveUntil(now: number, sendsKeepAlive = true): number {
     const c = this.deps.config().probes.canary;
-    return now + keepAliveMs(c.keepAlive) + c.timeout;
+    return now + (sendsKeepAlive ? keepAliveMs(c.keepAlive) : OLLAMA_DEFAULT_KEEP_ALIVE_MS) + c.timeout;
   }
 
   async #lookOnly(node: NodeConfig, signal: AbortSignal): Promise<void> {
@@ -171,7 +181,7 @@ export class Warmth {
     const loads = loadCause(m, pick.model);
     // A load of it already under way (keep-warm's) is not claimed, nor counted, twice; the canary waits for it in Ollama.
     if (m.pending[modelKey(pick.model)] !== undefined) return { node: { ...node, model: pick.model }, loads, claimed: false };
-    this.#memory.set(node.name, claimLoad(m, pick.model, this.deps.clock.now(), this.#keepAliveUntil(this.deps.clock.now())));
+    this.#memory.set(node.name, claimLoad(m, pick.model, this.deps.clock.now(), this.#keepAliveUntil(this.deps.clock.now(), node.api === 'ollama')));
     return { node: { ...node, model: pick.model }, loads, claimed: true };
   }
 
@@ -184,7 +194,7 @@ export class Warmth {
     if (model === undefined || signal.aborted) return result;
     const name = pick.node.name;
     const m = this.#memory.get(name);
-    if (m) this.#memory.set(name, touchOwn(m, model, this.#keepAliveUntil(this.deps.clock.now())));
+    if (m) this.#memory.set(name, touchOwn(m, model, this.#keepAliveUntil(this.deps.clock.now(), pick.node.api === 'ollama')));
     const other = configured !== undefined && modelKey(configured) !== modelKey(model);
     const out = other ? { ...result, detail: `${result.detail ?? result.reason} [on ${model}, resident for the apps: ${configured} is not loaded and loading it would evict theirs]`.slice(0, 300) } : result;
     // Seen resident just before: a long load_duration is a wait in Ollama's scheduler, not a cold start.

@@ -4,11 +4,11 @@ import { judgeStall } from '../../src/core/busy';
 import { isColdStart } from '../../src/core/decide';
 import { Warmth } from '../../src/daemon/keep-warm';
 import type { ProbeResult } from '../../src/probes/types';
-import { createProbeAgent } from '../../src/probes';
+import { createProbeAgent, probeCanary } from '../../src/probes';
 import type { WarmthLoad } from '../../src/probes/keep-warm';
 import { request } from '../../src/undici';
 import { startSimulator, type Simulator } from '../../src/simulator';
-import { systemClock } from '../../src/util/clock';
+import { systemClock, type Clock } from '../../src/util/clock';
 import { captureLogger } from '../helpers/log';
 
 // The daemon's keep-warm and canary choice against a real simulator (docs/keep-warm.md, docs/simulator.md "Memory").
@@ -86,6 +86,27 @@ describe('Warmth against a simulated node', () => {
     const judged = judgeStall(result, { ok: true, at: 70_000 }, { livenessFreshMs: 13_000 });
     expect(judged.reason).toBe('timeout');
     expect(judged.detail).toContain('its model was loading (first load), not stalled');
+  });
+
+  test("api: openai on Ollama: the canary's load is claimed for Ollama's default keep_alive (it sends none), so an app's use of the model is seen and the model guarded", async () => {
+    await setup(['llama3.2', 'qwen3:8b'], { api: 'openai', model: 'llama3.2', models: ['qwen3:8b'] });
+    // The monitor's clock 10 minutes behind the node's: the claim then ends before the app's keep_alive does
+    // when (and only when) it is as long as the keep_alive the canary's request really had (5 minutes).
+    const behind: Clock = { now: () => Date.now() - 600_000, mono: () => performance.now() };
+    const w = new Warmth({ config: () => config, clock: behind, logger: log.logger, dispatcher: () => agent, record: (_n, l) => void recorded.push(l), onLoad: () => undefined });
+    const pick = await w.pickCanary(node(), OLLAMA, signal);
+    expect(pick).toMatchObject({ loads: 'first_load', claimed: true });
+    const probed = await probeCanary(pick.node, config.probes, { dispatcher: agent }, OLLAMA);
+    expect(probed.ok).toBe(true);
+    expect(sim.lastRequestBody('/api/chat')).not.toHaveProperty('keep_alive');
+    await w.afterCanary(pick, 'llama3.2', probed, signal);
+    // An app uses the model through /v1 (Ollama's default keep_alive again).
+    const res = await request(`${sim.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] }), dispatcher: agent });
+    await res.body.text();
+    // Keep-warm may not load qwen3:8b beside the apps' llama3.2 (fit unknown): loading it would evict theirs.
+    await w.run(node(), OLLAMA, signal);
+    expect(sim.loads.map((l) => l.model)).not.toContain('qwen3:8b');
+    expect(w.get('primary')).toMatchObject({ monitorEvictions: 0, appModelsEvicted: 0 });
   });
 
   test('an app model resident and a listed model of unknown fit: not tried (no eviction to find out)', async () => {
