@@ -131,9 +131,12 @@ export class Warmth {
     return now + (sendsKeepAlive ? keepAliveMs(c.keepAlive) : OLLAMA_DEFAULT_KEEP_ALIVE_MS) + c.timeout;
   }
 
-  async #lookOnly(node: NodeConfig, signal: AbortSignal): Promise<void> {
+  /** One bounded look; true when /api/ps answered (memory is current). */
+  async #lookOnly(node: NodeConfig, signal: AbortSignal): Promise<boolean> {
     const p = this.deps.config().probes;
-    await withNode(node, p, this.#ctx(signal), async (run) => void (await this.#look(node, run)), p.liveness.timeout);
+    let seen = false;
+    await withNode(node, p, this.#ctx(signal), async (run) => void (seen = (await this.#look(node, run)) !== undefined), p.liveness.timeout);
+    return seen;
   }
 
   /** One look at /api/ps: updates what the monitor knows of the node's memory; undefined when unreadable. */
@@ -172,12 +175,12 @@ export class Warmth {
     // After a keep-warm pass in flight: its loads change what is resident, and both must not load at once.
     await this.#running.get(node.name);
     // A look only, bounded like a liveness probe: a hung node must not hold the canary back.
-    await this.#lookOnly(node, signal);
+    const looked = await this.#lookOnly(node, signal);
     const m = this.#memory.get(node.name) ?? emptyMemory();
     const pick = canaryModel(m, configured);
     this.#set(node.name, { canaryModel: pick.model });
     const resident = m.resident?.some((p) => modelKey(p.name) === modelKey(pick.model)) ?? true;
-    if (resident) return { node: { ...node, model: pick.model }, ...(m.resident !== undefined ? { resident: true as const } : {}) };
+    if (resident) return { node: { ...node, model: pick.model }, ...(looked && m.resident !== undefined ? { resident: true as const } : {}) };
     const loads = loadCause(m, pick.model);
     // A load of it already under way (keep-warm's) is not claimed, nor counted, twice; the canary waits for it in Ollama.
     if (m.pending[modelKey(pick.model)] !== undefined) return { node: { ...node, model: pick.model }, loads, claimed: false };

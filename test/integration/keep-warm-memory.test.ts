@@ -74,6 +74,9 @@ describe('Warmth against a simulated node', () => {
     // Control: without a look that saw the model (/api/ps unreadable), the load time alone judges, as before.
     const unseen = await w.afterCanary({ node: pick.node }, 'llama3.2', probed, signal);
     expect(isColdStart(unseen, policyOf(config))).toBe(true);
+    // A look that failed leaves an older picture: it vouches for nothing.
+    const stale = await w.pickCanary({ ...node(), url: 'http://127.0.0.1:9' }, OLLAMA, signal);
+    expect(stale.resident).toBeUndefined();
   });
 
   test('a canary that timed out while loading its model is a slow load, not a stalled runner', async () => {
