@@ -121,12 +121,15 @@ export const STALL_GAP_MS = 10_000;
  *   no token came at all                                       → `stalled`
  *   tokens came, then stopped STALL_GAP_MS or more before the end → `stalled` (the stream went quiet)
  *   tokens kept coming (an endless stream)                      → `timeout`
+ *   no token, and the canary was loading its model (loadCause)  → `timeout` (a slow load, not a stall)
  * A node whose liveness fails too stays a plain `timeout` (hung or down). Other results pass unchanged.
  */
 export function judgeStall(r: ProbeResult & { lastTokenMs?: number }, liveness: LivenessSeen | undefined, p: StallPolicy): ProbeResult {
   if (r.kind !== 'canary' || r.reason !== 'timeout') return r;
   const livePassed = liveness !== undefined && liveness.ok && liveness.at >= r.startedAt + r.durationMs - p.livenessFreshMs;
   if (!livePassed) return r;
+  // The canary was loading its model (it was not resident: core/residency): no token yet is a slow load.
+  if (r.ttftMs === undefined && r.loadCause !== undefined && r.loadCause !== 'resident') return { ...r, detail: `${r.detail ?? r.reason}; its model was loading (${r.loadCause.replace('_', ' ')}), not stalled`.slice(0, 300) };
   const took = formatDuration(r.durationMs);
   if (r.ttftMs === undefined) {
     return { ...r, reason: 'stalled', detail: `no token in ${took} while liveness answers: a runner hung behind a stuck request, or a queue longer than the canary's deadline` };

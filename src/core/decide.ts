@@ -190,7 +190,8 @@ export function decide(state: MonitorState, r: ProbeResult, policy: Policy, at: 
     speed,
     lastCheckAt: r.startedAt,
     lastOkAt: r.ok ? r.startedAt : prev.lastOkAt,
-    lastError: r.ok
+    // A rate limit met after this probe started stays the last error: its Retry-After hold (core/schedule) is newer news.
+    lastError: r.ok || (prev.lastError?.reason === 'cloudflare_rate_limited' && prev.lastError.at > r.startedAt)
       ? prev.lastError
       : { reason: r.reason, message: r.detail ?? r.reason, at: r.startedAt, ...(r.cause ? { cause: r.cause } : {}), ...(r.retryAfterMs !== undefined ? { retryAfterMs: r.retryAfterMs } : {}) },
     queue: nextQueueView(prev.queue ?? NO_QUEUE, r, policy),

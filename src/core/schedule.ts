@@ -17,9 +17,13 @@ export interface Cadence {
 
 type Scheduled = Pick<NodeRuntime, 'reach' | 'gen' | 'speed'> & Partial<Pick<NodeRuntime, 'lastError' | 'lastCheckAt' | 'queue'>>;
 
-/** The node's latest judged probe met Cloudflare's rate limit (either loop's probe: both go through it). */
+/**
+ * The node's latest probe met Cloudflare's rate limit (either loop's probe: both go through it). Latest by
+ * start: a probe that started before the rate limit and ended after it (a canary waiting for a slot may run
+ * 75 s) says nothing about it, so it does not lift the hold.
+ */
 export const rateLimited = (n: Scheduled | undefined): boolean =>
-  n?.lastError?.reason === 'cloudflare_rate_limited' && n.lastCheckAt === n.lastError.at;
+  n?.lastError?.reason === 'cloudflare_rate_limited' && typeof n.lastCheckAt === 'number' && n.lastCheckAt <= n.lastError.at;
 
 /**
  * How long (ms) the node's probes must still wait out Cloudflare's rate limit: its `Retry-After`, counted from

@@ -28,6 +28,9 @@ export interface NodeWarmth {
   appSwitches: number;
 }
 
+/** Ollama's keep_alive for a request that sends none (envconfig OLLAMA_KEEP_ALIVE's default). */
+const OLLAMA_DEFAULT_KEEP_ALIVE_MS = 5 * 60_000;
+
 const EMPTY: NodeWarmth = { coldEvents: 0, lastColdEvent: null, firstLoads: 0, canaryModel: null, conflict: null, notInstalled: [], monitorEvictions: 0, appModelsEvicted: 0, appSwitches: 0 };
 
 /** What the canary is about to run on, for afterCanary. */
@@ -37,6 +40,12 @@ export interface CanaryPick {
   loads?: LoadCause;
   /** The canary's own load (false: keep-warm's load of it was already under way). */
   claimed?: boolean;
+  /**
+   * The look just before the canary saw its model in memory: whatever load_duration the canary reports is
+   * Ollama's scheduling wait (a runner draining, another model loading) or a reload its options asked for,
+   * never a cold start of the node (reference section D: load_duration includes the scheduler's queue).
+   */
+  resident?: true;
 }
 
 /**
@@ -110,14 +119,24 @@ export class Warmth {
     return { signal, clock: this.deps.clock, dispatcher: this.deps.dispatcher() };
   }
 
-  #keepAliveUntil(now: number): number {
+  /**
+   * Until when the monitor's own request keeps the model: its keep_alive (keep-warm's loads and the canary on
+   * `api: ollama` send probes.canary.keepAlive). A canary on an `api: openai` node sends none (like the apps'
+   * /v1 requests): Ollama's default applies, 5 minutes unless OLLAMA_KEEP_ALIVE says otherwise. A claim longer
+   * than the server keeps the model would hide an app's use of it (observe), and a model apps use would look
+   * like the monitor's own to evict; a shorter one only hands the model to the apps early (guarded).
+   */
+  #keepAliveUntil(now: number, sendsKeepAlive = true): number {
     const c = this.deps.config().probes.canary;
-    return now + keepAliveMs(c.keepAlive) + c.timeout;
+    return now + (sendsKeepAlive ? keepAliveMs(c.keepAlive) : OLLAMA_DEFAULT_KEEP_ALIVE_MS) + c.timeout;
   }
 
-  async #lookOnly(node: NodeConfig, signal: AbortSignal): Promise<void> {
+  /** One bounded look; true when /api/ps answered (memory is current). */
+  async #lookOnly(node: NodeConfig, signal: AbortSignal): Promise<boolean> {
     const p = this.deps.config().probes;
-    await withNode(node, p, this.#ctx(signal), async (run) => void (await this.#look(node, run)), p.liveness.timeout);
+    let seen = false;
+    await withNode(node, p, this.#ctx(signal), async (run) => void (seen = (await this.#look(node, run)) !== undefined), p.liveness.timeout);
+    return seen;
   }
 
   /** One look at /api/ps: updates what the monitor knows of the node's memory; undefined when unreadable. */
@@ -156,16 +175,16 @@ export class Warmth {
     // After a keep-warm pass in flight: its loads change what is resident, and both must not load at once.
     await this.#running.get(node.name);
     // A look only, bounded like a liveness probe: a hung node must not hold the canary back.
-    await this.#lookOnly(node, signal);
+    const looked = await this.#lookOnly(node, signal);
     const m = this.#memory.get(node.name) ?? emptyMemory();
     const pick = canaryModel(m, configured);
     this.#set(node.name, { canaryModel: pick.model });
     const resident = m.resident?.some((p) => modelKey(p.name) === modelKey(pick.model)) ?? true;
-    if (resident) return { node: { ...node, model: pick.model } };
+    if (resident) return { node: { ...node, model: pick.model }, ...(looked && m.resident !== undefined ? { resident: true as const } : {}) };
     const loads = loadCause(m, pick.model);
     // A load of it already under way (keep-warm's) is not claimed, nor counted, twice; the canary waits for it in Ollama.
     if (m.pending[modelKey(pick.model)] !== undefined) return { node: { ...node, model: pick.model }, loads, claimed: false };
-    this.#memory.set(node.name, claimLoad(m, pick.model, this.deps.clock.now(), this.#keepAliveUntil(this.deps.clock.now())));
+    this.#memory.set(node.name, claimLoad(m, pick.model, this.deps.clock.now(), this.#keepAliveUntil(this.deps.clock.now(), node.api === 'ollama')));
     return { node: { ...node, model: pick.model }, loads, claimed: true };
   }
 
@@ -178,12 +197,16 @@ export class Warmth {
     if (model === undefined || signal.aborted) return result;
     const name = pick.node.name;
     const m = this.#memory.get(name);
-    if (m) this.#memory.set(name, touchOwn(m, model, this.#keepAliveUntil(this.deps.clock.now())));
+    if (m) this.#memory.set(name, touchOwn(m, model, this.#keepAliveUntil(this.deps.clock.now(), pick.node.api === 'ollama')));
     const other = configured !== undefined && modelKey(configured) !== modelKey(model);
     const out = other ? { ...result, detail: `${result.detail ?? result.reason} [on ${model}, resident for the apps: ${configured} is not loaded and loading it would evict theirs]`.slice(0, 300) } : result;
+    // Seen resident just before: a long load_duration is a wait in Ollama's scheduler, not a cold start.
+    if (pick.resident && result.ok && (result.loadMs ?? 0) > this.deps.config().probes.canary.coldStart) return { ...out, loadCause: 'resident' };
+    if (pick.loads === undefined) return out;
     // A failed canary is not looked after (the node may hang): the next look still sees what changed, and
-    // blames the canary's claimed load for any eviction.
-    if (pick.loads === undefined || !result.ok) return out;
+    // blames the canary's claimed load for any eviction. It carries its load's cause: no token while the model
+    // loads is a slow load, not a stalled runner (core/busy judgeStall).
+    if (!result.ok) return { ...out, loadCause: pick.loads };
     await this.#lookOnly(pick.node, signal);
     if (!pick.claimed) return { ...out, loadCause: pick.loads };
     const why = pick.loads === 'cold' ? 'canary_cold' : pick.loads;

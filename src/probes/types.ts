@@ -34,8 +34,10 @@ export interface ProbeResult {
   /**
    * Canary: why its model was not resident, when the monitor knew (src/core/residency.ts): only `cold` (or
    * absent) is a cold start of the node; a first load, or one after the monitor's own or an app's eviction, is not.
+   * `resident`: the look just before the canary saw its model in memory, so its load_duration was Ollama's
+   * scheduling wait (or a reload its options asked for), not a cold start either.
    */
-  loadCause?: LoadCause;
+  loadCause?: LoadCause | 'resident';
   /** Canary: the final chunk's durations as the server sent them (Ollama's native API), judged by core/busy. */
   durations?: ServerDurations;
   /** Canary: time to the last token received (a stream that went quiet before its deadline). */

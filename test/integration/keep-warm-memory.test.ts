@@ -1,10 +1,14 @@
 import { parseConfig, type Config, type NodeConfig } from '../../src/config';
+import { policyOf } from '../../src/config/policy';
+import { judgeStall } from '../../src/core/busy';
+import { isColdStart } from '../../src/core/decide';
 import { Warmth } from '../../src/daemon/keep-warm';
-import { createProbeAgent } from '../../src/probes';
+import type { ProbeResult } from '../../src/probes/types';
+import { createProbeAgent, probeCanary } from '../../src/probes';
 import type { WarmthLoad } from '../../src/probes/keep-warm';
 import { request } from '../../src/undici';
 import { startSimulator, type Simulator } from '../../src/simulator';
-import { systemClock } from '../../src/util/clock';
+import { systemClock, type Clock } from '../../src/util/clock';
 import { captureLogger } from '../helpers/log';
 
 // The daemon's keep-warm and canary choice against a real simulator (docs/keep-warm.md, docs/simulator.md "Memory").
@@ -49,11 +53,63 @@ describe('Warmth against a simulated node', () => {
     const w = await setup(['llama3.2', 'qwen3:8b'], { model: 'qwen3:8b' });
     await appAsks();
     const pick = await w.pickCanary(node(), OLLAMA, signal);
-    expect(pick).toEqual({ node: expect.objectContaining({ model: 'llama3.2:latest' }) });
+    expect(pick).toEqual({ node: expect.objectContaining({ model: 'llama3.2:latest' }), resident: true });
     await w.run(node(), OLLAMA, signal);
     expect(sim.loads).toEqual([]);
     expect(sim.modelLoads.map((l) => l.model)).toEqual(['llama3.2:latest']);
     expect(log.lines.some((l) => l.includes('no_room') || l.includes('evicted'))).toBe(false);
+  });
+
+  test('a canary on a model seen resident just before is no cold start, however long its load_duration', async () => {
+    // Ollama's load_duration runs from the handler's entry until a runner is obtained, so it includes the
+    // scheduler's queue (another model loading, a busy runner draining): reference section D.
+    const w = await setup(['llama3.2'], { model: 'llama3.2' });
+    await appAsks();
+    const pick = await w.pickCanary(node(), OLLAMA, signal);
+    expect(pick.loads).toBeUndefined();
+    const probed: ProbeResult = { node: 'primary', kind: 'canary', ok: true, reason: 'ok', startedAt: Date.now(), durationMs: 6_000, ttftMs: 5_900, totalMs: 6_000, loadMs: 5_500 };
+    const result = await w.afterCanary(pick, 'llama3.2', probed, signal);
+    expect(result.loadCause).toBe('resident');
+    expect(isColdStart(result, policyOf(config))).toBe(false);
+    // Control: without a look that saw the model (/api/ps unreadable), the load time alone judges, as before.
+    const unseen = await w.afterCanary({ node: pick.node }, 'llama3.2', probed, signal);
+    expect(isColdStart(unseen, policyOf(config))).toBe(true);
+    // A look that failed leaves an older picture: it vouches for nothing.
+    const stale = await w.pickCanary({ ...node(), url: 'http://127.0.0.1:9' }, OLLAMA, signal);
+    expect(stale.resident).toBeUndefined();
+  });
+
+  test('a canary that timed out while loading its model is a slow load, not a stalled runner', async () => {
+    const w = await setup(['llama3.2'], { model: 'llama3.2' });
+    const pick = await w.pickCanary(node(), OLLAMA, signal);
+    expect(pick.loads).toBe('first_load');
+    const timedOut: ProbeResult = { node: 'primary', kind: 'canary', ok: false, reason: 'timeout', startedAt: 1_000, durationMs: 75_000, detail: 'no first token within 1m 15s (deadline)' };
+    const result = await w.afterCanary(pick, 'llama3.2', timedOut, signal);
+    expect(result.loadCause).toBe('first_load');
+    const judged = judgeStall(result, { ok: true, at: 70_000 }, { livenessFreshMs: 13_000 });
+    expect(judged.reason).toBe('timeout');
+    expect(judged.detail).toContain('its model was loading (first load), not stalled');
+  });
+
+  test("api: openai on Ollama: the canary's load is claimed for Ollama's default keep_alive (it sends none), so an app's use of the model is seen and the model guarded", async () => {
+    await setup(['llama3.2', 'qwen3:8b'], { api: 'openai', model: 'llama3.2', models: ['qwen3:8b'] });
+    // The monitor's clock 10 minutes behind the node's: the claim then ends before the app's keep_alive does
+    // when (and only when) it is as long as the keep_alive the canary's request really had (5 minutes).
+    const behind: Clock = { now: () => Date.now() - 600_000, mono: () => performance.now() };
+    const w = new Warmth({ config: () => config, clock: behind, logger: log.logger, dispatcher: () => agent, record: (_n, l) => void recorded.push(l), onLoad: () => undefined });
+    const pick = await w.pickCanary(node(), OLLAMA, signal);
+    expect(pick).toMatchObject({ loads: 'first_load', claimed: true });
+    const probed = await probeCanary(pick.node, config.probes, { dispatcher: agent }, OLLAMA);
+    expect(probed.ok).toBe(true);
+    expect(sim.lastRequestBody('/api/chat')).not.toHaveProperty('keep_alive');
+    await w.afterCanary(pick, 'llama3.2', probed, signal);
+    // An app uses the model through /v1 (Ollama's default keep_alive again).
+    const res = await request(`${sim.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'hi' }] }), dispatcher: agent });
+    await res.body.text();
+    // Keep-warm may not load qwen3:8b beside the apps' llama3.2 (fit unknown): loading it would evict theirs.
+    await w.run(node(), OLLAMA, signal);
+    expect(sim.loads.map((l) => l.model)).not.toContain('qwen3:8b');
+    expect(w.get('primary')).toMatchObject({ monitorEvictions: 0, appModelsEvicted: 0 });
   });
 
   test('an app model resident and a listed model of unknown fit: not tried (no eviction to find out)', async () => {

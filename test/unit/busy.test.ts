@@ -87,6 +87,9 @@ describe('judgeStall: a runner that stops producing tokens while liveness passes
     ['no token, the last liveness pass is older than 13 s at the canary\'s end', timedOut(), { ok: true, at: 76_000 - 14_000 }, 'timeout'],
     ['no token, no liveness yet', timedOut(), undefined, 'timeout'],
     ['tokens stopped 60 s before the deadline', timedOut({ ttftMs: 1_000, lastTokenMs: 15_000 }), { ok: true, at: 70_000 }, 'stalled'],
+    ['no token while the canary loaded its model (not resident: a slow load)', timedOut({ loadCause: 'cold' }), { ok: true, at: 70_000 }, 'timeout'],
+    ['no token, a first load of its model', timedOut({ loadCause: 'first_load' }), { ok: true, at: 70_000 }, 'timeout'],
+    ['no token, the model was seen resident before the canary: stalled', timedOut({ loadCause: 'resident' }), { ok: true, at: 70_000 }, 'stalled'],
     [`tokens still flowing ${STALL_GAP_MS - 1} ms before the deadline (endless stream)`, timedOut({ ttftMs: 1_000, lastTokenMs: 75_000 - STALL_GAP_MS + 1 }), { ok: true, at: 70_000 }, 'timeout'],
   ])('%s', (_case, r, live, reason) => {
     expect(judgeStall(r, live, FRESH).reason).toBe(reason);

@@ -1,5 +1,5 @@
 import { cloudflareProtection, retryAfterMs, MAX_RETRY_AFTER_MS } from '../../src/core/cloudflare';
-import { decide, initialState, type MonitorState, type Policy } from '../../src/core/decide';
+import { decide, initialState, type MonitorState, type NodeRuntime, type Policy } from '../../src/core/decide';
 import type { ProbeResult, Reason } from '../../src/probes/types';
 import { REASON_INFO } from '../../src/core/reasons';
 import { nextProbeDelay, rateLimitHold, wantsFastRecheck } from '../../src/core/schedule';
@@ -161,6 +161,27 @@ describe('the monitor never probes into a rate limit', () => {
     // An older rate limit, since followed by another result, holds nothing.
     expect(rateLimitHold(node('cloudflare_rate_limited', 30_000, 1_000_000, 1_005_000), 1_006_000)).toBe(0);
     expect(rateLimitHold(node('overloaded', 30_000), 1_000_001)).toBe(0);
+  });
+
+  it('a canary that started before the rate limit and ends inside the hold does not lift it', () => {
+    // A canary may run 75 s (it waits for the apps' drafts): liveness meets 1015 while it is under way.
+    const policy: Policy = { fall: 3, softFall: 4, rise: 2, failbackHold: 60_000, slowTtft: 5_000, slowTotal: 20_000, canaryEnabled: true, coldStartMs: 2_000, queueAllowance: 45_000 };
+    let state: MonitorState = initialState([{ name: 'primary', priority: 1 }], { wall: 0, mono: 0 });
+    const at = (t: number) => ({ wall: t, mono: t });
+    const limited: ProbeResult = { node: 'primary', kind: 'liveness', ok: false, reason: 'cloudflare_rate_limited', startedAt: 1_010_000, durationMs: 40, retryAfterMs: 30_000 };
+    state = decide(state, limited, policy, at(1_010_040)).next;
+    expect(rateLimitHold(state.nodes[0], 1_015_000)).toBe(25_000);
+    const canary: ProbeResult = { node: 'primary', kind: 'canary', ok: true, reason: 'ok', startedAt: 1_000_000, durationMs: 20_000, ttftMs: 19_000, totalMs: 20_000 };
+    state = decide(state, canary, policy, at(1_020_000)).next;
+    expect(rateLimitHold(state.nodes[0], 1_020_000)).toBe(20_000);
+    expect(wantsFastRecheck(state.nodes[0] as NodeRuntime, 'canary')).toBe(false);
+    // Nor does one that fails (its deadline ran out) after the rate limit was met.
+    state = decide(state, { ...canary, ok: false, reason: 'timeout', startedAt: 1_005_000 }, policy, at(1_025_000)).next;
+    expect(rateLimitHold(state.nodes[0], 1_025_000)).toBe(15_000);
+    expect(state.nodes[0]?.lastError?.reason).toBe('cloudflare_rate_limited');
+    // A probe started after the rate limit (the hold over) ends it.
+    state = decide(state, { ...canary, startedAt: 1_041_000 }, policy, at(1_042_000)).next;
+    expect(rateLimitHold(state.nodes[0], 1_042_000)).toBe(0);
   });
 });
 
