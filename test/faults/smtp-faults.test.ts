@@ -4,7 +4,7 @@ import { SMTPServer } from 'smtp-server';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import type { Simulator } from '../../src/simulator';
 import { writeFastConfig } from '../helpers/daemon-config';
-import { freePort, LOOPBACK_SMTP, parseMail, type ReceivedMail } from '../helpers/smtp';
+import { freePort, LOOPBACK_SMTP, mailTitle, parseMail, type ReceivedMail } from '../helpers/smtp';
 import { waitFor } from '../helpers/wait';
 import { startTwoNodes, type TwoNodes } from '../helpers/stack';
 
@@ -119,7 +119,8 @@ describe('SMTP faults (real daemon)', () => {
     await primary.setFault('none');
     await waitForState(stateFile, (s) => statusOf(s, 'primary') === 'up', 15_000);
   };
-  const kinds = (mails: ReceivedMail[]) => mails.map((m) => m.subject.split(' ')[3]);
+  // '[llm-sentinel] primary DOWN — …': the title is the body's first line (the Subject names the outage's thread).
+  const kinds = (mails: ReceivedMail[]) => mails.map((m) => mailTitle(m).split(' ')[2]);
 
   test('a server that never greets (slow): both mails arrive once it answers, in order, once each', async () => {
     const slow = await silentServer(port);
