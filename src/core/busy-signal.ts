@@ -9,10 +9,12 @@
  *   per `model_name` (and engine) label set (docs "Production Metrics").
  * - Ollama shows no queue outside the request: its signal is the final chunk's durations (core/busy.ts).
  *
- * The probe reads the signal while the canary waits for its first token (src/probes/busy-signal.ts). A reading
- * says the canary was queued behind others only when taken before its first token and it shows a queue:
- *   slots    every slot is processing (no free slot: a new request is deferred)
- *   metrics  llama.cpp requests_deferred ≥ 1, vLLM num_requests_waiting ≥ 1 (a request waits, the canary among them)
+ * The probe reads llama.cpp's /slots just before the canary is sent (during it, the canary's own slot would count),
+ * and /metrics while the canary waits for its first token (src/probes/busy-signal.ts). A reading says the canary
+ * was queued behind others only when taken before its first token and it shows a queue:
+ *   slots    every slot is processing before the canary was sent (no free slot: it is deferred)
+ *   metrics  llama.cpp requests_deferred ≥ 1, vLLM num_requests_waiting ≥ 1 while the canary has no first token
+ *            (a request waits: the canary among them)
  * Anything missing, malformed, negative or not a number is no signal ('none'): never busy on made-up numbers.
  */
 import type { Flavor } from './flavor';

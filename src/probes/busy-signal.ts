@@ -7,8 +7,9 @@ import { decodeUtf8 } from './stream';
 
 /**
  * Reads a llama.cpp or vLLM node's busy signal beside the canary (core/busy-signal.ts has the shapes and the
- * judgement): `GET /slots`, else `GET /metrics` on llama.cpp; `GET /metrics` on vLLM. It starts WAITED_MS after
- * the canary was sent (a canary still without its first token then is waiting or slow), each GET is bounded by
+ * judgement): on llama.cpp `GET /slots` just before the canary is sent, else `GET /metrics` while it waits; on
+ * vLLM `GET /metrics` while it waits (WAITED_MS after it was sent: a canary still without its first token then is
+ * waiting or slow). Each GET is bounded by
  * BUSY_READ_MS and the canary's own deadline, bodies by BUSY_READ_BYTES, and it never fails the probe: any error,
  * non-2xx status or malformed body is simply no signal. Its time is not in the canary's timings.
  */
@@ -75,19 +76,25 @@ function pause(run: ProbeRun, ms: number, done: Promise<void>): Promise<void> {
 }
 
 /**
- * Starts the read for a canary just sent. `waiting()` says whether the canary still has no first token; `ended`
- * resolves when the canary's stream is over (the read then starts at once, so the probe is not held longer).
+ * llama.cpp's `GET /slots`, read just BEFORE the canary is sent: during the canary its own slot would show as
+ * processing too, so only a reading taken before it can say every slot was taken by others (the canary then
+ * waits). NO_SIGNAL when /slots is off (501 with --no-slots), malformed, or not llama.cpp.
  */
-export async function readBusySignal(run: ProbeRun, flavor: Flavor, waiting: () => boolean, ended: Promise<void>): Promise<BusyReading> {
+export async function readSlotsBefore(run: ProbeRun, flavor: Flavor): Promise<BusyReading> {
+  if (flavor !== 'llamacpp') return NO_SIGNAL;
+  return judgeBusySignal({ flavor, slots: parseJson(await get(run, '/slots')), beforeFirstToken: true });
+}
+
+/**
+ * `GET /metrics` for a canary just sent: WAITED_MS later, or at once when its stream is over (`ended`), so the
+ * probe is not held longer. `waiting()` says whether the canary still has no first token; it is asked once the
+ * server answered (still none then means none at the reading either). A deferred / waiting request while the
+ * canary has no first token is the canary queued (core/busy-signal).
+ */
+export async function readMetricsBeside(run: ProbeRun, flavor: Flavor, waiting: () => boolean, ended: Promise<void>): Promise<BusyReading> {
   if (!hasBusySignal(flavor)) return NO_SIGNAL;
   await pause(run, WAITED_MS, ended);
   if (run.deadline.signal.aborted) return NO_SIGNAL;
-  // waiting() is asked once the server answered: still no first token then means none at the reading either.
-  if (flavor === 'llamacpp') {
-    const slots = parseJson(await get(run, '/slots'));
-    const fromSlots = judgeBusySignal({ flavor, slots, beforeFirstToken: waiting() });
-    if (fromSlots.signal !== 'none') return fromSlots;
-  }
   const metrics = await get(run, '/metrics');
   return judgeBusySignal({ flavor, metrics, beforeFirstToken: waiting() });
 }

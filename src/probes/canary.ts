@@ -8,8 +8,8 @@ import { classifyHttp, classifyNetworkError, clip } from './classify';
 import { discard, getJson, guard, isFailure, judgeError, readCapped, runProbe, send, type Outcome, type ProbeContext, type ProbeRun, type ProbeSettings, type Reply } from './http';
 import { LineDecoder, NdjsonParser, SseParser, type DoneStats, type StreamEvent, type StreamParser } from './stream';
 import type { ProbeResult } from './types';
-import { NO_SIGNAL } from '../core/busy-signal';
-import { hasBusySignal, readBusySignal } from './busy-signal';
+import { NO_SIGNAL, type BusyReading } from '../core/busy-signal';
+import { hasBusySignal, readMetricsBeside, readSlotsBefore } from './busy-signal';
 
 /**
  * Canary: a real, streamed, tiny generation with a known answer. It proves the model loads and generates,
@@ -200,6 +200,8 @@ async function loadedContext(run: ProbeRun, model: string): Promise<number | und
 
 /** Hooks for the busy-signal read beside the canary (probes/busy-signal.ts). */
 interface Beside {
+  /** Awaited before the canary's clock starts (not in its timings). */
+  before(): Promise<void>;
   /** Called just before the generation request is sent. */
   sending(): void;
   /** The stream's state, once it exists (its firstTokenAt says whether the canary still waits). */
@@ -207,22 +209,27 @@ interface Beside {
 }
 
 /**
- * On llama.cpp and vLLM the server's busy signal is read beside the canary, while it waits for its first token;
- * the reading goes with the result (`busySignal`), whatever the canary's outcome, and never fails it.
+ * On llama.cpp and vLLM the server's busy signal is read beside the canary: llama.cpp's /slots just before it,
+ * else /metrics while it waits for its first token. The reading goes with the result (`busySignal`), whatever
+ * the canary's outcome, and never fails it.
  */
 async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
   if (!hasBusySignal(server.flavor)) return canaryBody(run, server);
   let markEnded: () => void = () => undefined;
   const ended = new Promise<void>((resolve) => (markEnded = resolve));
-  let reading: ReturnType<typeof readBusySignal> | undefined;
+  let slots: BusyReading = NO_SIGNAL;
+  let metrics: Promise<BusyReading> | undefined;
   const beside: Beside = {
+    before: async () => {
+      slots = await readSlotsBefore(run, server.flavor);
+    },
     sending: () => {
-      reading ??= readBusySignal(run, server.flavor, () => beside.state?.firstTokenAt === undefined, ended);
+      if (slots.signal === 'none') metrics ??= readMetricsBeside(run, server.flavor, () => beside.state?.firstTokenAt === undefined, ended);
     },
   };
   const outcome = await canaryBody(run, server, beside);
   markEnded();
-  return { ...outcome, busySignal: reading ? await reading : NO_SIGNAL };
+  return { ...outcome, busySignal: slots.signal !== 'none' ? slots : metrics ? await metrics : NO_SIGNAL };
 }
 
 async function canaryBody(run: ProbeRun, server: ServerView, beside?: Beside): Promise<Outcome> {
@@ -235,6 +242,7 @@ async function canaryBody(run: ProbeRun, server: ServerView, beside?: Beside): P
   // Read before the clock of the generation starts: its time is taken off every timing below.
   // Only on a server known to be Ollama (liveness said so): /api/ps is Ollama's own route.
   const loadedCtx = isOllama(server) && c.numCtx === undefined ? await loadedContext(run, model) : undefined;
+  await beside?.before();
   const offset = run.since();
   let req = requestFor(run.node, server, model, run.settings, plan, loadedCtx);
 

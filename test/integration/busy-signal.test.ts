@@ -5,7 +5,7 @@
  */
 import type { Agent } from 'undici';
 import { parseConfig, type NodeConfig } from '../../src/config';
-import { judgeCanary, nextQueueView, NO_QUEUE } from '../../src/core/busy';
+import { judgeCanary, judgeSpeed, nextQueueView, NO_QUEUE } from '../../src/core/busy';
 import type { Flavor } from '../../src/core/flavor';
 import { createProbeAgent, probeCanary, type ProbeSettings } from '../../src/probes';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator';
@@ -83,6 +83,19 @@ describe('busy signal read beside the canary', () => {
     expect(r.busySignal).toMatchObject({ signal, busy: false });
     expect(r.queueMs).toBeUndefined();
     expect(nextQueueView(NO_QUEUE, r, policy).busy).toBe(false);
+  });
+
+  test.each<[string, Flavor, SimulatorOptions, string]>([
+    ['llama.cpp /slots', 'llamacpp', {}, 'slots'],
+    ['llama.cpp /metrics', 'llamacpp', { busyEndpoints: { slots: false, metrics: true } }, 'metrics'],
+    ['vLLM /metrics', 'vllm', {}, 'metrics'],
+  ])('%s, no app, a slow node: its own slot is not a queue, the slow first token is judged slow', async (_name, flavor, opts, signal) => {
+    // 400 ms of "prompt evaluation", then tokens 400 ms apart: the first token comes after ~800 ms of work.
+    const r = await canaryOn(flavor, { ...opts, tokenDelayMs: 400 }, false);
+    expect(r.reason).toBe('ok');
+    expect(r.busySignal).toMatchObject({ signal, busy: false });
+    expect(r.queueMs).toBeUndefined();
+    expect(judgeSpeed(r, { ...policy, slowTtft: 500 }).slow).toBe(true);
   });
 
   test('llama.cpp with --no-slots and without --metrics: no signal, never busy, the canary unharmed', async () => {
