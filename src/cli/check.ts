@@ -2,7 +2,8 @@ import { isCloudflareProtection } from '../core/cloudflare';
 import { isReason, REASON_INFO } from '../core/reasons';
 import { EXIT_CONFIG, loadConfig } from '../config';
 import { policyOf } from '../config/policy';
-import { busySignal, judgeCanary } from '../core/busy';
+import { judgeCanary } from '../core/busy';
+import { busySignalLine, busySignalView } from './check-busy';
 import { describePlan } from '../core/flavor';
 import { Warmth } from '../daemon/keep-warm';
 import { ServerKnowledge } from '../daemon/knowledge';
@@ -81,7 +82,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           server: { flavor: server.flavor, version: server.version ?? null },
           thinking: { knob: plan.knob, knobRejected: plan.knobRejected, maxTokens: plan.maxTokens, noThink: plan.prompt.endsWith('/no_think'), text: describePlan(plan) },
           keepWarm: node.models.length > 0 && Warmth.applies(node, server) ? node.models : null,
-          busySignal: { ...busySignal(node.api, server.flavor), queueMs: canary?.queueMs ?? null },
+          busySignal: busySignalView(node.api, server.flavor, canary),
           status: verdict.status,
           reason: verdict.reason,
           hint: hintFor(verdict.reason),
@@ -113,10 +114,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
           const hint = hintFor(verdict.reason);
           if (hint) io.stdout.write(`${node.name}: ${verdict.reason}: ${hint}\n`);
         }
-        for (const { node, server, canary } of rows) {
-          const wait = canary?.queueMs !== undefined ? ` (this canary waited ${ms(canary.queueMs)})` : '';
-          io.stdout.write(`${node.name}: busy signal: ${busySignal(node.api, server.flavor).text}${wait}\n`);
-        }
+        for (const { node, server, canary } of rows) io.stdout.write(`${busySignalLine(node.name, busySignalView(node.api, server.flavor, canary))}\n`);
       }
       const undiscovered = rows.filter((r) => r.undiscovered);
       if (undiscovered.length > 0) {

@@ -7,7 +7,7 @@ const HELP = `Usage: llm-sentinel simulate [--port N] [--host ADDR] [--model NAM
                              [--fault NAME] [--control-port N] [--token-delay 5ms] [--load-time 0ms]
                              [--flavor ollama|ollama-legacy|llamacpp|vllm] [--reject-thinking-knob]
                              [--memory 8g] [--model-size NAME=5g]...
-                             [--parallel N]
+                             [--parallel N] [--no-slots] [--metrics]
 
 Runs an Ollama-compatible node on loopback for demos and tests. --control-port starts a small control API:
   curl -X POST localhost:<control-port>/fault -H 'content-type: application/json' -d '{"fault":"hang"}'
@@ -17,6 +17,8 @@ server documents. --reject-thinking-knob answers any thinking knob with 400, lik
 recently used idle one, like Ollama; --model-size overrides a model's size (default from its tag).
 --parallel N serves N generations at once like OLLAMA_NUM_PARALLEL (Ollama's default is 1); the rest wait
 in FIFO order inside the server, with no header sent (default 0: no limit).
+--no-slots makes llama.cpp's GET /slots answer 501 (as llama-server --no-slots); --metrics serves llama.cpp's
+GET /metrics (as llama-server --metrics; vLLM always serves its /metrics).
 Faults: ${'FAULTS_LIST'}
 `;
 
@@ -75,6 +77,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       flavor: { type: 'string' },
       'reject-thinking-knob': { type: 'boolean' },
       parallel: { type: 'string' },
+      'no-slots': { type: 'boolean' },
+      metrics: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     });
     if (values.help) {
@@ -100,6 +104,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       memoryBytes: bytes('memory', values.memory),
       modelSizes: sizes(values['model-size']),
       parallel: parallelFlag(values.parallel),
+      busyEndpoints: { slots: values['no-slots'] ? false : undefined, metrics: values.metrics },
     });
     if (values.fault) await sim.setFault(values.fault as Fault);
     const control = values['control-port'] !== undefined ? await startSimulatorControl(sim, port('control-port', values['control-port'], 0), host) : undefined;

@@ -7,9 +7,12 @@
  *   The wait is in the final chunk's `total_duration` but not in `load_duration`, `prompt_eval_duration` or
  *   `eval_duration`, so  slot wait ≈ total − load − prompt_eval − eval.  No header comes before the first
  *   token, and no endpoint shows the queue: until the first token a queued canary and a hung one look the same.
- * - llama.cpp's `timings` and vLLM's OpenAI replies carry no wait; their queues show on /slots and /metrics.
+ * - llama.cpp's `timings` and vLLM's OpenAI replies carry no wait; their queues show on /slots and /metrics,
+ *   read while the canary waits (core/busy-signal.ts): a reading that shows a queue makes the time to the first
+ *   token the wait (splitWait), judged by the same allowance.
  */
 import type { ProbeResult } from '../probes/types';
+import type { BusyReading } from './busy-signal';
 import { formatDuration } from '../util/duration';
 
 /** The server's own durations from the final chunk (Ollama's native API), in nanoseconds, as received. */
@@ -52,7 +55,7 @@ const valid = (n: number | undefined): n is number => typeof n === 'number' && N
  *   and total ≤ wall total, parts ≤ total, wait ≤ wall time-to-first-token   → wait = total − parts
  *   otherwise                                                               → wait unknown (null)
  */
-export function splitWait(r: Pick<ProbeResult, 'ttftMs' | 'totalMs' | 'loadMs'> & { durations?: ServerDurations }): WaitSplit {
+export function splitWait(r: Pick<ProbeResult, 'ttftMs' | 'totalMs' | 'loadMs'> & { durations?: ServerDurations; busySignal?: BusyReading }): WaitSplit {
   const wallTotal = valid(r.totalMs) ? r.totalMs : undefined;
   const wallTtft = valid(r.ttftMs) ? r.ttftMs : undefined;
   const loadOk = valid(r.loadMs) && (wallTotal === undefined || r.loadMs <= wallTotal + WALL_SLACK_MS);
@@ -63,7 +66,15 @@ export function splitWait(r: Pick<ProbeResult, 'ttftMs' | 'totalMs' | 'loadMs'> 
   });
   const unknown = (ignored?: string): WaitSplit => ({ queueMs: null, loadMs: load, ...work(0), ...(ignored ? { ignored } : {}) });
   const d = r.durations;
-  if (!d || (d.totalNs === undefined && d.evalNs === undefined)) return unknown();
+  if (!d || (d.totalNs === undefined && d.evalNs === undefined)) {
+    // llama.cpp / vLLM (core/busy-signal): the server itself said, before the canary's first token, that requests
+    // were queued behind busy slots. The canary's time to its first token (less a believable load) is its wait.
+    if (r.busySignal?.busy === true && wallTtft !== undefined) {
+      const wait = Math.max(0, wallTtft - load);
+      return { queueMs: Math.round(wait * 10) / 10, loadMs: load, ...work(wait) };
+    }
+    return unknown();
+  }
   const { totalNs, promptEvalNs, evalNs } = d;
   const loadNs = d.loadNs ?? 0;
   if (!valid(totalNs) || !valid(promptEvalNs) || !valid(evalNs) || !valid(loadNs)) return unknown('a duration is missing, negative or not a number');
@@ -93,7 +104,7 @@ export interface SpeedPolicy {
  *   otherwise                                                → not slow
  * Without a trusted wait, work = wall − load (the old rule), so a node is never excused on made-up numbers.
  */
-export function judgeSpeed(r: Pick<ProbeResult, 'ttftMs' | 'totalMs' | 'loadMs'> & { durations?: ServerDurations }, p: SpeedPolicy): { slow: boolean; split: WaitSplit; overAllowance: boolean } {
+export function judgeSpeed(r: Pick<ProbeResult, 'ttftMs' | 'totalMs' | 'loadMs'> & { durations?: ServerDurations; busySignal?: BusyReading }, p: SpeedPolicy): { slow: boolean; split: WaitSplit; overAllowance: boolean } {
   const split = splitWait(r);
   const overAllowance = split.queueMs !== null && split.queueMs > p.queueAllowance;
   const slowWork = (split.workTtftMs !== undefined && split.workTtftMs > p.slowTtft) || (split.workTotalMs !== undefined && split.workTotalMs > p.slowTotal);
@@ -187,14 +198,14 @@ export function nextQueueView(prev: QueueView, r: ProbeResult, p: SpeedPolicy): 
  * Which busy signal a node gives the monitor, for `check` (docs/busy.md "What each server lets us see"):
  *   api ollama (Ollama's native API)   → the slot wait, from the final chunk's durations (measured)
  *   api openai on Ollama                → the same: the canary speaks the native API there (canaryApi)
- *   llama.cpp                           → GET /slots, /metrics requests_deferred exist; not read yet
- *   vLLM                                → /metrics vllm:num_requests_waiting exists; not read yet
+ *   llama.cpp                           → GET /slots, /metrics requests_deferred: read per canary (core/busy-signal)
+ *   vLLM                                → /metrics vllm:num_requests_waiting: read per canary (core/busy-signal)
  *   unknown                             → none
  */
 export function busySignal(api: 'ollama' | 'openai', flavor: string): { measured: boolean; text: string } {
   if (api === 'ollama') return { measured: true, text: "slot wait from the final chunk's durations (total − load − prompt_eval − eval)" };
   if (flavor === 'ollama' || flavor === 'ollama-legacy') return { measured: true, text: "slot wait from the final chunk's durations: /v1 carries none, so the canary uses Ollama's native /api/chat" };
-  if (flavor === 'llamacpp') return { measured: false, text: 'llama.cpp exposes GET /slots and /metrics requests_deferred (with --metrics); not read yet, judged on wall times' };
-  if (flavor === 'vllm') return { measured: false, text: 'vLLM exposes /metrics vllm:num_requests_waiting; not read yet, judged on wall times' };
+  if (flavor === 'llamacpp') return { measured: false, text: 'llama.cpp: GET /slots, else /metrics requests_deferred (with --metrics), read while the canary waits (core/busy-signal)' };
+  if (flavor === 'vllm') return { measured: false, text: 'vLLM: /metrics vllm:num_requests_waiting, read while the canary waits (core/busy-signal)' };
   return { measured: false, text: 'none known for this server: judged on wall times' };
 }

@@ -8,6 +8,8 @@ import { classifyHttp, classifyNetworkError, clip } from './classify';
 import { discard, getJson, guard, isFailure, judgeError, readCapped, runProbe, send, type Outcome, type ProbeContext, type ProbeRun, type ProbeSettings, type Reply } from './http';
 import { LineDecoder, NdjsonParser, SseParser, type DoneStats, type StreamEvent, type StreamParser } from './stream';
 import type { ProbeResult } from './types';
+import { NO_SIGNAL, type BusyReading } from '../core/busy-signal';
+import { hasBusySignal, readMetricsBeside, readSlotsBefore } from './busy-signal';
 
 /**
  * Canary: a real, streamed, tiny generation with a known answer. It proves the model loads and generates,
@@ -196,7 +198,41 @@ async function loadedContext(run: ProbeRun, model: string): Promise<number | und
   return undefined;
 }
 
+/** Hooks for the busy-signal read beside the canary (probes/busy-signal.ts). */
+interface Beside {
+  /** Awaited before the canary's clock starts (not in its timings). */
+  before(): Promise<void>;
+  /** Called just before the generation request is sent. */
+  sending(): void;
+  /** The stream's state, once it exists (its firstTokenAt says whether the canary still waits). */
+  state?: StreamState;
+}
+
+/**
+ * On llama.cpp and vLLM the server's busy signal is read beside the canary: llama.cpp's /slots just before it,
+ * else /metrics while it waits for its first token. The reading goes with the result (`busySignal`), whatever
+ * the canary's outcome, and never fails it.
+ */
 async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
+  if (!hasBusySignal(server.flavor)) return canaryBody(run, server);
+  let markEnded: () => void = () => undefined;
+  const ended = new Promise<void>((resolve) => (markEnded = resolve));
+  let slots: BusyReading = NO_SIGNAL;
+  let metrics: Promise<BusyReading> | undefined;
+  const beside: Beside = {
+    before: async () => {
+      slots = await readSlotsBefore(run, server.flavor);
+    },
+    sending: () => {
+      if (slots.signal === 'none') metrics ??= readMetricsBeside(run, server.flavor, () => beside.state?.firstTokenAt === undefined, ended);
+    },
+  };
+  const outcome = await canaryBody(run, server, beside);
+  markEnded();
+  return { ...outcome, busySignal: slots.signal !== 'none' ? slots : metrics ? await metrics : NO_SIGNAL };
+}
+
+async function canaryBody(run: ProbeRun, server: ServerView, beside?: Beside): Promise<Outcome> {
   const c = run.settings.canary;
   const firstTokenMs = c.firstTokenTimeout ?? c.timeout;
   if (firstTokenMs < c.timeout) run.deadline.arm('first_token', firstTokenMs);
@@ -206,9 +242,15 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
   // Read before the clock of the generation starts: its time is taken off every timing below.
   // Only on a server known to be Ollama (liveness said so): /api/ps is Ollama's own route.
   const loadedCtx = isOllama(server) && c.numCtx === undefined ? await loadedContext(run, model) : undefined;
+  await beside?.before();
   const offset = run.since();
   let req = requestFor(run.node, server, model, run.settings, plan, loadedCtx);
 
+  const state: StreamState = { text: '', reasoning: '', lines: 0, contentChunks: 0, bytes: 0 };
+  if (beside) {
+    beside.state = state;
+    beside.sending();
+  }
   let reply = await send(run, req.path, { method: 'POST', accept: req.accept, json: req.json });
   if (!isFailure(reply) && reply.status === 400 && plan.knob !== 'none') {
     // An older server that validates strictly (vLLM before chat_template_kwargs, say) refuses the knob:
@@ -236,7 +278,6 @@ async function canary(run: ProbeRun, server: ServerView): Promise<Outcome> {
     return { ...shape, ...facts };
   }
 
-  const state: StreamState = { text: '', reasoning: '', lines: 0, contentChunks: 0, bytes: 0 };
   const failed = await readStream(run, reply, req.expect === 'sse' ? new SseParser() : new NdjsonParser(), state);
   const totalMs = run.since() - offset;
   const ttftMs = state.firstTokenAt === undefined ? undefined : state.firstTokenAt - offset;

@@ -22,7 +22,7 @@ export interface ProbeContext {
 
 /** Everything a probe result may carry besides the fields runProbe fills in itself. */
 export type Outcome = Verdict &
-  Partial<Pick<ProbeResult, 'httpStatus' | 'ttfbMs' | 'ttftMs' | 'totalMs' | 'tokensPerSec' | 'loadMs' | 'evalCount' | 'durations' | 'lastTokenMs' | 'answer' | 'server' | 'model' | 'installed' | 'thinking'>>;
+  Partial<Pick<ProbeResult, 'httpStatus' | 'ttfbMs' | 'ttftMs' | 'totalMs' | 'tokensPerSec' | 'loadMs' | 'evalCount' | 'durations' | 'busySignal' | 'lastTokenMs' | 'answer' | 'server' | 'model' | 'installed' | 'thinking'>>;
 
 export function isFailure(x: object): x is Outcome {
   return 'reason' in x;

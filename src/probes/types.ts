@@ -1,4 +1,5 @@
 import type { ServerDurations } from '../core/busy';
+import type { BusyReading } from '../core/busy-signal';
 import type { Flavor, ThinkingKnob } from '../core/flavor';
 import type { Reason } from '../core/reasons';
 import type { LoadCause } from '../core/residency';
@@ -40,6 +41,11 @@ export interface ProbeResult {
   loadCause?: LoadCause | 'resident';
   /** Canary: the final chunk's durations as the server sent them (Ollama's native API), judged by core/busy. */
   durations?: ServerDurations;
+  /**
+   * Canary on llama.cpp / vLLM: the server's busy signal (GET /slots or /metrics) read while the canary waited for
+   * its first token (core/busy-signal.ts); `busy` makes its time to first token the slot wait (core/busy splitWait).
+   */
+  busySignal?: BusyReading;
   /** Canary: time to the last token received (a stream that went quiet before its deadline). */
   lastTokenMs?: number;
   /** Canary: the wait for a generation slot, as judged by core/busy (absent when unknown). */

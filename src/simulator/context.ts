@@ -14,6 +14,8 @@ export interface SimSettings {
   readonly registry: ModelRegistry;
   /** Generation slots (`--parallel`): the FIFO wait every generation passes after the model load. */
   readonly slots: Slots;
+  /** llama.cpp's /slots and llama.cpp's or vLLM's /metrics answer (busy-endpoints.ts). */
+  readonly busyEndpoints: { readonly slots: boolean; readonly metrics: boolean };
   /** Changed at run time by setTokenDelay (a node that becomes slow without failing). */
   tokenDelayMs: number;
   readonly version: string;

@@ -11,6 +11,7 @@ import { ModelRegistry } from './models';
 import { ps, root, show, tags, version } from './ollama-api';
 import { chat, generate } from './ollama-generate';
 import { chatCompletions, getV1Model, listV1Models } from './openai-api';
+import { llamacppMetrics, llamacppSlots, vllmMetrics } from './busy-endpoints';
 import { readBody } from './request';
 import { Slots } from './slots';
 import { nowNs, wait } from './time';
@@ -35,6 +36,13 @@ function routeTable(flavor: SimFlavor): ReadonlyMap<string, Route> {
       ['/health', { methods: ['GET'], info: LIVENESS, handler: () => jsonReply(200, { status: 'ok' }) }],
       ['/v1/chat/completions', { methods: ['POST'], info: { class: 'generation', openai: true }, handler: chatCompletions }],
       ['/v1/models', { methods: ['GET'], info: { class: 'liveness', openai: true }, handler: listV1Models }],
+      // Their busy signals (busy-endpoints.ts): answered whatever the slots are doing.
+      ...(flavor === 'llamacpp'
+        ? ([
+            ['/slots', { methods: ['GET'], info: LIVENESS, handler: llamacppSlots }],
+            ['/metrics', { methods: ['GET'], info: LIVENESS, handler: llamacppMetrics }],
+          ] as const)
+        : ([['/metrics', { methods: ['GET'], info: LIVENESS, handler: vllmMetrics }]] as const)),
     ]);
   }
   return new Map<string, Route>([
@@ -101,6 +109,7 @@ class SimulatorServer implements Simulator {
       },
       registry,
       slots: new Slots(opts.parallel ?? 0),
+      busyEndpoints: { slots: opts.busyEndpoints?.slots ?? true, metrics: opts.busyEndpoints?.metrics ?? this.flavor === 'vllm' },
       tokenDelayMs: opts.tokenDelayMs ?? 5,
       version: opts.version ?? (this.flavor === 'ollama-legacy' ? '0.6.8' : '0.12.6'),
       answer: () => this.answerText,

@@ -127,6 +127,12 @@ export interface SimulatorOptions {
    * Default 0 = no limit.
    */
   parallel?: number;
+  /**
+   * The busy signals llama.cpp and vLLM expose (src/simulator/busy-endpoints.ts): llama.cpp `GET /slots`
+   * (default on; off answers 501 as with --no-slots) and `GET /metrics` (default off on llama.cpp, as without
+   * --metrics; on for vLLM).
+   */
+  busyEndpoints?: { slots?: boolean; metrics?: boolean };
 }
 
 export interface Simulator {

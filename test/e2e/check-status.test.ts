@@ -41,7 +41,7 @@ describe('llm-sentinel check and status (the real CLI)', () => {
     expect(r.out).toMatch(/^primary\s+down\s+cloudflare_tunnel_down\s/m);
     // No model configured and none named by OLLAMA_MODEL: the fallback's only model is found, never a built-in name.
     expect(r.out).toMatch(/^fallback\s+up\s+ok\s+ollama 0\.12\.6\s+qwen3:1\.7b \(found\)\s+think:false, 8 tok\s/m);
-    expect(r.out).toMatch(/^fallback: busy signal: slot wait from the final chunk's durations/m);
+    expect(r.out).toMatch(/^fallback: busy signal: final-chunk durations — slot wait from the final chunk's durations/m);
     // No witnesses configured: said once, on stderr.
     expect(r.err.match(/no selfCheck\.witnesses/g)).toHaveLength(1);
   });
@@ -79,15 +79,32 @@ describe('llm-sentinel check and status (the real CLI)', () => {
       const nodes = JSON.parse(r.out) as Array<Record<string, unknown>>;
       expect(nodes[0]).toMatchObject({ model: 'qwen3:8b', modelDiscovered: true, status: 'up', server: { flavor: 'vllm' }, thinking: { knob: 'none', knobRejected: true, noThink: true, maxTokens: 64 }, keepWarm: null });
       expect(nodes[1]).toMatchObject({ status: 'up', server: { flavor: 'llamacpp' }, thinking: { knob: 'chat_template_kwargs', knobRejected: false, maxTokens: 8 } });
-      // Which busy signal each node gives (docs/busy.md): neither OpenAI-shaped server measures a slot wait.
-      expect(nodes[0]).toMatchObject({ busySignal: { measured: false, text: expect.stringMatching(/num_requests_waiting/) as unknown, queueMs: null } });
-      expect(nodes[1]).toMatchObject({ busySignal: { measured: false, text: expect.stringMatching(/\/slots/) as unknown } });
+      // Which busy signal each node gives (docs/busy.md): vLLM its /metrics, llama.cpp its /slots (on by default);
+      // idle servers, so read but not busy.
+      expect(nodes[0]).toMatchObject({ busySignal: { signal: 'metrics', given: '/metrics', measured: true, text: expect.stringMatching(/num_requests_waiting/) as unknown, queueMs: null, reading: { busy: false } } });
+      expect(nodes[1]).toMatchObject({ busySignal: { signal: 'slots', given: '/slots', measured: true, queueMs: null, reading: { busy: false, processing: 0 } } });
       expect(r.err).toMatch(/nodes\[0\] primary: vllm has no model load API: keep-warm is skipped/);
       expect(r.err).toMatch(/nodes\[1\] fallback: llamacpp has no model load API/);
       expect(r.err).not.toMatch(/witnesses/);
     } finally {
       await vllm.close();
       await llama.close();
+    }
+  });
+
+  test('check names the busy signal of llama.cpp nodes: /metrics with --no-slots --metrics, none with neither', async () => {
+    const withMetrics = await startSimulator({ flavor: 'llamacpp', models: ['qwen3:8b'], busyEndpoints: { slots: false, metrics: true } });
+    const bare = await startSimulator({ flavor: 'llamacpp', models: ['qwen3:8b'], busyEndpoints: { slots: false, metrics: false } });
+    try {
+      const config = join(dir, 'llama.yaml');
+      writeFileSync(config, `nodes:\n  - { name: primary, url: "${withMetrics.url}", api: openai }\n  - { name: fallback, url: "${bare.url}", api: openai }\nselfCheck: { witnesses: ["tcp://127.0.0.1:${bare.port}"] }\n`);
+      const r = await cli(['check', '--config', config], { STATE_DIRECTORY: dir });
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^primary: busy signal: \/metrics — llama\.cpp: .*; read: 0 processing, 0 waiting$/m);
+      expect(r.out).toMatch(/^fallback: busy signal: none \(start with --metrics or keep slots on\)$/m);
+    } finally {
+      await withMetrics.close();
+      await bare.close();
     }
   });
 
