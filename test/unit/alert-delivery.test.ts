@@ -1,7 +1,7 @@
 import { ChannelError, redactor, toChannelError } from '../../src/alerts/channel';
 import { compileCron } from '../../src/alerts/cron';
 import { classifySmtpError } from '../../src/alerts/email';
-import { backoff, pickDue } from '../../src/alerts/sender';
+import { backoff, pickDue, pickStartable } from '../../src/alerts/sender';
 import { activeMaintenance, recurringStart } from '../../src/core/maintenance';
 import type { PendingDelivery } from '../../src/storage/outbox';
 
@@ -69,6 +69,20 @@ describe('sender: backoff and order', () => {
     expect(pickDue([pending[0]!, pending[1]!, pending[3]!], 100).due?.alertId).toBe(4);
     expect(pickDue(pending, 600).due?.alertId).toBe(1);
     expect(pickDue([], 0)).toEqual({ wakeAt: undefined });
+  });
+
+  test('a wall clock stepped back does not hold a queued mail until it catches up (issue 20, chaos seed 4242)', () => {
+    const T = Date.UTC(2026, 0, 5, 9, 0);
+    const STEP = 120_000;
+    // Queued at T (never tried, or retrying 2 s later); then the clock is stepped back 2 min (or the daemon
+    // restarts under a clock 2 min behind). Both are due now, not 2 min from now.
+    const fresh = { ...d(1, 'primary', 'email', T), createdAt: T };
+    const retry = { ...d(2, 'fallback', 'hook', T + 2_000), createdAt: T, attempts: 1 };
+    expect(pickDue([fresh], T - STEP).due?.alertId).toBe(1);
+    expect(pickDue([retry], T - STEP + 1_000).due?.alertId).toBe(2);
+    expect(pickStartable([fresh, retry], T - STEP, new Set()).start.map((x) => x.alertId)).toEqual([1, 2]);
+    // Without a step, a retry still waits out its backoff.
+    expect(pickDue([retry], T + 1_000)).toEqual({ wakeAt: T + 2_000 });
   });
 });
 
