@@ -58,11 +58,14 @@ export function backoff(attempt: number, retry: Pick<RetryPolicy, 'initial' | 'm
 }
 
 /**
- * A delivery is due at its `nextAttemptAt` (wall clock, so it survives a restart), or at once when its alert was
- * created after `now`: the wall clock stepped back since it was queued (an NTP step, a restart under a clock
- * that is behind), and waiting for the clock to catch up again would hold an outage mail for as long as the step.
+ * A delivery is due at its `nextAttemptAt` (wall clock, so it survives a restart), or, never tried yet, at once
+ * when its alert was created after `now`: the wall clock stepped back since it was queued (an NTP step, a restart
+ * under a clock that is behind), and waiting for the clock to catch up would hold an outage mail for as long as
+ * the step. Only untried ones: a retry's backoff is kept (a failure under the stepped clock must not make a
+ * busy loop). A retry scheduled before the step still waits up to the step; a peer's takeover covers it.
  */
-export const isDue = (d: Pick<PendingDelivery, 'nextAttemptAt' | 'createdAt'>, now: number): boolean => d.nextAttemptAt <= now || d.createdAt > now;
+export const isDue = (d: Pick<PendingDelivery, 'nextAttemptAt' | 'createdAt' | 'attempts'>, now: number): boolean =>
+  d.nextAttemptAt <= now || (d.attempts === 0 && d.createdAt > now);
 
 /**
  * The head of each (node, channel) queue: deliveries go out in alert order per node and channel, so a
