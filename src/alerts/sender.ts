@@ -58,6 +58,16 @@ export function backoff(attempt: number, retry: Pick<RetryPolicy, 'initial' | 'm
 }
 
 /**
+ * A delivery is due at its `nextAttemptAt` (wall clock, so it survives a restart), or, never tried yet, at once
+ * when its alert was created after `now`: the wall clock stepped back since it was queued (an NTP step, a restart
+ * under a clock that is behind), and waiting for the clock to catch up would hold an outage mail for as long as
+ * the step. Only untried ones: a retry's backoff is kept (a failure under the stepped clock must not make a
+ * busy loop). A retry scheduled before the step still waits up to the step; a peer's takeover covers it.
+ */
+export const isDue = (d: Pick<PendingDelivery, 'nextAttemptAt' | 'createdAt' | 'attempts'>, now: number): boolean =>
+  d.nextAttemptAt <= now || (d.attempts === 0 && d.createdAt > now);
+
+/**
  * The head of each (node, channel) queue: deliveries go out in alert order per node and channel, so a
  * recovery never arrives before its outage mail. Returns the first head that is due and the earliest wake-up.
  */
@@ -68,7 +78,7 @@ export function pickDue(pending: ReadonlyArray<PendingDelivery>, now: number): {
     const key = `${d.node}\u0000${d.channel}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    if (d.nextAttemptAt <= now) return { due: d };
+    if (isDue(d, now)) return { due: d };
     wakeAt = wakeAt === undefined ? d.nextAttemptAt : Math.min(wakeAt, d.nextAttemptAt);
   }
   return { wakeAt };
@@ -105,7 +115,7 @@ export function pickStartable(pending: ReadonlyArray<PendingDelivery>, now: numb
     if (seen.has(key)) continue;
     seen.add(key);
     if (busy.has(d.channel) || taken.has(d.channel)) continue;
-    if (d.nextAttemptAt <= now) {
+    if (isDue(d, now)) {
       taken.add(d.channel);
       start.push(d);
     } else wakeAt = wakeAt === undefined ? d.nextAttemptAt : Math.min(wakeAt, d.nextAttemptAt);

@@ -74,7 +74,7 @@ export class Daemon {
     const at = this.#instant();
     this.#info = { instance: deps.config.instance, version: deps.version, pid: process.pid, startedAt: at.wall };
     this.#publisher = new StatePublisher(deps.config.stateFile, deps.logger);
-    this.#state = restoreState(deps.config.nodes, this.#publisher.readPrevious(), at);
+    this.#state = restoreState(deps.config.nodes, this.#publisher.readPrevious(), at, deps.storage.lastTransitions());
     this.#lastCycleAt = at.wall;
     this.#self = this.#selfChecks(deps.config);
     this.#writes = new WriteQueue(deps.logger.child({ component: 'storage' }), () => deps.clock.mono());

@@ -5,7 +5,8 @@ import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../s
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { mulberry32 } from '../../src/util/random';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
-import { emailAlertsYaml, freePort, startSmtp, type ReceivedMail, type SmtpFixture } from '../helpers/smtp';
+import { emailAlertsYaml, freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
+import { judgeChaos, type ChaosOutage } from '../helpers/chaos-judge';
 import { sleep, waitFor } from '../helpers/wait';
 
 /*
@@ -45,6 +46,8 @@ interface Monitor {
   inbound: FaultProxy;
   proc?: DaemonProcess;
   dead: boolean;
+  /** Its wall-clock offset over time, for the judge. */
+  offsets: Array<{ from: number; offset: number }>;
 }
 
 function writeConfig(m: Monitor, other: Monitor, primary: string, fallback: string): void {
@@ -76,11 +79,7 @@ ${emailAlertsYaml(m.smtp.port, PASSWORD).replace('  retry: { initial: 200ms, max
   );
 }
 
-interface Outage {
-  start: number;
-  end: number | null;
-  twoWay: boolean;
-}
+type Outage = ChaosOutage;
 
 export interface ChaosFigures {
   seed: number;
@@ -132,7 +131,7 @@ describe('chaos between two monitors (seeded)', () => {
       const smtp = await startFaultProxy(sink.port);
       const inbound = await startFaultProxy(port);
       proxies.push(smtp, inbound);
-      mons.push({ name, dir, config: join(dir, 'config.yaml'), stateFile: join(dir, 'state.json'), clockFile: join(dir, 'clock-offset'), port, smtp, inbound, dead: false });
+      mons.push({ name, dir, config: join(dir, 'config.yaml'), stateFile: join(dir, 'state.json'), clockFile: join(dir, 'clock-offset'), port, smtp, inbound, dead: false, offsets: [] });
     }
     const [mac, oracle] = mons as [Monitor, Monitor];
     writeConfig(mac, oracle, primary.url, fallback.url);
@@ -193,6 +192,7 @@ describe('chaos between two monitors (seeded)', () => {
         const m = pick(mons);
         const step = pick([120_000, -120_000, 0]);
         writeFileSync(m.clockFile, String(step));
+        m.offsets.push({ from: Date.now(), offset: step });
         say(`${m.name} wall clock ${step === 0 ? 'back to true time' : `stepped ${step > 0 ? '+' : '-'}2 min`}`);
       }
       await sleep(dwell);
@@ -211,34 +211,10 @@ describe('chaos between two monitors (seeded)', () => {
     const healedAt = Date.now();
     say('healed: links up, SMTP accepts, both running, primary up');
 
-    const idOf = (m: ReceivedMail) => m.messageId;
-    const keyOf = (m: ReceivedMail) => /^<(outage|recovered)\.(primary\.[0-9a-z]+)@/.exec(m.messageId);
+    // Mails are judged by the outage their identity names (test/helpers/chaos-judge.ts), not by arrival time.
     const judge = (): ChaosFigures => {
-      const mails = sink.mails.map((m, i) => ({ m, at: sink.receivedAt[i] ?? 0 }));
-      let exactlyOnce = 0;
-      let duplicatesOtherId = 0;
-      let lost = 0;
-      let worst = 0;
-      outages.forEach((o, i) => {
-        const next = outages[i + 1]?.start ?? Infinity;
-        // The thread(s) of this outage: root mails that arrived after it began and before the next one did.
-        const roots = mails.filter((x) => keyOf(x.m)?.[1] === 'outage' && x.at >= o.start && x.at < next);
-        const keys = new Set(roots.map((x) => keyOf(x.m)?.[2]));
-        const recs = mails.filter((x) => keyOf(x.m)?.[1] === 'recovered' && keys.has(keyOf(x.m)?.[2]));
-        if (roots.length === 0 || recs.length === 0) {
-          lost++;
-          return;
-        }
-        worst = Math.max(worst, Math.min(...roots.map((x) => x.at)) - o.start, Math.min(...recs.map((x) => x.at)) - (o.end ?? healedAt));
-        const rootIds = new Set(roots.map((x) => idOf(x.m)));
-        const recIds = new Set(recs.map((x) => idOf(x.m)));
-        if (rootIds.size > 1 || recIds.size > 1) duplicatesOtherId++;
-        else if (roots.length === 1 && recs.length === 1) exactlyOnce++;
-      });
-      const counts = new Map<string, number>();
-      for (const x of mails) if (keyOf(x.m)) counts.set(idOf(x.m), (counts.get(idOf(x.m)) ?? 0) + 1);
-      const duplicatesSameId = [...counts.values()].filter((c) => c > 1).length;
-      return { seed: SEED, events: EVENTS, outages: outages.length, exactlyOnce, duplicatesSameId, duplicatesOtherId, lost, worstDelayMs: worst, log };
+      const mails = sink.mails.map((m, i) => ({ messageId: m.messageId, at: sink.receivedAt[i] ?? 0 }));
+      return { seed: SEED, events: EVENTS, ...judgeChaos(outages, mails, mons.map((m) => m.offsets), healedAt), log };
     };
     let figures = judge();
     try {

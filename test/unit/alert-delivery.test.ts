@@ -1,7 +1,7 @@
 import { ChannelError, redactor, toChannelError } from '../../src/alerts/channel';
 import { compileCron } from '../../src/alerts/cron';
 import { classifySmtpError } from '../../src/alerts/email';
-import { backoff, pickDue } from '../../src/alerts/sender';
+import { backoff, pickDue, pickStartable } from '../../src/alerts/sender';
 import { activeMaintenance, recurringStart } from '../../src/core/maintenance';
 import type { PendingDelivery } from '../../src/storage/outbox';
 
@@ -69,6 +69,20 @@ describe('sender: backoff and order', () => {
     expect(pickDue([pending[0]!, pending[1]!, pending[3]!], 100).due?.alertId).toBe(4);
     expect(pickDue(pending, 600).due?.alertId).toBe(1);
     expect(pickDue([], 0)).toEqual({ wakeAt: undefined });
+  });
+
+  test('a wall clock stepped back does not hold a queued mail until it catches up (issue 20, chaos seed 4242)', () => {
+    const T = Date.UTC(2026, 0, 5, 9, 0);
+    const STEP = 120_000;
+    // Queued at T, never tried; then the clock is stepped back 2 min (or the daemon restarts under a clock
+    // 2 min behind): due now, not 2 min from now.
+    const fresh = { ...d(1, 'primary', 'email', T), createdAt: T };
+    expect(pickDue([fresh], T - STEP).due?.alertId).toBe(1);
+    expect(pickStartable([fresh], T - STEP, new Set()).start.map((x) => x.alertId)).toEqual([1]);
+    // Tried once under the stepped clock and failed: its backoff holds (no busy loop against a refusing server).
+    const retried = { ...fresh, attempts: 1, nextAttemptAt: T - STEP + 2_000 };
+    expect(pickDue([retried], T - STEP + 1_000)).toEqual({ wakeAt: T - STEP + 2_000 });
+    expect(pickDue([retried], T - STEP + 2_000).due?.alertId).toBe(1);
   });
 });
 
