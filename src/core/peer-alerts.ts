@@ -47,7 +47,10 @@ export function alertsForPeers(input: PolicyInput, memory: PeerAlertState, peers
       plan.emit(facts, plan.suppression(facts.node, 'peerMisconfigured'), null);
     }
     st.problem = p.problem ?? null;
-    if (p.silent && st.silentSince === null) {
+    // A live monitor answering its URL under another name is not silent: the misconfiguration's mail says why it
+    // is not heard. Only that answer masks silence (a 404, 401 or redirect may come from a proxy in front of a
+    // dead host); once the URL stops answering, the silence is mailed as usual.
+    if (p.silent && st.silentSince === null && !p.answersAs) {
       st.silentSince = p.lastHeardAt;
       silent(plan, input, p);
     } else if (!p.silent && p.answered && st.silentSince !== null) {

@@ -80,6 +80,8 @@ export interface PeerView {
   answerMs?: number | null;
   /** A misconfiguration seen in its answers (rank differs, 404, 401, redirect, other name); null: none. */
   problem?: string | null;
+  /** Its last poll was answered by a live monitor under another instance name: it answers, so it is not mailed silent. */
+  answersAs?: string | null;
   /** Why the last poll failed (null after a good one). */
   lastError: string | null;
   /** The last good answer, kept while the peer is silent (what it had mailed before it fell silent). */
@@ -220,6 +222,8 @@ export interface PeerFacts {
   sharesHostWith?: string;
   /** A misconfiguration seen in its answers ("monitors disagree"). */
   problem?: string | null;
+  /** A live monitor answers its URL under another instance name (that problem's mail says it, not "silent"). */
+  answersAs?: string | null;
 }
 
 /**
@@ -234,5 +238,6 @@ export function peerFacts(views: readonly PeerView[], sharedHost: ReadonlyMap<st
     lastError: v.lastError,
     sharesHostWith: sharedHost.get(v.name),
     problem: v.problem ?? null,
+    answersAs: v.answersAs ?? null,
   }));
 }

@@ -6,7 +6,7 @@ import type { PublishedPeer } from '../state/types';
 import type { Clock } from '../util/clock';
 import { MAX_PEER_REPORT_BYTES, parsePeerReport } from './wire';
 
-type PollResult = { ok: true; report: PeerReport; problem?: string } | { ok: false; reason: string; problem?: string };
+type PollResult = { ok: true; report: PeerReport; problem?: string } | { ok: false; reason: string; problem?: string; answersAs?: string };
 
 /**
  * Polls every peer's /peer every `interval`, each poll with an exact deadline (`timeout`, independent of the
@@ -158,12 +158,14 @@ export class PeerPoller {
           report: r.report,
           answerMs: Math.round(spent),
           problem: rankProblem,
+          answersAs: null,
         });
       } else {
         // Logged once per distinct reason, not every interval.
         if (r.reason !== v.lastError) log.warn({ reason: r.reason }, `peer ${p.name} is not answering: ${r.reason}`);
         v.lastError = r.reason;
         v.problem = r.problem ?? (v.problem?.includes('peers.rank') ? v.problem : null);
+        v.answersAs = r.answersAs ?? null;
       }
     }
     this.#judge(p.name, first);
@@ -232,7 +234,7 @@ export class PeerPoller {
       if (!parsed.ok) return { ok: false, reason: parsed.error };
       if (parsed.report.instance !== p.name) {
         const said = JSON.stringify(parsed.report.instance.slice(0, 100));
-        return { ok: false, reason: `answered as instance ${said}, not ${JSON.stringify(p.name)} (wrong URL?)`, problem: `peer ${p.name} answers as instance ${said}: names must match each monitor's instance` };
+        return { ok: false, reason: `answered as instance ${said}, not ${JSON.stringify(p.name)} (wrong URL?)`, problem: `peer ${p.name} answers as instance ${said}: names must match each monitor's instance`, answersAs: parsed.report.instance.slice(0, 100) };
       }
       return parsed;
     } catch (e) {

@@ -253,6 +253,19 @@ describe('one voice through the alert policy and the gate (two monitors)', () =>
     expect(oracle.tick(up, T0 + S, [fresh])).toEqual([]);
     expect(oracle.tick(up, T0 + 90 * S, [fresh])).toEqual([]);
   });
+
+  test('a live monitor answering a peer\'s URL under another name: the "monitors disagree" mail, not "silent"; silent once that URL stops answering', () => {
+    const mac = new Monitor('mac');
+    const problem = 'peer oracle answers as instance "oracle-vm": names must match each monitor\'s instance';
+    const misnamed: PeerView = { ...view('oracle', null, null, T0), lastError: 'answered as instance "oracle-vm", not "oracle" (wrong URL?)', problem, answersAs: 'oracle-vm' };
+    expect(mac.tick(up, T0 + S, [misnamed]).map((a) => [a.facts.kind, a.facts.detail])).toEqual([['peerMisconfigured', problem]]);
+    // Long past silentAfter, still answering under the other name: nothing more.
+    expect(mac.tick(up, T0 + 120 * S, [misnamed])).toEqual([]);
+    // The URL stops answering: now it is silent, mailed once.
+    const gone: PeerView = { ...misnamed, lastError: 'ECONNREFUSED', problem: null, answersAs: null };
+    expect(mac.tick(up, T0 + 125 * S, [gone]).map((a) => a.facts.kind)).toEqual(['monitorSilent']);
+    expect(mac.tick(up, T0 + 130 * S, [gone])).toEqual([]);
+  });
 });
 
 describe('the peer wire', () => {
