@@ -307,4 +307,22 @@ describe('one voice under link faults (two real daemons, fault proxies)', () => 
       await new Promise((r) => access.close(r));
     }
   });
+  test('the speaker (mac) listed under another name by the follower: its name problem and the rank consequence mailed once each, one DOWN', async () => {
+    // oracle lists mac as "mac-mini": oracle never hears a monitor of that name, yet mac speaks alone.
+    writeConfig(oracle, mac, primary.url, fallback.url, { peerName: 'mac-mini', rank: '[mac-mini, oracle]' });
+    await startBoth(false);
+    await waitFor('the disagreement mails', () => count(sink.mails, 'peerMisconfigured') >= 2, 20_000);
+    const res = await fetch(`http://127.0.0.1:${oracle.port}/healthz`);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/monitors disagree: peer mac-mini answers as instance "mac"/);
+    await primary.setFault('refuse');
+    await waitFor('the DOWN mail', () => count(sink.mails, 'primaryDown') >= 1, 20_000);
+    await sleep(8_000);
+    expect(sink.mails.filter((m) => kind(m) === 'peerMisconfigured').map((m) => mailTitle(m)).sort()).toEqual([
+      '[llm-sentinel] monitors disagree: peer mac-mini answers as instance "mac": names must match each monitor\'s instance',
+      '[llm-sentinel] monitors disagree: peer oracle has a different peers.rank (mac-mini, oracle; ours mac, oracle)',
+    ]);
+    expect(sink.mails.filter((m) => kind(m) === 'primaryDown').map((m) => by(m))).toEqual(['mac']);
+    expect(count(sink.mails, 'monitorSilent')).toBe(0);
+  });
 });
