@@ -59,6 +59,9 @@ export async function readCapped(res: Response, max: number): Promise<string | u
   return text + decoder.decode();
 }
 
+/** Several monitors: a cached document this close to its staleAfter is revalidated before it is answered. */
+const REVALIDATE_MARGIN_MS = 1_000;
+
 export interface HttpSourceOptions {
   url: string;
   token?: string;
@@ -158,7 +161,11 @@ export function httpStateSource(opts: HttpSourceOptions): StateSource {
       if (age >= 0 && age < opts.ttlMs) return Promise.resolve(view());
       // With a document in hand, revalidate in the background: a slow or unreachable monitor must not add
       // its timeout to app requests (the document's own updatedAt still says when it is too old to use).
-      const usable = good && !(opts.revalidateStale && isStale(good.state, opts.now(), opts.revalidateStale.staleAfterMs ?? good.state.staleAfterMs));
+      // Several monitors: a document that turns stale within the next second is revalidated first too. The
+      // consensus judges freshness again a moment later; a document read just before its staleAfter would
+      // then count as stale while the live monitor behind it had a fresh one (seen in CI after a pause).
+      const soon = opts.revalidateStale ? opts.now() + REVALIDATE_MARGIN_MS : 0;
+      const usable = good && !(opts.revalidateStale && isStale(good.state, soon, opts.revalidateStale.staleAfterMs ?? good.state.staleAfterMs));
       if (usable) {
         void once();
         return Promise.resolve(view());

@@ -179,6 +179,20 @@ describe('several monitors: the freshest non-stale answer', () => {
     expect(p).toMatchObject({ name: 'fallback', stale: false, source: 'http' });
   });
 
+  test('a cached document about to turn stale is revalidated before it is used (no stale verdict at the boundary)', async () => {
+    let t = T0;
+    let served = doc('up', T0 - 29_500);
+    const live = await monitor(() => served);
+    const dead = await deadUrl();
+    const c = client([dead, live.url], () => t, { ttlMs: 100 });
+    expect(await c.getPreferredEndpoint()).toMatchObject({ name: 'primary', stale: false, source: 'http' });
+    // 200 ms on, the cached document is 29.7 s old (staleAfter 30 s): within a second of stale, so the live
+    // monitor is asked before answering, and its newer view (primary down) is what the app gets at once.
+    t = T0 + 200;
+    served = doc('down', t);
+    expect(await c.getPreferredEndpoint()).toMatchObject({ name: 'fallback', stale: false, source: 'http' });
+  });
+
   test('every monitor down and never seen: configured order, with each monitor’s error named', async () => {
     const d1 = await deadUrl();
     const d2 = await deadUrl();
