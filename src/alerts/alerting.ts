@@ -6,7 +6,8 @@ import type { CoreEvent, Instant, MonitorState } from '../core/decide';
 import { alertsForPeers, type PeerAlertState } from '../core/peer-alerts';
 import { alertsForDisagreement, currentVerdicts, DEFAULT_DISAGREE_AFTER_MS } from '../core/peer-disagree';
 import { gate as gateVerdict, type GateAlert } from '../core/peer-gate';
-import { cannotDeliver, peerFacts, peerOutages, voiceOf, type PeerView } from '../core/peers';
+import { outageThread, sameOutage } from '../core/outage-id';
+import { cannotDeliver, peerFacts, peerLastKeys, peerOutages, threadOwner, voiceOf, type PeerView, type Voice } from '../core/peers';
 import type { Logger } from '../logging';
 import type { Storage } from '../storage';
 import type { Outbox, StoredAlert } from '../storage';
@@ -127,24 +128,21 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     // A silent peer's last report is kept (what it had mailed before it fell silent), but an outage in it that
     // this monitor has since seen end is over: a new outage must not adopt (and reuse) its identity.
     if (outages.size > 0) {
-      const ended = new Set(outbox.recentAlerts(200).flatMap((a) => (a.kind === 'recovered' && a.facts.outageKey ? [a.facts.outageKey] : [])));
-      for (const [node, o] of outages) if (ended.has(o.key)) outages.delete(node);
+      const ended = new Set(outbox.recentAlerts(200).flatMap((a) => (a.kind === 'recovered' && a.facts.outageKey ? [outageThread(a.node, a.facts.outageKey)] : [])));
+      for (const [node, o] of outages) if (ended.has(outageThread(node, o.key))) outages.delete(node);
     }
-    return { voice, outages, views, unsent };
+    return { voice, outages, lastKeys: peerLastKeys(views), views, unsent };
   };
 
-  /** Who mailed the start of the outage a follow-up belongs to: this monitor, a peer, or nobody known. */
-  const ownerOf = (a: StoredAlert, views: readonly PeerView[]): string | undefined => {
+  /** Who owns the thread a follow-up belongs to (core/peers threadOwner), from what its start did here and peers' reports. */
+  const ownerOf = (a: StoredAlert, views: readonly PeerView[], voice: Voice): string | undefined => {
     if (a.kind !== 'recovered' && a.kind !== 'reminder') return undefined;
+    const here: string[] = [];
     const root = a.threadOf !== null ? outbox.getAlert(a.threadOf) : undefined;
-    if (root && (root.status === 'sent' || root.status === 'partial')) return instance;
-    // Its start was dropped here because a peer had sent it: that peer owns the thread.
-    if (root?.suppressed === 'peer' && root.facts.heldBy && root.facts.heldBy !== instance) return root.facts.heldBy;
-    for (const v of views) {
-      if (v.report?.sent.some((x) => x.root === true && x.outageKey === a.facts.outageKey && (x.status === 'sent' || x.status === 'partial'))) return v.name;
-      if (v.report?.outages.some((o) => o.key === a.facts.outageKey && o.mailedBy === v.name)) return v.name;
-    }
-    return undefined;
+    if (root && (root.status === 'sent' || root.status === 'partial')) here.push(instance);
+    // Its start was dropped here because a peer had sent it: that peer mailed it.
+    if (root?.suppressed === 'peer' && root.facts.heldBy && root.facts.heldBy !== instance) here.push(root.facts.heldBy);
+    return threadOwner(voice, views, a.node, a.facts.outageKey, here);
   };
 
   let waitingLogged = false;
@@ -157,7 +155,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
       // The outage's start went out from another monitor (or from this one before a crash): it owns the thread.
       const st = outbox.loadPolicyState();
       const o = st[a.node]?.outage;
-      if (a.facts.outageRoot && o && o.key === a.facts.outageKey && by !== instance) {
+      if (a.facts.outageRoot && o && sameOutage(a.node, o.key, a.facts.outageKey) && by !== instance) {
         o.owner = by;
         o.key = peerKey ?? o.key;
         outbox.savePolicyState(st, now);
@@ -183,7 +181,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     // A later mail of this monitor opened the same outage's thread (a "host looks down" that replaced the start
     // a follower was still holding): this one is superseded.
     const o = a.facts.outageRoot ? outbox.loadPolicyState()[a.node]?.outage : undefined;
-    const supersededBy = o && o.key === a.facts.outageKey && o.announcedBy !== null && o.announcedBy > alertId ? o.announcedBy : undefined;
+    const supersededBy = o && sameOutage(a.node, o.key, a.facts.outageKey) && o.announcedBy !== null && o.announcedBy > alertId ? o.announcedBy : undefined;
     if (supersededBy !== undefined) return hold(a, instance, `superseded by alert #${supersededBy}`, now);
     if (!p.voice.known) {
       if (!waitingLogged) logger.info('alerts wait until every peer monitor answered once or went silent (so nothing they mailed is mailed again)');
@@ -205,7 +203,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     const mono = clock.mono();
     let since = waitingSince.get(alertId);
     if (since === undefined) waitingSince.set(alertId, (since = mono));
-    const ga: GateAlert = { kind: a.kind, node: a.node, at: a.createdAt, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot, about: a.facts.monitor, owner: ownerOf(a, p.views) };
+    const ga: GateAlert = { kind: a.kind, node: a.node, at: a.createdAt, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot, about: a.facts.monitor, owner: ownerOf(a, p.views, p.voice) };
     const v = gateVerdict(ga, {
       self: instance,
       rank: p.voice.rank,
@@ -273,6 +271,10 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
       queued.push({ id, node: p.facts.node, kind: p.facts.kind, subject, suppressed: p.suppressed, heldBy: p.facts.heldBy });
     }
     outbox.savePolicyState(state, at);
+    for (const r of out.rekeys ?? []) {
+      const moved = outbox.rekeyPending(r.node, r.from, r.to);
+      logger.info({ node: r.node, from: r.from, to: r.to, moved }, `outage of ${r.node} takes a peer's identity ${r.to} (was ${r.from}): its mails thread and dedupe with the peer's`);
+    }
     if (out.peers) peerStore?.save(out.peers, at);
     return queued;
   }
@@ -316,7 +318,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     const views = currentVerdicts(peerCfg.source.views(), clock.mono(), peerCfg.silentAfter);
     const d = alertsForDisagreement({ ...input, state: p.state }, p.peers, views, peerCfg.disagreeAfter ?? DEFAULT_DISAGREE_AFTER_MS);
     const t = alertsForTick({ ...input, state: d.state });
-    return { state: t.state, alerts: [...p.alerts, ...d.alerts, ...t.alerts], peers: d.peers };
+    return { state: t.state, alerts: [...p.alerts, ...d.alerts, ...t.alerts], peers: d.peers, ...(t.rekeys ? { rekeys: t.rekeys } : {}) };
   }
 
   let tickSoon: NodeJS.Timeout | undefined;

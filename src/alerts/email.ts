@@ -51,7 +51,8 @@ export function createEmailChannel(cfg: EmailConfig, name = 'email'): Channel {
           messageId: msg.messageId,
           inReplyTo: msg.inReplyTo,
           references: msg.references,
-          headers: { 'X-LLM-Sentinel-Instance': msg.instance, 'X-LLM-Sentinel-Kind': msg.kind, ...SEVERITY_HEADERS[msg.severity] },
+          // X-LLM-Sentinel-Outage: the outage's full key (its thread and this monitor's confirmed-down time), for filters.
+          headers: { 'X-LLM-Sentinel-Instance': msg.instance, 'X-LLM-Sentinel-Kind': msg.kind, ...(msg.facts?.outageKey ? { 'X-LLM-Sentinel-Outage': msg.facts.outageKey } : {}), ...SEVERITY_HEADERS[msg.severity] },
           ...(signal ? { signal } : {}),
         });
         const rejected = (info.rejected ?? []).map(String);

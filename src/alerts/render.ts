@@ -1,4 +1,5 @@
 import type { AlertFacts, NodeSnapshot } from '../core/alert-types';
+import { outageThread, parseOutageKey } from '../core/outage-id';
 import { isReason, REASON_INFO } from '../core/reasons';
 import { formatDuration } from '../util/duration';
 
@@ -56,12 +57,13 @@ export function messageIdFor(id: number, instance: string, databaseToken?: strin
 }
 
 /**
- * Mails about one outage carry IDs made of its identity (node + confirmed-down time, core/peers outageKey),
- * not of a database row: every monitor derives the same ones, so either monitor's mails thread together and a
- * start mailed twice (a takeover racing a dying sender) has one Message-ID that mail readers show once.
+ * Mails about one outage carry IDs made of its thread (node, chain and number: core/outage-id), not of a
+ * database row: every monitor derives the same ones, so either monitor's mails thread together and a start
+ * mailed twice (a takeover racing a dying sender, two monitors apart in a two-way partition) has one
+ * Message-ID that mail readers show once.
  */
-export function outageMessageId(outageKey: string, part = 'outage'): string {
-  return `<${idSafe(part)}.${idSafe(outageKey)}@llm-sentinel>`;
+export function outageMessageId(node: string, outageKey: string, part = 'outage'): string {
+  return `<${idSafe(part)}.${idSafe(outageThread(node, outageKey))}@llm-sentinel>`;
 }
 
 const time = (ms: number | null) => (ms === null ? '-' : `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
@@ -152,11 +154,9 @@ export function subjectFor(_instance: string, f: AlertFacts): string {
   return `[llm-sentinel] ${headline(f)}`;
 }
 
-/** When an outage began, from its identity (node + confirmed-down time in base 36): the same on every monitor. */
+/** When an outage began, from its identity (the naming monitor's confirmed-down time): the same on every monitor. */
 function outageStart(f: AlertFacts): number | null {
-  const key = f.outageKey ?? '';
-  const t = parseInt(key.slice(key.lastIndexOf('.') + 1), 36);
-  return Number.isFinite(t) && key.includes('.') ? t : f.since;
+  return (f.outageKey ? parseOutageKey(f.node, f.outageKey).since : null) ?? f.since;
 }
 
 /** The Subject every mail of one outage carries (follow-ups add `Re:`); other alerts use their title. */
@@ -298,10 +298,11 @@ export function renderAlert(a: RenderInput, opts: RenderOptions = {}): Rendered 
   ].join('\n');
 
   if (f.outageKey) {
-    const root = outageMessageId(f.outageKey);
+    const root = outageMessageId(f.node, f.outageKey);
     if (f.outageRoot) return { subject, mailSubject, text, html, messageId: root };
-    const part = f.kind === 'recovered' ? 'recovered' : `${f.kind}-${Math.round(f.at).toString(36)}`;
-    return { subject, mailSubject, text, html, messageId: outageMessageId(f.outageKey, part), inReplyTo: root, references: [root] };
+    // A reminder is named by its number in the outage (alike on monitors that watched it from its start).
+    const part = f.kind === 'recovered' ? 'recovered' : f.kind === 'reminder' && f.reminder ? `reminder-${f.reminder}` : `${f.kind}-${Math.round(f.at).toString(36)}`;
+    return { subject, mailSubject, text, html, messageId: outageMessageId(f.node, f.outageKey, part), inReplyTo: root, references: [root] };
   }
   const rendered: Rendered = { subject, mailSubject, text, html, messageId: messageIdFor(a.id, a.instance, opts.databaseToken) };
   if (a.threadOf !== null) {

@@ -1,7 +1,8 @@
 import type { CoreEvent, NodeRuntime } from './decide';
-import { outageKey, speaker, UNDECIDED, type PeerOutage } from './peers';
+import { bestChained, chainRoot, compareKeys, nextOutageKey, sameOutage } from './outage-id';
+import { speaker, UNDECIDED, type PeerOutage } from './peers';
 import type { NodeStatus } from './status';
-import { emptyNodeState, type AlertKind, type SuppressReason, type EventRule, type Flapping, type NodeAlertState, type AlertPolicyState, type NodeSnapshot, type AlertFacts, type PlannedAlert, type PolicyInput } from './alert-types';
+import { emptyNodeState, type AlertKind, type SuppressReason, type EventRule, type Flapping, type NodeAlertState, type Outage, type AlertPolicyState, type NodeSnapshot, type AlertFacts, type PlannedAlert, type PolicyInput, type PolicyOutput } from './alert-types';
 
 /**
  * The alert policy's working copy and its rules (src/core/alert-policy.ts holds the entry points). Pure, like
@@ -16,6 +17,7 @@ export type Transition = Extract<CoreEvent, { type: 'node:transition' }>;
 export class Plan {
   readonly state: AlertPolicyState;
   readonly alerts: PlannedAlert[] = [];
+  readonly rekeys: NonNullable<PolicyOutput['rekeys']> = [];
 
   constructor(private readonly input: PolicyInput) {
     // Deep enough that the caller's object is never mutated.
@@ -42,6 +44,46 @@ export class Plan {
 
   get peerOutages(): ReadonlyMap<string, PeerOutage> {
     return this.input.peers?.outages ?? new Map();
+  }
+
+  /** Every outage key known for a node: its own (best, open) and what peers reported. */
+  knownKeys(node: string): Array<string | undefined> {
+    const st = this.state[node];
+    return [st?.lastKey, st?.outage?.key, this.input.peers?.lastKeys?.get(node), this.peerOutages.get(node)?.key];
+  }
+
+  /** The key of a new outage of `node` confirmed down at `since` (core/outage-id): one past the best chain known. */
+  newKey(node: string, since: number): string {
+    return nextOutageKey(node, since, this.knownKeys(node));
+  }
+
+  /**
+   * Keeps the node's chain (what the next outage is numbered after) and settles an open outage's key with a live
+   * peer's, so both end on one key and its recovery goes out once, in one thread. Truth table, own open outage
+   * vs a live peer's open outage on the same node, under different keys:
+   *   same thread (only the naming time differs)      → the better key (the earlier time: one Subject);
+   *   other threads, only one of them mailed          → the mailed one (its start is what people have);
+   *   other threads, both mailed or neither           → the better key (core/outage-id compareKeys);
+   * Both sides compute the same answer from the same reports. Taking a key moves queued alerts to it (`rekeys`).
+   */
+  settleKeys(node: string): void {
+    const st = this.node(node);
+    const o = st.outage;
+    const peer = this.peerOutages.get(node);
+    if (o?.key && peer && this.input.peers?.voice.live.has(peer.from) && peer.key !== o.key && this.takesPeerKey(node, o, o.key, peer)) {
+      this.rekeys.push({ node, from: o.key, to: peer.key });
+      o.key = peer.key;
+    }
+    st.lastKey = bestChained(node, this.knownKeys(node)) ?? chainRoot(node, this.input.at);
+  }
+
+  /** The rule of settleKeys for one pair of keys (see its truth table). */
+  takesPeerKey(node: string, o: Outage, key: string, peer: PeerOutage): boolean {
+    const better = compareKeys(node, peer.key, key) < 0;
+    if (sameOutage(node, peer.key, key)) return better;
+    const mine = o.announced && o.owner === this.self && o.announcedBy !== null && !this.unsent.has(o.announcedBy);
+    const theirs = peer.mailedBy !== null && peer.mailedBy !== this.self;
+    return mine === theirs ? better : theirs;
   }
 
   /** Another monitor speaks for this alert (its name), or undefined when this one does. */
@@ -176,7 +218,8 @@ export class Plan {
     if (open) return undefined; // already known: a restart or a repeated event must not mail twice
     const { kind, primaryMaintenance } = this.downKind(rt, allDown);
     const peer = this.peerOutages.get(rt.name);
-    const key = peer?.key ?? outageKey(rt.name, since);
+    const key = peer?.key ?? this.newKey(rt.name, since);
+    st.lastKey = bestChained(rt.name, [st.lastKey, key]);
     if (peer?.mailedBy) {
       // Another monitor already mailed this outage (before this one saw it, or before it restarted): adopt it.
       st.outage = { since, cause, detail, announced: true, announcedBy: null, heldFor: null, lastReminderAt: this.input.at, key, owner: peer.mailedBy };
@@ -250,6 +293,7 @@ export class Plan {
     if (o.heldFor === 'peer' && peer) {
       // Held for a peer: take its identity, and when it (or another) mailed the start, that is the announcement.
       o.key = peer.key;
+      this.node(rt.name).lastKey = bestChained(rt.name, [this.node(rt.name).lastKey, peer.key]);
       if (peer.mailedBy) {
         Object.assign(o, { announced: true, heldFor: null, owner: peer.mailedBy, lastReminderAt: this.input.at });
         return;
@@ -263,7 +307,8 @@ export class Plan {
     o.heldFor = null;
     o.lastReminderAt = this.input.at;
     if (this.self) o.owner = this.self;
-    o.key ??= outageKey(rt.name, o.since);
+    o.key ??= this.newKey(rt.name, o.since);
+    this.node(rt.name).lastKey = bestChained(rt.name, [this.node(rt.name).lastKey, o.key]);
     this.emit(this.facts(kind, rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: this.input.at - o.since, primaryMaintenance, outageKey: o.key, ...extra }), null, null, true);
   }
 }

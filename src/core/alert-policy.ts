@@ -38,7 +38,7 @@ export function alertsForEvents(input: PolicyInput, events: ReadonlyArray<CoreEv
     const at = events.reduce((t, e) => Math.max(t, e.at), 0) || input.at;
     plan.degraded(primary, at);
   }
-  return { state: plan.state, alerts: plan.alerts };
+  return { state: plan.state, alerts: plan.alerts, rekeys: plan.rekeys };
 }
 
 /**
@@ -80,6 +80,7 @@ export function alertsForTick(input: PolicyInput): PolicyOutput {
     const window = maintenance.get(rt.name);
     const endedWindow = window ? null : st.maintenance;
     st.maintenance = window?.reason ?? null;
+    plan.settleKeys(rt.name);
 
     if (rt.status === 'down' && !st.outage) {
       plan.down(rt, rt.statusReason, rt.lastError?.message ?? null, rt.since, monitor.allDown);
@@ -120,12 +121,13 @@ export function alertsForTick(input: PolicyInput): PolicyOutput {
       const last = o.lastReminderAt ?? o.since;
       if (at - last >= policy.reminderInterval) {
         o.lastReminderAt = at;
+        o.reminders = (o.reminders ?? 0) + 1;
         const suppressed = plan.suppression(rt.name, 'reminder', { owner: o.owner });
-        plan.emit(plan.facts('reminder', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since, outageKey: o.key }), suppressed, o.announcedBy, false, o.owner);
+        plan.emit(plan.facts('reminder', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since, outageKey: o.key, reminder: o.reminders }), suppressed, o.announcedBy, false, o.owner);
       }
     }
   }
-  return { state: plan.state, alerts: plan.alerts };
+  return { state: plan.state, alerts: plan.alerts, rekeys: plan.rekeys };
 }
 
 /** The state once the alert announcing `node`'s outage has its id (the thread root for reminders and the recovery). */

@@ -58,9 +58,11 @@ export interface Outage {
   /** Why it was not announced when it began; `off` means it never will be (event switched off, quiet); `peer`: another monitor speaks. */
   heldFor: 'maintenance' | 'flapping' | 'off' | 'peer' | null;
   lastReminderAt: number | null;
+  /** Reminders decided for it so far. */
+  reminders?: number;
   /** Opened because traffic left a degraded (not down) primary; cleared if it then goes down. */
   degraded?: boolean;
-  /** Its identity across monitors (core/peers outageKey); absent in state stored by older versions. */
+  /** Its identity across monitors (core/outage-id); absent in state stored by older versions. */
   key?: string;
   /** The monitor whose mail announced it (this instance or a peer); absent: not announced, or alone. */
   owner?: string;
@@ -78,6 +80,8 @@ export interface NodeAlertState {
   /** Times of recent counted changes, newest last, within the flapping window. */
   flips: number[];
   flapping: Flapping | null;
+  /** The best outage key known for the node (its own or a peer's, open or over): a new outage is numbered one past it (core/outage-id). */
+  lastKey?: string;
   /** The reason of the maintenance window that covered the node at the last look, so its end is noticed (even across a restart). */
   maintenance: string | null;
 }
@@ -124,10 +128,12 @@ export interface AlertFacts {
   flaps?: { count: number; since: number; windowMs: number };
   /** A SLOW primary: its last canary's times (load time taken off) and the limits they passed. */
   slow?: { ttftMs: number | null; totalMs: number | null; ttftLimitMs: number; totalLimitMs: number };
-  /** The outage this alert belongs to (node + start): mails from any monitor thread on it. */
+  /** The outage this alert belongs to (core/outage-id): mails from any monitor thread on it. */
   outageKey?: string;
   /** This alert starts its outage's thread. */
   outageRoot?: boolean;
+  /** A reminder's number in its outage (1 = the first): two monitors' copies of one reminder share a Message-ID. */
+  reminder?: number;
   /** Held, not sent: the monitor that speaks for it (docs/alerts.md "One voice"). */
   heldBy?: string;
   /** The peer monitor a monitorSilent / monitorBack / hostDown alert is about. */
@@ -161,6 +167,8 @@ export interface PeerPolicyInput {
   voice: Voice;
   /** Open outages peers reported, by node. */
   outages: ReadonlyMap<string, PeerOutage>;
+  /** The best outage key any peer reported per node (open or over): the chain new outages are numbered in. */
+  lastKeys?: ReadonlyMap<string, string>;
   /** Alert ids queued at this monitor and not delivered yet (a follower's copies wait behind the gate). */
   unsent?: ReadonlySet<number>;
 }
@@ -168,6 +176,8 @@ export interface PeerPolicyInput {
 export interface PolicyOutput {
   state: AlertPolicyState;
   alerts: PlannedAlert[];
+  /** Open outages that took a peer's better key: their queued alerts move to it (outbox.rekeyPending). */
+  rekeys?: Array<{ node: string; from: string; to: string }>;
 }
 
 export const emptyNodeState = (): NodeAlertState => ({ outage: null, flips: [], flapping: null, maintenance: null });

@@ -1,3 +1,4 @@
+import { sameOutage } from './outage-id';
 import type { PeerOutage, PeerReport } from './peers';
 
 /**
@@ -73,13 +74,14 @@ export function sentBy(a: GateAlert, ctx: Pick<GateContext, 'self' | 'reports' |
   if (a.outageRoot) {
     const o = ctx.outages.get(a.node);
     // Mailed by another monitor, or by this one before a crash lost the record (same identity).
-    if (o?.mailedBy && (o.mailedBy !== ctx.self || o.key === a.outageKey)) return o.mailedBy;
+    if (o?.mailedBy && (o.mailedBy !== ctx.self || sameOutage(a.node, o.key, a.outageKey))) return o.mailedBy;
   }
   for (const { name, report } of ctx.reports) {
     for (const s of report?.sent ?? []) {
       if (!SENT.has(s.status) || s.node !== a.node) continue;
       if (a.outageKey) {
-        if (s.outageKey !== a.outageKey) continue;
+        // One outage: the same thread (two monitors that named it on their own may differ in its `since`).
+        if (!sameOutage(a.node, s.outageKey, a.outageKey)) continue;
         if (a.outageRoot ? s.root === true : s.kind === a.kind && (a.kind !== 'reminder' || Math.abs(Date.parse(s.at) - a.at) < matchWindow(ctx.deadline))) return name;
       } else if (s.kind === a.kind && (s.about ?? undefined) === a.about && Math.abs(Date.parse(s.at) - a.at) < matchWindow(ctx.deadline)) return name;
     }

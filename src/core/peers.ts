@@ -1,3 +1,4 @@
+import { bestChained, sameOutage } from './outage-id';
 import type { NodeStatus } from './status';
 
 /**
@@ -28,6 +29,8 @@ export interface PeerReport {
   nodes: PeerNodeVerdict[];
   /** Open outages, with who mailed their start (null: nobody yet). */
   outages: Array<{ node: string; key: string; since: string; mailedBy: string | null }>;
+  /** Per node, the best outage key it knows (open or over): the chain a new outage is numbered in (core/outage-id; absent from older peers). */
+  lastKeys?: Array<{ node: string; key: string }>;
   /** Its newest alerts: what its outbox did with each. */
   sent: Array<{
     id: number;
@@ -207,8 +210,36 @@ export function peerOutages(views: readonly PeerView[], live: ReadonlySet<string
   return out;
 }
 
-/** An outage's identity, the same on every monitor that adopts it: node and confirmed-down time. */
-export const outageKey = (node: string, since: number): string => `${node}.${Math.round(since).toString(36)}`;
+/**
+ * Who owns an outage's thread (sends its reminders and recovery): of the monitors that mailed its start (`known`:
+ * what this monitor's own outbox says; plus every peer whose report shows it mailed), the first by the agreed
+ * rank among those live. Two monitors that both mailed the start (a two-way partition) compute the same owner,
+ * so one sends the recovery and the other drops its copy once it is reported sent. Undefined: nobody known.
+ */
+export function threadOwner(voice: Voice, views: readonly PeerView[], node: string, key: string | undefined, known: Iterable<string>): string | undefined {
+  const mailed = new Set(known);
+  const same = (k: string | null | undefined) => sameOutage(node, k, key);
+  for (const v of views) {
+    if (v.report?.sent.some((x) => x.root === true && x.node === node && same(x.outageKey) && (x.status === 'sent' || x.status === 'partial'))) mailed.add(v.name);
+    if (v.report?.outages.some((o) => o.node === node && same(o.key) && o.mailedBy === v.name)) mailed.add(v.name);
+  }
+  const alive = (n: string) => n === voice.self || voice.live.has(n);
+  return voice.rank.find((n) => mailed.has(n) && alive(n)) ?? [...mailed].find(alive) ?? [...mailed][0];
+}
+
+/** Per node, the best chained outage key any peer reported (its open outage or its `lastKeys`), silent peers included. */
+export function peerLastKeys(views: readonly PeerView[]): Map<string, string> {
+  const byNode = new Map<string, string[]>();
+  for (const v of views) {
+    for (const k of [...(v.report?.lastKeys ?? []), ...(v.report?.outages ?? [])]) byNode.set(k.node, [...(byNode.get(k.node) ?? []), k.key]);
+  }
+  const out = new Map<string, string>();
+  for (const [node, keys] of byNode) {
+    const best = bestChained(node, keys);
+    if (best) out.set(node, best);
+  }
+  return out;
+}
 
 /** What the peer alerts need to know about one peer now. */
 export interface PeerFacts {

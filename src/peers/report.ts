@@ -1,5 +1,6 @@
 import type { AlertPolicyState } from '../core/alert-types';
 import type { MonitorState } from '../core/decide';
+import { bestChained } from '../core/outage-id';
 import type { PeerReport } from '../core/peers';
 import type { AlertWithDeliveries, PendingDelivery } from '../storage/outbox';
 
@@ -60,6 +61,10 @@ export function buildPeerReport(i: PeerReportInput): PeerReport {
     else if (o.announced && o.announcedBy !== null && MAILED.has(i.alertStatus(o.announcedBy) ?? '')) mailedBy = i.instance;
     outages.push({ node, key: o.key, since: iso(o.since), mailedBy });
   }
+  const lastKeys = Object.entries(i.policy).flatMap(([node, st]) => {
+    const key = bestChained(node, [st.lastKey, st.outage?.key]);
+    return key ? [{ node, key }] : [];
+  });
   return {
     protocol: 1,
     instance: i.instance,
@@ -70,6 +75,7 @@ export function buildPeerReport(i: PeerReportInput): PeerReport {
     network: { monitorOffline: i.state.monitorOffline, witnesses: i.witnesses },
     nodes: i.state.nodes.map((n) => ({ name: n.name, status: n.status, since: iso(n.since), reason: n.statusReason, cause: n.lastError?.cause ?? null })),
     outages,
+    lastKeys,
     sent: i.recent.map((a) => ({
       id: a.id,
       node: a.node,

@@ -28,6 +28,7 @@ const reportSchema = z.object({
     )
     .max(256),
   outages: z.array(z.object({ node: name, key: z.string().min(1).max(300), since: isoDate, mailedBy: name.nullable() })).max(256),
+  lastKeys: z.array(z.object({ node: name, key: z.string().min(1).max(300) })).max(256).optional(),
   sent: z
     .array(
       z.object({

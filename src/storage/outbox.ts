@@ -177,6 +177,7 @@ function parseNodeState(json: string): NodeAlertState {
       flips: Array.isArray(v.flips) ? v.flips.filter((x) => typeof x === 'number') : [],
       flapping: v.flapping ?? null,
       maintenance: typeof v.maintenance === 'string' ? v.maintenance : null,
+      ...(typeof v.lastKey === 'string' && v.lastKey.length <= 300 ? { lastKey: v.lastKey } : {}),
     };
   } catch {
     return emptyNodeState();

@@ -45,6 +45,8 @@ interface Options {
   peerName?: string;
   peerUrl?: string;
   peerToken?: string;
+  /** The deploy guides' shape: one `peers.token` both monitors share (opens /peer only), no token per peer. */
+  sharedPeerToken?: string;
 }
 
 function writeConfig(m: Monitor, other: Monitor, primary: string, fallback: string, o: Options = {}): void {
@@ -58,8 +60,9 @@ function writeConfig(m: Monitor, other: Monitor, primary: string, fallback: stri
   timeout: ${o.timeout ?? '2s'}
   takeoverAfter: 3s
   rank: ${o.rank ?? '[mac, oracle]'}
-  monitors:
-    - { name: ${o.peerName ?? other.name}, url: "${o.peerUrl ?? other.inbound.url}", token: "${o.peerToken ?? TOKENS[other.name]}"${shares} }
+${o.sharedPeerToken ? `  token: "${o.sharedPeerToken}"
+` : ''}  monitors:
+    - { name: ${o.peerName ?? other.name}, url: "${o.peerUrl ?? other.inbound.url}"${o.sharedPeerToken ? '' : `, token: "${o.peerToken ?? TOKENS[other.name]}"`}${shares} }
 `;
   writeFileSync(
     m.config,
@@ -215,6 +218,55 @@ describe('one voice under link faults (two real daemons, fault proxies)', () => 
     expect(sink.mails.map((m) => kind(m))).toEqual(['primaryDown', 'recovered']);
     const [down, rec] = sink.mails as [ReceivedMail, ReceivedMail];
     expect(rec.inReplyTo).toBe(down.messageId);
+  });
+
+  test('a two-way partition, both confirming the outage on their own: its first mail arrives at most twice, under ONE Message-ID; links back before the recovery: ONE RECOVERED, in that thread', async () => {
+    // Peered as the deploy guides say: one shared peers.token, which opens /peer and nothing else.
+    const shared = 'tok-shared-peer-3f1a';
+    writeConfig(mac, oracle, primary.url, fallback.url, { sharedPeerToken: shared });
+    writeConfig(oracle, mac, primary.url, fallback.url, { sharedPeerToken: shared });
+    await startBoth();
+    for (const m of [mac, oracle]) {
+      expect((await fetch(`http://127.0.0.1:${m.port}/state`, { headers: { authorization: `Bearer ${shared}` } })).status).toBe(401);
+    }
+    // Before the partition they agree on the chain a new outage is numbered in (docs/alerts.md "Threads and Message-IDs").
+    const lastKey = async (m: Monitor) => {
+      const r = (await (await fetch(`http://127.0.0.1:${m.port}/peer`, { headers: { authorization: `Bearer ${shared}` } })).json()) as { lastKeys?: Array<{ node: string; key: string }> };
+      return r.lastKeys?.find((k) => k.node === 'primary')?.key;
+    };
+    let keys: Array<string | undefined> = [];
+    await waitFor('one chain on both', async () => {
+      keys = await Promise.all([lastKey(mac), lastKey(oracle)]);
+      return keys[0] !== undefined && keys[0] === keys[1];
+    }, 15_000);
+    mac.inbound.set('refuse');
+    oracle.inbound.set('refuse');
+    await primary.setFault('refuse');
+    // mac mails it as the speaker; oracle, hearing nothing, takes over after takeoverAfter (its copy may be the
+    // "host looks down" mail that replaces its start: mac and primary are gone from where it stands).
+    const roots = () => sink.mails.filter((m) => /^<outage\./.test(m.messageId));
+    await waitFor('both monitors mailing the start', () => new Set(roots().map(by)).size === 2, 30_000);
+    expect(new Set(roots().map((m) => m.messageId)).size).toBe(1);
+    expect(roots()).toHaveLength(2);
+    // Each named it after its own confirmed-down time (the X-LLM-Sentinel-Outage header): only the thread is shared.
+    expect(roots().map((m) => m.headers.get('x-llm-sentinel-outage')).every((k) => k?.startsWith(`${roots()[0]?.messageId.slice('<outage.'.length, -'@llm-sentinel>'.length)}.`))).toBe(true);
+    mac.inbound.set('pass');
+    oracle.inbound.set('pass');
+    const hears = async (m: Monitor, other: Name) => {
+      const metrics = await (await fetch(`http://127.0.0.1:${m.port}/metrics`, { headers: { authorization: `Bearer ${TOKENS[m.name]}` } })).text();
+      return new RegExp(`^llm_sentinel_peer_heard\\{monitor="${other}"\\} 1$`, 'm').test(metrics);
+    };
+    await waitFor('both hearing each other again', async () => (await hears(mac, 'oracle')) && (await hears(oracle, 'mac')), 20_000);
+    await sleep(3_000);
+    await primary.setFault('none');
+    await waitFor('the RECOVERED mail', () => count(sink.mails, 'recovered') >= 1, 30_000);
+    await waitFor('both recovery rows', () => [mac, oracle].every((m) => alertRows(m.db).some((a) => a.kind === 'recovered')), 15_000);
+    await sleep(6_000);
+    const recs = sink.mails.filter((m) => kind(m) === 'recovered');
+    expect(recs.map(by)).toEqual(['mac']);
+    expect(recs[0]?.inReplyTo).toBe(roots()[0]?.messageId);
+    // The follower's copy was held because mac's report showed it sent, not lost.
+    expect(alertRows(oracle.db).filter((a) => a.kind === 'recovered').map((a) => [a.suppressed, JSON.parse(a.facts).heldBy])).toEqual([['peer', 'mac']]);
   });
 
   test('a peer answering in 8 s stays live: logged slow, never mailed silent', async () => {

@@ -152,7 +152,7 @@ describe('two monitors, one voice (two real daemons)', () => {
     expect(mailTitle(down)).toMatch(/^\[llm-sentinel\] primary DOWN/);
     expect(recovered.inReplyTo).toBe(down.messageId);
     // Identity of the outage, not of a database row: either monitor would derive this Message-ID.
-    expect(down.messageId).toMatch(/^<outage\.primary\.[0-9a-z]+@llm-sentinel>$/);
+    expect(down.messageId).toMatch(/^<outage\.primary\.[0-9a-z]+\.[0-9]+@llm-sentinel>$/);
     const held = alertRows(oracle.db).filter((a) => a.node === 'primary');
     expect(held.length).toBeGreaterThanOrEqual(1);
     for (const a of held) {
@@ -214,7 +214,7 @@ describe('two monitors, one voice (two real daemons)', () => {
     expect(smtp.mails.map(word)).toEqual(['HOST DOWN']);
     const host = smtp.mails[0] as ReceivedMail;
     expect(mailTitle(host)).toMatch(/^\[llm-sentinel\] mac host looks down: its monitor is silent and primary connection refused; apps on fallback$/);
-    expect(host.messageId).toMatch(/^<outage\.primary\.[0-9a-z]+@llm-sentinel>$/);
+    expect(host.messageId).toMatch(/^<outage\.primary\.[0-9a-z]+\.[0-9]+@llm-sentinel>$/);
 
     await primary.setFault('none');
     await until(() => count(smtp.mails, 'RECOVERED') >= 1, 25_000, 'the RECOVERED mail');

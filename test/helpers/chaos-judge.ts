@@ -1,3 +1,5 @@
+import { parseOutageKey } from '../../src/core/outage-id';
+
 /*
  * The judge of the chaos test between two monitors (test/faults/peer-chaos.test.ts), pure so that its own
  * rules are tested (test/unit/chaos-judge.test.ts).
@@ -6,7 +8,8 @@
  * legitimately arrive after the next outage began (the only live monitor's SMTP refused meanwhile), and
  * attributing it by arrival counted that outage lost and the next one doubled. The identity carries the time the
  * outage was confirmed down on the clock of the monitor that named it; the test steps those clocks (±2 min), so
- * the judge maps it back to true time through each monitor's offset history.
+ * the judge maps it back to true time through each monitor's offset history. That time is in the mail's
+ * X-LLM-Sentinel-Outage header (the Message-ID names only the outage's thread, alike on both monitors).
  */
 
 export interface ChaosOutage {
@@ -17,6 +20,8 @@ export interface ChaosOutage {
 
 export interface ArrivedMail {
   messageId: string;
+  /** Its X-LLM-Sentinel-Outage header: the outage's full key, with the naming monitor's confirmed-down time. */
+  outageKey?: string;
   /** When the sink received it (true time). */
   at: number;
 }
@@ -38,7 +43,15 @@ const STEP_LAG_MS = 500;
 /** From an outage's end to the latest a down confirmation can be stamped (a probe already in flight). */
 const CONFIRM_AFTER_END_MS = 2_000;
 
-const keyOf = (id: string) => /^<(outage|recovered)\.(primary\.([0-9a-z]+))@/.exec(id);
+/** [, part, thread] of an outage mail's Message-ID (docs/alerts.md "Threads and Message-IDs"). */
+const keyOf = (id: string) => /^<(outage|recovered)\.(primary\.[0-9a-z.]+)@/.exec(id);
+/** The confirmed-down time a mail's outage key carries (the last part, base 36), if any. */
+const stampOf = (m: ArrivedMail): number | null => {
+  const since = m.outageKey ? parseOutageKey('primary', m.outageKey).since : null;
+  if (since !== null) return since;
+  const k = keyOf(m.messageId)?.[2];
+  return k ? parseOutageKey('primary', k).since : null;
+};
 
 /** True times at which some monitor's clock read `stamp`. */
 export function trueTimes(stamp: number, histories: ReadonlyArray<OffsetHistory>): number[] {
@@ -59,9 +72,9 @@ export function trueTimes(stamp: number, histories: ReadonlyArray<OffsetHistory>
  * one does; else (no stamp, or ambiguous) the outage during which it arrived (the old rule, as a fallback).
  */
 export function outageOf(mail: ArrivedMail, outages: ReadonlyArray<ChaosOutage>, histories: ReadonlyArray<OffsetHistory>, healedAt: number): number {
-  const k = keyOf(mail.messageId);
-  if (k?.[3]) {
-    const times = trueTimes(parseInt(k[3], 36), histories);
+  const stamp = stampOf(mail);
+  if (stamp !== null) {
+    const times = trueTimes(stamp, histories);
     const hits = new Set<number>();
     outages.forEach((o, i) => {
       if (times.some((t) => t >= o.start && t <= (o.end ?? healedAt) + CONFIRM_AFTER_END_MS)) hits.add(i);

@@ -1,3 +1,4 @@
+import { outageThread, parseOutageKey } from '../../src/core/outage-id';
 import { readFileSync, existsSync } from 'node:fs';
 import { initialState } from '../../src/core/decide';
 import { freePort, startSmtp, type SmtpFixture, mailTitle } from '../helpers/smtp';
@@ -40,8 +41,12 @@ describe('email alerts through a real SMTP server', () => {
     await rig.alerting.flush();
     expect(subjects(smtp)).toEqual(['[llm-sentinel] primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback']);
     const down = smtp.mails[0]!;
-    // Outage mails are named by the outage (node + confirmed-down time), the same on every monitor (docs/alerts.md).
-    expect(down.messageId).toMatch(/^<outage\.primary\.[0-9a-z]+@llm-sentinel>$/);
+    // Outage mails are named by the outage's thread (node, chain, number), the same on every monitor; the full key,
+    // with this monitor's confirmed-down time, is in a header for filters (docs/alerts.md).
+    expect(down.messageId).toMatch(/^<outage\.primary\.[0-9a-z]+\.1@llm-sentinel>$/);
+    const key = down.headers.get('x-llm-sentinel-outage') ?? '';
+    expect(`<outage.${outageThread('primary', key)}@llm-sentinel>`).toBe(down.messageId);
+    expect(parseOutageKey('primary', key).since).toBeGreaterThan(rig.clock.now() - 60_000);
     expect(down.headers.get('x-llm-sentinel-instance')).toBe('oracle-1');
     expect(down.to).toEqual(['ops@example.test']);
     expect(down.text).toContain('530 from Cloudflare (error 1033: tunnel not connected)');

@@ -76,7 +76,7 @@ describe('webhook alerts', () => {
       severity: 'critical',
       node: 'primary',
       title: '[llm-sentinel] primary DOWN — Cloudflare tunnel down (530/1033); apps on fallback',
-      messageId: expect.stringMatching(/^<outage\.primary\.[0-9a-z]+@llm-sentinel>$/),
+      messageId: expect.stringMatching(/^<outage\.primary\.[0-9a-z]+\.[0-9]+@llm-sentinel>$/),
       facts: expect.objectContaining({ cause: 'cloudflare_tunnel_down', preferred: 'fallback' }),
     });
     expect(rig.outbox().getAlert(alert!.id)?.status).toBe('sent');

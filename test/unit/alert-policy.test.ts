@@ -1,3 +1,5 @@
+import { renderAlert } from '../../src/alerts/render';
+import { outageThread } from '../../src/core/outage-id';
 import { alertsForEvents, alertsForMonitorEvent, alertsForTick, withAnnouncement } from '../../src/core/alert-policy';
 import { type AlertKind, type AlertPolicy, type AlertPolicyState, type EventRule, type MaintenanceView, type PlannedAlert } from '../../src/core/alert-types';
 import { subjectFor } from '../../src/alerts/render';
@@ -167,7 +169,11 @@ describe('alert policy: reminders', () => {
     expect(r[0]!.facts.durationMs).toBe(6 * HOUR);
     expect(r[0]!.threadOf).toBe(d.sent[0]!.id);
     expect(d.tick(down, T0 + 6 * HOUR + MIN)).toEqual([]);
-    expect(kinds(d.tick(down, T0 + 12 * HOUR))).toEqual(['reminder']);
+    const second = d.tick(down, T0 + 12 * HOUR);
+    expect(kinds(second)).toEqual(['reminder']);
+    // Numbered in the outage, so two monitors' copies of the n-th reminder share a Message-ID.
+    expect([r[0]!.facts.reminder, second[0]!.facts.reminder]).toEqual([1, 2]);
+    expect(renderAlert({ id: 9, instance: 'mac', facts: second[0]!.facts, threadOf: second[0]!.threadOf }).messageId).toBe(`<reminder-2.${outageThread('primary', second[0]!.facts.outageKey!)}@llm-sentinel>`);
   });
 
   test('a long sleep sends one reminder, not one per missed interval; a clock stepped back sends none', () => {

@@ -35,6 +35,18 @@ describe('the chaos judge attributes mails by the outage their identity names', 
     expect(outageOf({ messageId: root(T + 21 * S - 120 * S), at: T + 23 * S }, outages, noSteps, T + 40 * S)).toBe(1);
   });
 
+  test('a start both monitors mailed in a two-way partition: one Message-ID (the shared thread), each stamped by its own X-LLM-Sentinel-Outage header, is one outage mailed twice with the same ID', () => {
+    const E = (T - 3600 * S).toString(36);
+    const thread = `primary.${E}.5`;
+    const mails = [
+      { messageId: `<outage.${thread}@llm-sentinel>`, outageKey: `${thread}.${(T + 21 * S).toString(36)}`, at: T + 22 * S },
+      { messageId: `<outage.${thread}@llm-sentinel>`, outageKey: `${thread}.${(T + 23 * S).toString(36)}`, at: T + 27 * S },
+      { messageId: `<recovered.${thread}@llm-sentinel>`, outageKey: `${thread}.${(T + 21 * S).toString(36)}`, at: T + 31 * S },
+    ];
+    expect(outageOf(mails[1]!, outages, noSteps, T + 40 * S)).toBe(1);
+    expect(judgeChaos(outages.slice(1), mails, noSteps, T + 40 * S)).toMatchObject({ lost: 0, exactlyOnce: 0, duplicatesSameId: 1, duplicatesOtherId: 0 });
+  });
+
   test('a lost outage is still counted lost, and two identities for one outage are two threads', () => {
     const mails = [
       { messageId: root(T + 21 * S), at: T + 22 * S },

@@ -4,12 +4,15 @@ import { alertsForEvents, alertsForTick, withAnnouncement } from '../../src/core
 import type { AlertPolicy, AlertPolicyState, PlannedAlert, PolicyInput } from '../../src/core/alert-types';
 import { initialState, type CoreEvent, type MonitorState } from '../../src/core/decide';
 import { alertsForPeers, type PeerAlertState } from '../../src/core/peer-alerts';
-import { isSilent, outageKey, peerFacts, peerOutages, speaker, voiceOf, type PeerReport, type PeerView, type Voice } from '../../src/core/peers';
+import { compareKeys, nextOutageKey, outageThread } from '../../src/core/outage-id';
+import { isSilent, peerFacts, peerLastKeys, peerOutages, speaker, threadOwner, voiceOf, type PeerReport, type PeerView, type Voice } from '../../src/core/peers';
 import type { NodeStatus } from '../../src/core/status';
 import { buildPeerReport } from '../../src/peers/report';
 import { parsePeerReport } from '../../src/peers/wire';
 
 const T0 = Date.UTC(2026, 10, 30, 9, 0);
+/** The key of a node's first outage, named by a monitor that knows no chain yet (core/outage-id). */
+const firstKey = (node: string, since: number) => nextOutageKey(node, since, []);
 const S = 1000;
 const SILENT_AFTER = 60 * S;
 const rule = (severity: 'critical' | 'warning' | 'info') => ({ send: true, severity });
@@ -109,6 +112,7 @@ class Monitor {
   state: AlertPolicyState = {};
   peerMemory: PeerAlertState = {};
   out: Queued[] = [];
+  readonly heldBy = new Map<number, string>();
   #id = 0;
   constructor(
     readonly name: string,
@@ -117,7 +121,7 @@ class Monitor {
   input(m: MonitorState, at: number, views: PeerView[]): PolicyInput {
     const voice = voiceOf(this.name, ['mac', 'oracle'], views, at, SILENT_AFTER);
     const unsent = new Set(this.out.filter((a) => a.status === 'pending').map((a) => a.id));
-    return { state: this.state, monitor: m, maintenance: new Map(), policy: POLICY, at, peers: { voice, outages: peerOutages(views, voice.live), unsent } };
+    return { state: this.state, monitor: m, maintenance: new Map(), policy: POLICY, at, peers: { voice, outages: peerOutages(views, voice.live), lastKeys: peerLastKeys(views), unsent } };
   }
   #store(alerts: PlannedAlert[], state: AlertPolicyState) {
     const got = alerts.map((a) => {
@@ -148,7 +152,8 @@ class Monitor {
       const o = this.state[a.facts.node]?.outage;
       const supersededBy = a.facts.outageRoot && o && o.key === a.facts.outageKey && o.announcedBy !== null && o.announcedBy > a.id ? o.announcedBy : undefined;
       const root = this.out.find((x) => x.id === a.threadOf);
-      const owner = a.facts.kind === 'recovered' ? (root?.status === 'sent' ? this.name : views.find((v) => v.report?.sent.some((x) => x.root && x.outageKey === a.facts.outageKey && x.status === 'sent'))?.name) : undefined;
+      const here = root?.status === 'sent' ? [this.name] : root?.status === 'held' && this.heldBy.get(root.id) ? [this.heldBy.get(root.id) as string] : [];
+      const owner = a.facts.kind === 'recovered' ? threadOwner(voice, views, a.facts.node, a.facts.outageKey, here) : undefined;
       const v = gate(
         { kind: a.facts.kind, node: a.facts.node, at: a.facts.at, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot, about: a.facts.monitor, owner, supersededBy },
         { self: this.name, rank: voice.rank, known: voice.known, live: voice.live, cannotDeliver: new Set(), reports: views.map((x) => ({ name: x.name, report: x.report })), outages, waitedMs, deadline: 20 * S },
@@ -156,6 +161,7 @@ class Monitor {
       if (v.act === 'send') a.status = 'sent';
       if (v.act === 'hold') {
         a.status = 'held';
+        this.heldBy.set(a.id, v.by);
         // The outage's start went out from a peer: it owns the thread (as alerts/alerting.ts records it).
         if (a.facts.outageRoot && o && v.by !== this.name) Object.assign(o, { owner: v.by, key: outages.get(a.facts.node)?.key ?? o.key });
       }
@@ -187,7 +193,7 @@ describe('one voice through the alert policy and the gate (two monitors)', () =>
     expect(queued).toMatchObject({ suppressed: null, status: 'pending', facts: { kind: 'primaryDown' } });
     expect(oracle.deliver(t1 + 2 * S, [view('mac', t1)])).toEqual(['primaryDown:wait']);
     expect(oracle.deliver(t1 + 5 * S, [view('mac', t1 + 5 * S, mac.report(down, t1 + 5 * S))])).toEqual(['primaryDown:hold']);
-    expect(oracle.state.primary?.outage).toMatchObject({ announced: true, owner: 'mac', key: outageKey('primary', t1) });
+    expect(oracle.state.primary?.outage).toMatchObject({ announced: true, owner: 'mac', key: firstKey('primary', t1) });
     const t2 = t1 + 60 * S;
     mac.events(up, t2, [view('oracle', t2, oracle.report(down, t2))], tr('primary', 'down', 'up', t2));
     oracle.events(up, t2 + S, [view('mac', t2, mac.report(up, t2))], tr('primary', 'down', 'up', t2 + S));
@@ -196,7 +202,7 @@ describe('one voice through the alert policy and the gate (two monitors)', () =>
     expect(mac.deliver(t2 + S, [view('oracle', t2, oracle.report(up, t2))])).toEqual(['recovered:send']);
     expect(oracle.deliver(t2 + 3 * S, [view('mac', t2 + 3 * S, mac.report(up, t2 + 3 * S))])).toEqual(['recovered:hold']);
     expect(mails([mac, oracle])).toEqual(['mac:primaryDown:primary', 'mac:recovered:primary']);
-    expect(oracle.out.find((a) => a.facts.kind === 'recovered')?.facts.outageKey).toBe(outageKey('primary', t1));
+    expect(oracle.out.find((a) => a.facts.kind === 'recovered')?.facts.outageKey).toBe(firstKey('primary', t1));
   });
 
   test('mac dies before mailing: oracle waits its deadline, then mails the outage; "silent" follows at silentAfter; mac back sends nothing about it', () => {
@@ -215,7 +221,7 @@ describe('one voice through the alert policy and the gate (two monitors)', () =>
     const tBack = T0 + 120 * S;
     const fromOracle = view('oracle', tBack, oracle.report(down, tBack), tBack);
     const [macDown] = mac.events(down, tBack + 3 * S, [fromOracle], tr('primary', 'unknown', 'down', tBack + 3 * S));
-    expect(macDown).toMatchObject({ suppressed: 'peer', facts: { heldBy: 'oracle', outageKey: outageKey('primary', t1) } });
+    expect(macDown).toMatchObject({ suppressed: 'peer', facts: { heldBy: 'oracle', outageKey: firstKey('primary', t1) } });
     const back = oracle.tick(down, tBack + S, [view('mac', tBack + S, mac.report(down, tBack + S))]);
     expect(back.map((a) => [a.facts.kind, a.suppressed, a.facts.durationMs])).toEqual([['monitorBack', null, 121 * S]]);
     oracle.deliver(tBack + S, [view('mac', tBack + S, mac.report(down, tBack + S))]);
@@ -242,7 +248,7 @@ describe('one voice through the alert policy and the gate (two monitors)', () =>
     const [rec] = oracle.events(up, T0 + 200 * S, [macLast], tr('primary', 'down', 'up', T0 + 200 * S));
     const root = renderAlert({ id: got[0]!.id, instance: 'oracle', facts: got[0]!.facts, threadOf: null });
     expect(renderAlert({ id: rec!.id, instance: 'oracle', facts: rec!.facts, threadOf: rec!.threadOf }).inReplyTo).toBe(root.messageId);
-    expect(root.messageId).toBe(outageMessageId(outageKey('primary', T0 + 5 * S)));
+    expect(root.messageId).toBe(outageMessageId('primary', firstKey('primary', T0 + 5 * S)));
     expect(got[0]!.facts.outageRoot).toBe(true);
   });
 
@@ -268,6 +274,117 @@ describe('one voice through the alert policy and the gate (two monitors)', () =>
   });
 });
 
+describe('a two-way partition: two monitors that name one outage on their own give it one thread', () => {
+  const up = monitor({ primary: 'up', fallback: 'up' });
+  const down = monitor({ primary: 'down', fallback: 'up' });
+  const rendered = (m: Monitor, kind: string) => m.out.filter((a) => a.facts.kind === kind).map((a) => renderAlert({ id: a.id, instance: m.name, facts: a.facts, threadOf: a.threadOf }));
+
+  /** Two monitors that heard each other once (their chains settle on the older root), then lose every link. */
+  function pair(): { mac: Monitor; oracle: Monitor; stale: { mac: PeerView; oracle: PeerView } } {
+    const mac = new Monitor('mac');
+    const oracle = new Monitor('oracle');
+    oracle.tick(up, T0 - 100 * S, [view('mac', null, null, T0 - 100 * S)]);
+    mac.tick(up, T0, [view('oracle', T0, oracle.report(up, T0))]);
+    oracle.tick(up, T0 + S, [view('mac', T0 + S, mac.report(up, T0 + S))]);
+    expect(mac.state.primary?.lastKey).toBe(oracle.state.primary?.lastKey);
+    // The partition: each keeps the other's last report, which goes stale.
+    return { mac, oracle, stale: { mac: view('mac', T0 + S, mac.report(up, T0 + S)), oracle: view('oracle', T0 + S, oracle.report(up, T0 + S)) } };
+  }
+
+  test('both confirm it 39 s apart, hearing nothing: one Message-ID for both DOWNs and both RECOVEREDs', () => {
+    const { mac, oracle, stale } = pair();
+    const [macDown] = mac.events(down, T0 + 10 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 10 * S));
+    const [oracleDown] = oracle.events(down, T0 + 49 * S, [stale.mac], tr('primary', 'up', 'down', T0 + 49 * S));
+    expect(macDown?.facts.outageKey).not.toBe(oracleDown?.facts.outageKey);
+    expect(mac.deliver(T0 + 10 * S, [stale.oracle])).toEqual(['primaryDown:send']);
+    // oracle's deadline passes with no report from mac: it sends its copy (the partition's one extra mail).
+    expect(oracle.deliver(T0 + 70 * S, [stale.mac], 21 * S)).toEqual(['primaryDown:send']);
+    mac.events(up, T0 + 80 * S, [stale.oracle], tr('primary', 'down', 'up', T0 + 80 * S));
+    oracle.events(up, T0 + 81 * S, [stale.mac], tr('primary', 'down', 'up', T0 + 81 * S));
+    mac.deliver(T0 + 81 * S, [stale.oracle], 60 * S);
+    oracle.deliver(T0 + 82 * S, [stale.mac], 60 * S);
+    expect(mails([mac, oracle])).toEqual(['mac:primaryDown:primary', 'mac:recovered:primary', 'oracle:primaryDown:primary', 'oracle:recovered:primary']);
+    for (const kind of ['primaryDown', 'recovered']) {
+      const ids = [...rendered(mac, kind), ...rendered(oracle, kind)].map((r) => r.messageId);
+      expect(new Set(ids).size).toBe(1);
+    }
+    expect(rendered(oracle, 'recovered')[0]?.references).toEqual([rendered(mac, 'primaryDown')[0]?.messageId]);
+  });
+
+  test('links back before the recovery: oracle takes the earlier-named key (one Subject), and the recovery goes out once, from mac (first by rank of those that mailed the start)', () => {
+    const { mac, oracle, stale } = pair();
+    mac.events(down, T0 + 10 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 10 * S));
+    oracle.events(down, T0 + 49 * S, [stale.mac], tr('primary', 'up', 'down', T0 + 49 * S));
+    mac.deliver(T0 + 10 * S, [stale.oracle]);
+    oracle.deliver(T0 + 70 * S, [stale.mac], 21 * S);
+    const macKey = mac.state.primary?.outage?.key;
+    // Healed: each hears the other. oracle settles on mac's key; mac keeps its own.
+    const tH = T0 + 100 * S;
+    const got = alertsForTick({ ...oracle.input(down, tH, [view('mac', tH, mac.report(down, tH))]) });
+    expect(got.rekeys).toEqual([{ node: 'primary', from: oracle.state.primary?.outage?.key, to: macKey }]);
+    oracle.tick(down, tH, [view('mac', tH, mac.report(down, tH))]);
+    mac.tick(down, tH, [view('oracle', tH, oracle.report(down, tH))]);
+    expect([mac.state.primary?.outage?.key, oracle.state.primary?.outage?.key]).toEqual([macKey, macKey]);
+    const t2 = T0 + 200 * S;
+    mac.events(up, t2, [view('oracle', t2, oracle.report(down, t2))], tr('primary', 'down', 'up', t2));
+    oracle.events(up, t2, [view('mac', t2, mac.report(down, t2))], tr('primary', 'down', 'up', t2));
+    // Both mailed the start, so both own it by their own outbox; the rank settles who closes it.
+    expect(oracle.deliver(t2 + S, [view('mac', t2, mac.report(up, t2))])).toEqual(['recovered:wait']);
+    expect(mac.deliver(t2 + S, [view('oracle', t2, oracle.report(up, t2))])).toEqual(['recovered:send']);
+    expect(oracle.deliver(t2 + 2 * S, [view('mac', t2 + 2 * S, mac.report(up, t2 + 2 * S))])).toEqual(['recovered:hold']);
+    expect(mails([mac, oracle]).filter((m) => m.includes('recovered'))).toEqual(['mac:recovered:primary']);
+    expect(new Set([...rendered(mac, 'recovered'), ...rendered(oracle, 'recovered')].map((r) => r.mailSubject)).size).toBe(1);
+  });
+
+  test('a monitor that missed an outage (dead through it) counts one behind: two threads in the partition, then one key and one recovery once they hear each other', () => {
+    const { mac, oracle, stale } = pair();
+    // oracle is dead while primary has a short outage only mac sees.
+    mac.events(down, T0 + 10 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 10 * S));
+    mac.deliver(T0 + 10 * S, [stale.oracle]);
+    mac.events(up, T0 + 20 * S, [stale.oracle], tr('primary', 'down', 'up', T0 + 20 * S));
+    mac.deliver(T0 + 20 * S, [stale.oracle]);
+    const [m2] = mac.events(down, T0 + 50 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 50 * S));
+    const [o2] = oracle.events(down, T0 + 51 * S, [stale.mac], tr('primary', 'up', 'down', T0 + 51 * S));
+    expect(parseInt(m2!.facts.outageKey!.split('.')[2]!, 10)).toBe(2);
+    expect(outageThread('primary', o2!.facts.outageKey!)).not.toBe(outageThread('primary', m2!.facts.outageKey!));
+    // Heard again: oracle takes mac's key (the further chain), so what it still sends threads with mac's.
+    const tH = T0 + 70 * S;
+    oracle.tick(down, tH, [view('mac', tH, mac.report(down, tH))]);
+    expect(oracle.state.primary?.outage?.key).toBe(m2!.facts.outageKey);
+    expect(oracle.state.primary?.lastKey).toBe(m2!.facts.outageKey);
+  });
+
+  test('a new pair naming its first outage before their chains met: the thread already mailed wins over the better-numbered one, so the recovery threads under the mail people have', () => {
+    const mac = new Monitor('mac');
+    const oracle = new Monitor('oracle');
+    oracle.tick(up, T0 - 5 * S, [view('mac', null, null, T0 - 5 * S)]);
+    mac.tick(up, T0, [view('oracle', null, null, T0)]);
+    // Each names it in its own chain (oracle's is older, so better by number), mac mails it at once.
+    mac.events(down, T0 + 2 * S, [view('oracle', T0 + S)], tr('primary', 'up', 'down', T0 + 2 * S));
+    oracle.events(down, T0 + 2 * S, [view('mac', T0 + S)], tr('primary', 'up', 'down', T0 + 2 * S));
+    expect(mac.deliver(T0 + 2 * S, [view('oracle', T0 + S)])).toEqual(['primaryDown:send']);
+    const macKey = mac.state.primary?.outage?.key as string;
+    expect(compareKeys('primary', oracle.state.primary?.outage?.key as string, macKey)).toBeLessThan(0);
+    // They hear each other: mac keeps its mailed key, oracle takes it (its own start was never mailed).
+    const t = T0 + 3 * S;
+    mac.tick(down, t, [view('oracle', t, oracle.report(down, t))]);
+    const got = alertsForTick(oracle.input(down, t, [view('mac', t, mac.report(down, t))]));
+    expect(got.rekeys?.map((r) => r.to)).toEqual([macKey]);
+    oracle.tick(down, t, [view('mac', t, mac.report(down, t))]);
+    expect([mac.state.primary?.outage?.key, oracle.state.primary?.outage?.key]).toEqual([macKey, macKey]);
+  });
+
+  test('a recreated database joins its peer\'s chain on the first report it hears, so the next outage is numbered alike', () => {
+    const { mac, stale } = pair();
+    mac.events(down, T0 + 10 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 10 * S));
+    mac.events(up, T0 + 20 * S, [stale.oracle], tr('primary', 'down', 'up', T0 + 20 * S));
+    const fresh = new Monitor('oracle');
+    fresh.tick(up, T0 + 30 * S, [view('mac', T0 + 30 * S, mac.report(up, T0 + 30 * S))]);
+    expect(fresh.state.primary?.lastKey).toBe(mac.state.primary?.lastKey);
+    expect(nextOutageKey('primary', T0, [fresh.state.primary?.lastKey])).toBe(nextOutageKey('primary', T0, [mac.state.primary?.lastKey]));
+  });
+});
+
 describe('the peer wire', () => {
   test('a built report parses back; HTML, garbage and foreign JSON are refused with a reason', () => {
     const r = report('mac', { outages: [{ node: 'primary', key: 'primary.x', since: new Date(T0).toISOString(), mailedBy: null }] });
@@ -286,5 +403,10 @@ describe('the peer wire', () => {
     const extra = parsePeerReport(JSON.stringify({ ...r, verdicts: [{ node: 'primary' }], sent: [{ id: 987654, node: 'primary', kind: 'exposed', outageKey: null, status: 'sent', heldBy: null, at: new Date(T0).toISOString(), root: false, about: null }] }));
     expect(extra.ok).toBe(true);
     expect(extra.ok && 'verdicts' in extra.report).toBe(false);
+    // Outage keys: a huge list is refused; keys that are garbage or of another node never join a chain.
+    const lastKeys = Array.from({ length: 257 }, (_, i) => ({ node: `n${i}`, key: `n${i}.a.1.a` }));
+    expect(parsePeerReport(JSON.stringify({ ...r, lastKeys }))).toMatchObject({ ok: false, error: expect.stringMatching(/^not a peer report \(lastKeys: /) });
+    const odd = parsePeerReport(JSON.stringify({ ...r, lastKeys: [{ node: 'primary', key: '<script>' }, { node: 'primary', key: `fallback.${T0.toString(36)}.9.${T0.toString(36)}` }] }));
+    expect(odd.ok && peerLastKeys([view('mac', T0, odd.report)]).get('primary')).toBeUndefined();
   });
 });
