@@ -7,7 +7,7 @@ import { alertsForPeers, type PeerAlertState } from '../core/peer-alerts';
 import { alertsForDisagreement, currentVerdicts, DEFAULT_DISAGREE_AFTER_MS } from '../core/peer-disagree';
 import { gate as gateVerdict, type GateAlert } from '../core/peer-gate';
 import { outageThread, sameOutage } from '../core/outage-id';
-import { cannotDeliver, peerFacts, peerLastKeys, peerOutages, threadOwner, voiceOf, type PeerView, type Voice } from '../core/peers';
+import { cannotDeliver, peerFacts, inTouch, peerLastKeys, peerOutages, threadOwner, voiceOf, type PeerView, type Voice } from '../core/peers';
 import type { Logger } from '../logging';
 import type { Storage } from '../storage';
 import type { Outbox, StoredAlert } from '../storage';
@@ -131,7 +131,9 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
       const ended = new Set(outbox.recentAlerts(200).flatMap((a) => (a.kind === 'recovered' && a.facts.outageKey ? [outageThread(a.node, a.facts.outageKey)] : [])));
       for (const [node, o] of outages) if (ended.has(outageThread(node, o.key))) outages.delete(node);
     }
-    return { voice, outages, lastKeys: peerLastKeys(views), views, unsent };
+    // In touch: heard within three polls (and never longer than silentAfter).
+    const touch = inTouch(views, clock.mono(), Math.min(peerCfg.silentAfter, 3 * peerCfg.interval));
+    return { voice, outages, lastKeys: peerLastKeys(views), inTouch: touch, heardAll: views.every((v) => v.lastOkAt !== null), views, unsent };
   };
 
   /** Who owns the thread a follow-up belongs to (core/peers threadOwner), from what its start did here and peers' reports. */
@@ -153,14 +155,16 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     storage.transaction(() => {
       outbox.holdAlert(a.id, by);
       // The outage's start went out from another monitor (or from this one before a crash): it owns the thread.
+      // Only while its outage is open here is the peer's open outage the same one (whose key it then takes, with
+      // its queued follow-ups); a start queued for an outage already over keeps its own key.
       const st = outbox.loadPolicyState();
       const o = st[a.node]?.outage;
       if (a.facts.outageRoot && o && sameOutage(a.node, o.key, a.facts.outageKey) && by !== instance) {
         o.owner = by;
         o.key = peerKey ?? o.key;
         outbox.savePolicyState(st, now);
+        if (a.facts.outageKey && peerKey && peerKey !== a.facts.outageKey) outbox.rekeyPending(a.node, a.facts.outageKey, peerKey);
       }
-      if (a.facts.outageRoot && a.facts.outageKey && peerKey && peerKey !== a.facts.outageKey && by !== instance) outbox.rekeyPending(a.node, a.facts.outageKey, peerKey);
     });
     waitingSince.delete(a.id);
     logger.info({ alertId: a.id, node: a.node, kind: a.kind, by }, `alert held, not sent: ${why}: ${a.subject}`);
@@ -203,7 +207,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     const mono = clock.mono();
     let since = waitingSince.get(alertId);
     if (since === undefined) waitingSince.set(alertId, (since = mono));
-    const ga: GateAlert = { kind: a.kind, node: a.node, at: a.createdAt, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot, about: a.facts.monitor, owner: ownerOf(a, p.views, p.voice) };
+    const ga: GateAlert = { kind: a.kind, node: a.node, at: a.createdAt, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot, current: a.facts.outageRoot ? sameOutage(a.node, o?.key, a.facts.outageKey) : undefined, about: a.facts.monitor, owner: ownerOf(a, p.views, p.voice) };
     const v = gateVerdict(ga, {
       self: instance,
       rank: p.voice.rank,

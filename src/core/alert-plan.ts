@@ -1,5 +1,5 @@
 import type { CoreEvent, NodeRuntime } from './decide';
-import { bestChained, chainRoot, compareKeys, nextOutageKey, sameOutage } from './outage-id';
+import { bestChained, chainRoot, compareKeys, nextOutageKey, sameOutage, standaloneKey } from './outage-id';
 import { speaker, UNDECIDED, type PeerOutage } from './peers';
 import type { NodeStatus } from './status';
 import { emptyNodeState, type AlertKind, type SuppressReason, type EventRule, type Flapping, type NodeAlertState, type Outage, type AlertPolicyState, type NodeSnapshot, type AlertFacts, type PlannedAlert, type PolicyInput, type PolicyOutput } from './alert-types';
@@ -52,8 +52,26 @@ export class Plan {
     return [st?.lastKey, st?.outage?.key, this.input.peers?.lastKeys?.get(node), this.peerOutages.get(node)?.key];
   }
 
-  /** The key of a new outage of `node` confirmed down at `since` (core/outage-id): one past the best chain known. */
+  /**
+   * The key of a new outage of `node` confirmed down at `since` (core/outage-id). Numbered one past the best chain
+   * known, so monitors apart name it alike, while that count is current. Truth table (peers configured):
+   *   in touch with every peer                                   → numbered;
+   *   apart, every peer heard since start, first outage apart    → numbered (both sides count from the same
+   *                                                                 last contact), and later ones are not:
+   *   apart, after an outage already numbered apart              → by time (a peer may have seen an outage
+   *                                                                 this one did not: never share its number);
+   *   apart, some peer not heard since this monitor started      → by time (outages may have passed while it
+   *                                                                 was down).
+   * Named by time, an outage is its own thread: two monitors may then mail it under two Message-IDs, but two
+   * different outages never share one.
+   */
   newKey(node: string, since: number): string {
+    const p = this.input.peers;
+    if (p && p.inTouch === false) {
+      const st = this.node(node);
+      if (p.heardAll === false || st.namedApart) return standaloneKey(node, since);
+      st.namedApart = true;
+    }
     return nextOutageKey(node, since, this.knownKeys(node));
   }
 
@@ -75,6 +93,7 @@ export class Plan {
       o.key = peer.key;
     }
     st.lastKey = bestChained(node, this.knownKeys(node)) ?? chainRoot(node, this.input.at);
+    if (this.input.peers?.inTouch) delete st.namedApart;
   }
 
   /** The rule of settleKeys for one pair of keys (see its truth table). */

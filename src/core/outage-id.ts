@@ -13,7 +13,7 @@
  *           monitors naming one outage on their own differ here only; they settle on the earlier one once
  *           they hear each other.
  *
- * Keys stored by older versions, `{node}.{since}`, have no number: each is its own thread (n = 0).
+ * Keys without a number, `{node}.{since}` (named apart, or stored by older builds), are each their own thread (n = 0).
  */
 
 export interface OutageId {
@@ -37,6 +37,12 @@ export function parseOutageKey(node: string, key: string): OutageId {
   const t = Number.isFinite(last) && key.includes('.') ? last : null;
   return { thread: key, epoch: t ?? 0, n: 0, since: t };
 }
+
+/**
+ * A key outside any chain, `{node}.{since}`: its own thread, named by time. A monitor uses it when its count may
+ * be stale (see alert-plan newKey): two different outages then never share a Message-ID.
+ */
+export const standaloneKey = (node: string, since: number): string => `${node}.${b36(since)}`;
 
 /** The key a monitor that has seen nothing names for a node: the root of a new chain (n = 0, never mailed). */
 export const chainRoot = (node: string, at: number): string => `${node}.${b36(at)}.0.${b36(at)}`;

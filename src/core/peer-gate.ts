@@ -38,6 +38,8 @@ export interface GateAlert {
   outageKey?: string;
   /** It starts its outage's thread. */
   outageRoot?: boolean;
+  /** Its outage is still open here (false: it ended, and its start is still queued, e.g. the SMTP server refused). */
+  current?: boolean;
   /** The monitor it is about (monitorSilent, monitorBack, hostDown): never its speaker. */
   about?: string;
   /** Who mailed its outage's start (for reminders and recoveries). */
@@ -71,9 +73,11 @@ export const matchWindow = (deadline: number) => Math.max(120_000, 3 * deadline)
 
 /** The peer that reports this alert sent, if any (rule 2). */
 export function sentBy(a: GateAlert, ctx: Pick<GateContext, 'self' | 'reports' | 'outages' | 'deadline'>): string | undefined {
-  if (a.outageRoot) {
+  if (a.outageRoot && a.current !== false) {
+    // A peer's open outage on the node, while ours is open too, is the same outage whatever its key. Mailed by
+    // another monitor, or by this one before a crash lost the record (same identity). A start still queued for
+    // an outage that is over here is another outage than the one a peer has open now: sent, not dropped.
     const o = ctx.outages.get(a.node);
-    // Mailed by another monitor, or by this one before a crash lost the record (same identity).
     if (o?.mailedBy && (o.mailedBy !== ctx.self || sameOutage(a.node, o.key, a.outageKey))) return o.mailedBy;
   }
   for (const { name, report } of ctx.reports) {

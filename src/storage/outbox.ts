@@ -178,6 +178,7 @@ function parseNodeState(json: string): NodeAlertState {
       flapping: v.flapping ?? null,
       maintenance: typeof v.maintenance === 'string' ? v.maintenance : null,
       ...(typeof v.lastKey === 'string' && v.lastKey.length <= 300 ? { lastKey: v.lastKey } : {}),
+      ...(v.namedApart === true ? { namedApart: true } : {}),
     };
   } catch {
     return emptyNodeState();

@@ -4,8 +4,8 @@ import { alertsForEvents, alertsForTick, withAnnouncement } from '../../src/core
 import type { AlertPolicy, AlertPolicyState, PlannedAlert, PolicyInput } from '../../src/core/alert-types';
 import { initialState, type CoreEvent, type MonitorState } from '../../src/core/decide';
 import { alertsForPeers, type PeerAlertState } from '../../src/core/peer-alerts';
-import { compareKeys, nextOutageKey, outageThread } from '../../src/core/outage-id';
-import { isSilent, peerFacts, peerLastKeys, peerOutages, speaker, threadOwner, voiceOf, type PeerReport, type PeerView, type Voice } from '../../src/core/peers';
+import { compareKeys, nextOutageKey, outageThread, parseOutageKey, sameOutage } from '../../src/core/outage-id';
+import { inTouch, isSilent, peerFacts, peerLastKeys, peerOutages, speaker, threadOwner, voiceOf, type PeerReport, type PeerView, type Voice } from '../../src/core/peers';
 import type { NodeStatus } from '../../src/core/status';
 import { buildPeerReport } from '../../src/peers/report';
 import { parsePeerReport } from '../../src/peers/wire';
@@ -121,7 +121,7 @@ class Monitor {
   input(m: MonitorState, at: number, views: PeerView[]): PolicyInput {
     const voice = voiceOf(this.name, ['mac', 'oracle'], views, at, SILENT_AFTER);
     const unsent = new Set(this.out.filter((a) => a.status === 'pending').map((a) => a.id));
-    return { state: this.state, monitor: m, maintenance: new Map(), policy: POLICY, at, peers: { voice, outages: peerOutages(views, voice.live), lastKeys: peerLastKeys(views), unsent } };
+    return { state: this.state, monitor: m, maintenance: new Map(), policy: POLICY, at, peers: { voice, outages: peerOutages(views, voice.live), lastKeys: peerLastKeys(views), inTouch: inTouch(views, at, 3 * S), heardAll: views.every((v) => v.lastOkAt !== null), unsent } };
   }
   #store(alerts: PlannedAlert[], state: AlertPolicyState) {
     const got = alerts.map((a) => {
@@ -155,7 +155,7 @@ class Monitor {
       const here = root?.status === 'sent' ? [this.name] : root?.status === 'held' && this.heldBy.get(root.id) ? [this.heldBy.get(root.id) as string] : [];
       const owner = a.facts.kind === 'recovered' ? threadOwner(voice, views, a.facts.node, a.facts.outageKey, here) : undefined;
       const v = gate(
-        { kind: a.facts.kind, node: a.facts.node, at: a.facts.at, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot, about: a.facts.monitor, owner, supersededBy },
+        { kind: a.facts.kind, node: a.facts.node, at: a.facts.at, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot, current: a.facts.outageRoot ? sameOutage(a.facts.node, o?.key, a.facts.outageKey) : undefined, about: a.facts.monitor, owner, supersededBy },
         { self: this.name, rank: voice.rank, known: voice.known, live: voice.live, cannotDeliver: new Set(), reports: views.map((x) => ({ name: x.name, report: x.report })), outages, waitedMs, deadline: 20 * S },
       );
       if (v.act === 'send') a.status = 'sent';
@@ -336,22 +336,29 @@ describe('a two-way partition: two monitors that name one outage on their own gi
     expect(new Set([...rendered(mac, 'recovered'), ...rendered(oracle, 'recovered')].map((r) => r.mailSubject)).size).toBe(1);
   });
 
-  test('a monitor that missed an outage (dead through it) counts one behind: two threads in the partition, then one key and one recovery once they hear each other', () => {
+  test('apart, a monitor numbers only its first outage, and a restarted one none until it hears its peer: two different outages never share a thread', () => {
     const { mac, oracle, stale } = pair();
-    // oracle is dead while primary has a short outage only mac sees.
-    mac.events(down, T0 + 10 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 10 * S));
-    mac.deliver(T0 + 10 * S, [stale.oracle]);
+    // A short outage only mac sees (oracle is down): mac's first outage apart is numbered.
+    const [x] = mac.events(down, T0 + 10 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 10 * S));
     mac.events(up, T0 + 20 * S, [stale.oracle], tr('primary', 'down', 'up', T0 + 20 * S));
-    mac.deliver(T0 + 20 * S, [stale.oracle]);
-    const [m2] = mac.events(down, T0 + 50 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 50 * S));
-    const [o2] = oracle.events(down, T0 + 51 * S, [stale.mac], tr('primary', 'up', 'down', T0 + 51 * S));
-    expect(parseInt(m2!.facts.outageKey!.split('.')[2]!, 10)).toBe(2);
-    expect(outageThread('primary', o2!.facts.outageKey!)).not.toBe(outageThread('primary', m2!.facts.outageKey!));
-    // Heard again: oracle takes mac's key (the further chain), so what it still sends threads with mac's.
+    expect(parseOutageKey('primary', x!.facts.outageKey!).n).toBe(1);
+    // oracle restarts (its database as it was) and hears nothing: it may have missed outages, so it names by time.
+    const restarted = new Monitor('oracle');
+    restarted.state = oracle.state;
+    const notHeard = view('mac', null, null, T0 + 40 * S);
+    const [yOracle] = restarted.events(down, T0 + 51 * S, [notHeard], tr('primary', 'unknown', 'down', T0 + 51 * S));
+    // mac's second outage apart is named by time too: oracle might have numbered one mac never saw.
+    const [yMac] = mac.events(down, T0 + 50 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 50 * S));
+    const threads = [x, yMac, yOracle].map((a) => outageThread('primary', a!.facts.outageKey!));
+    expect(new Set(threads).size).toBe(3);
+    expect(threads.slice(1)).toEqual([`primary.${(T0 + 50 * S).toString(36)}`, `primary.${(T0 + 51 * S).toString(36)}`]);
+    // Heard again: one key for the open outage (the earlier-named), and one chain: the next outage is .2 on both.
     const tH = T0 + 70 * S;
-    oracle.tick(down, tH, [view('mac', tH, mac.report(down, tH))]);
-    expect(oracle.state.primary?.outage?.key).toBe(m2!.facts.outageKey);
-    expect(oracle.state.primary?.lastKey).toBe(m2!.facts.outageKey);
+    restarted.tick(down, tH, [view('mac', tH, mac.report(down, tH))]);
+    mac.tick(down, tH, [view('oracle', tH, restarted.report(down, tH))]);
+    expect(restarted.state.primary?.outage?.key).toBe(mac.state.primary?.outage?.key);
+    for (const m of [mac, restarted]) expect(parseOutageKey('primary', nextOutageKey('primary', tH, [m.state.primary?.lastKey])).n).toBe(2);
+    expect(mac.state.primary?.namedApart).toBeUndefined();
   });
 
   test('a new pair naming its first outage before their chains met: the thread already mailed wins over the better-numbered one, so the recovery threads under the mail people have', () => {
