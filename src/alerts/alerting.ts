@@ -7,7 +7,7 @@ import { alertsForPeers, type PeerAlertState } from '../core/peer-alerts';
 import { alertsForDisagreement, currentVerdicts, DEFAULT_DISAGREE_AFTER_MS } from '../core/peer-disagree';
 import { gate as gateVerdict, type GateAlert } from '../core/peer-gate';
 import { outageThread, sameOutage } from '../core/outage-id';
-import { cannotDeliver, peerFacts, inTouch, peerLastKeys, peerOutages, threadOwner, voiceOf, type PeerView, type Voice } from '../core/peers';
+import { cannotDeliver, peerFacts, peerLastKeys, peerOutages, threadOwner, voiceOf, type PeerView, type Voice } from '../core/peers';
 import type { Logger } from '../logging';
 import type { Storage } from '../storage';
 import type { Outbox, StoredAlert } from '../storage';
@@ -131,9 +131,14 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
       const ended = new Set(outbox.recentAlerts(200).flatMap((a) => (a.kind === 'recovered' && a.facts.outageKey ? [outageThread(a.node, a.facts.outageKey)] : [])));
       for (const [node, o] of outages) if (ended.has(outageThread(node, o.key))) outages.delete(node);
     }
-    // In touch: heard within three polls (and never longer than silentAfter).
-    const touch = inTouch(views, clock.mono(), Math.min(peerCfg.silentAfter, 3 * peerCfg.interval));
-    return { voice, outages, lastKeys: peerLastKeys(views), inTouch: touch, heardAll: views.every((v) => v.lastOkAt !== null), views, unsent };
+    const mailedRoots = new Set(
+      Object.values(outbox.loadPolicyState()).flatMap((st) => {
+        const id = st.outage?.announcedBy ?? null;
+        const status = id === null ? undefined : outbox.getAlert(id)?.status;
+        return id !== null && (status === 'sent' || status === 'partial') ? [id] : [];
+      }),
+    );
+    return { voice, outages, lastKeys: peerLastKeys(views), heardAll: views.every((v) => v.lastOkAt !== null), mailedRoots, views, unsent };
   };
 
   /** Who owns the thread a follow-up belongs to (core/peers threadOwner), from what its start did here and peers' reports. */
@@ -163,7 +168,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
         o.owner = by;
         o.key = peerKey ?? o.key;
         outbox.savePolicyState(st, now);
-        if (a.facts.outageKey && peerKey && peerKey !== a.facts.outageKey) outbox.rekeyPending(a.node, a.facts.outageKey, peerKey);
+        if (a.facts.outageKey && peerKey && peerKey !== a.facts.outageKey) outbox.rekeyOutage(a.node, a.facts.outageKey, peerKey);
       }
     });
     waitingSince.delete(a.id);
@@ -276,7 +281,7 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
     }
     outbox.savePolicyState(state, at);
     for (const r of out.rekeys ?? []) {
-      const moved = outbox.rekeyPending(r.node, r.from, r.to);
+      const moved = outbox.rekeyOutage(r.node, r.from, r.to);
       logger.info({ node: r.node, from: r.from, to: r.to, moved }, `outage of ${r.node} takes a peer's identity ${r.to} (was ${r.from}): its mails thread and dedupe with the peer's`);
     }
     if (out.peers) peerStore?.save(out.peers, at);

@@ -66,7 +66,10 @@ export function outageMessageId(node: string, outageKey: string, part = 'outage'
   return `<${idSafe(part)}.${idSafe(outageThread(node, outageKey))}@llm-sentinel>`;
 }
 
-const time = (ms: number | null) => (ms === null ? '-' : `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+const time = (ms: number | null) => {
+  const d = ms === null ? null : new Date(ms);
+  return d === null || Number.isNaN(d.getTime()) ? '-' : `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+};
 
 function traffic(f: AlertFacts): string {
   return f.allDown ? `no healthy node (apps stay on ${f.preferred})` : `apps on ${f.preferred}`;

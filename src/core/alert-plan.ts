@@ -53,25 +53,19 @@ export class Plan {
   }
 
   /**
-   * The key of a new outage of `node` confirmed down at `since` (core/outage-id). Numbered one past the best chain
-   * known, so monitors apart name it alike, while that count is current. Truth table (peers configured):
-   *   in touch with every peer                                   → numbered;
-   *   apart, every peer heard since start, first outage apart    → numbered (both sides count from the same
-   *                                                                 last contact), and later ones are not:
-   *   apart, after an outage already numbered apart              → by time (a peer may have seen an outage
-   *                                                                 this one did not: never share its number);
-   *   apart, some peer not heard since this monitor started      → by time (outages may have passed while it
-   *                                                                 was down).
-   * Named by time, an outage is its own thread: two monitors may then mail it under two Message-IDs, but two
-   * different outages never share one.
+   * The key of a new outage of `node` confirmed down at `since` (core/outage-id): numbered one past the best chain
+   * known, so two monitors apart name it alike. Truth table (peers configured):
+   *   every peer heard at least once since this monitor started → numbered (its count is the one they share:
+   *                                                              every outage it missed while running apart it
+   *                                                              learns on the next report);
+   *   some peer not heard since this monitor started            → by time: outages may have come and gone while
+   *                                                              it was down, and a stale number would give this
+   *                                                              outage the Message-ID of one a peer mailed.
+   * Named by time, an outage is its own thread: two monitors may then mail it under two Message-IDs, but it never
+   * takes another outage's.
    */
   newKey(node: string, since: number): string {
-    const p = this.input.peers;
-    if (p && p.inTouch === false) {
-      const st = this.node(node);
-      if (p.heardAll === false || st.namedApart) return standaloneKey(node, since);
-      st.namedApart = true;
-    }
+    if (this.input.peers?.heardAll === false) return standaloneKey(node, since);
     return nextOutageKey(node, since, this.knownKeys(node));
   }
 
@@ -93,14 +87,14 @@ export class Plan {
       o.key = peer.key;
     }
     st.lastKey = bestChained(node, this.knownKeys(node)) ?? chainRoot(node, this.input.at);
-    if (this.input.peers?.inTouch) delete st.namedApart;
   }
 
   /** The rule of settleKeys for one pair of keys (see its truth table). */
   takesPeerKey(node: string, o: Outage, key: string, peer: PeerOutage): boolean {
     const better = compareKeys(node, peer.key, key) < 0;
     if (sameOutage(node, peer.key, key)) return better;
-    const mine = o.announced && o.owner === this.self && o.announcedBy !== null && !this.unsent.has(o.announcedBy);
+    // Mailed as this monitor's report says it (src/peers/report.ts): accepted by a channel, not merely queued.
+    const mine = o.owner === this.self && o.announcedBy !== null && (this.input.peers?.mailedRoots?.has(o.announcedBy) ?? false);
     const theirs = peer.mailedBy !== null && peer.mailedBy !== this.self;
     return mine === theirs ? better : theirs;
   }

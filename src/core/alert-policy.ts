@@ -121,7 +121,10 @@ export function alertsForTick(input: PolicyInput): PolicyOutput {
       const last = o.lastReminderAt ?? o.since;
       if (at - last >= policy.reminderInterval) {
         o.lastReminderAt = at;
-        o.reminders = (o.reminders ?? 0) + 1;
+        // Numbered by the intervals elapsed since the outage began (never less than one past the last here), so a
+        // monitor that adopted the outage late names its n-th reminder as the owner did, and never reuses a
+        // number the owner already mailed for an earlier one.
+        o.reminders = Math.max((o.reminders ?? 0) + 1, Math.round((at - o.since) / policy.reminderInterval));
         const suppressed = plan.suppression(rt.name, 'reminder', { owner: o.owner });
         plan.emit(plan.facts('reminder', rt.name, { cause: o.cause, detail: o.detail, since: o.since, durationMs: at - o.since, outageKey: o.key, reminder: o.reminders }), suppressed, o.announcedBy, false, o.owner);
       }

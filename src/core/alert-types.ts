@@ -82,8 +82,6 @@ export interface NodeAlertState {
   flapping: Flapping | null;
   /** The best outage key known for the node (its own or a peer's, open or over): a new outage is numbered one past it (core/outage-id). */
   lastKey?: string;
-  /** An outage was numbered while out of touch with the peers: until they are heard again, new ones are named by time. */
-  namedApart?: boolean;
   /** The reason of the maintenance window that covered the node at the last look, so its end is noticed (even across a restart). */
   maintenance: string | null;
 }
@@ -171,10 +169,10 @@ export interface PeerPolicyInput {
   outages: ReadonlyMap<string, PeerOutage>;
   /** The best outage key any peer reported per node (open or over): the chain new outages are numbered in. */
   lastKeys?: ReadonlyMap<string, string>;
-  /** Every peer heard from (either direction) within the last few polls: a count named now is current. */
-  inTouch?: boolean;
   /** Every peer heard from at least once since this monitor started (a restart may have missed outages). */
   heardAll?: boolean;
+  /** This monitor's outage starts that a channel accepted (sent or partial): what its /peer report calls mailed. */
+  mailedRoots?: ReadonlySet<number>;
   /** Alert ids queued at this monitor and not delivered yet (a follower's copies wait behind the gate). */
   unsent?: ReadonlySet<number>;
 }
@@ -182,7 +180,7 @@ export interface PeerPolicyInput {
 export interface PolicyOutput {
   state: AlertPolicyState;
   alerts: PlannedAlert[];
-  /** Open outages that took a peer's better key: their queued alerts move to it (outbox.rekeyPending). */
+  /** Open outages that took a peer's better key: their queued alerts move to it (outbox.rekeyOutage). */
   rekeys?: Array<{ node: string; from: string; to: string }>;
 }
 

@@ -24,18 +24,33 @@ export interface OutageId {
   since: number | null;
 }
 
-const B36 = /^[0-9a-z]+$/;
+const B36 = /^[0-9a-z]{1,11}$/;
 const b36 = (ms: number) => Math.max(0, Math.round(ms)).toString(36);
+/** The last millisecond a Date can hold: a time part past it is not a time (a peer's garbage). */
+const MAX_MS = 8.64e15;
+const time36 = (t: string): number | null => {
+  const v = B36.test(t) ? parseInt(t, 36) : NaN;
+  return Number.isFinite(v) && v <= MAX_MS ? v : null;
+};
 
 export function parseOutageKey(node: string, key: string): OutageId {
   const rest = key.startsWith(`${node}.`) ? key.slice(node.length + 1).split('.') : [];
   const [epoch, n, since] = rest;
-  if (rest.length === 3 && epoch && n && since && B36.test(epoch) && /^\d{1,9}$/.test(n) && B36.test(since)) {
-    return { thread: `${node}.${epoch}.${n}`, epoch: parseInt(epoch, 36), n: Number(n), since: parseInt(since, 36) };
+  const e = epoch === undefined ? null : time36(epoch);
+  const t = since === undefined ? null : time36(since);
+  if (rest.length === 3 && e !== null && t !== null && n !== undefined && /^\d{1,9}$/.test(n)) {
+    return { thread: `${node}.${epoch}.${n}`, epoch: e, n: Number(n), since: t };
   }
-  const last = parseInt(key.slice(key.lastIndexOf('.') + 1), 36);
-  const t = Number.isFinite(last) && key.includes('.') ? last : null;
-  return { thread: key, epoch: t ?? 0, n: 0, since: t };
+  const last = time36(key.slice(key.lastIndexOf('.') + 1));
+  const at = key.includes('.') ? last : null;
+  return { thread: key, epoch: at ?? 0, n: 0, since: at };
+}
+
+/** A key this monitor could have written for `node`: numbered or by time, every time part a real time. */
+export function isOutageKey(node: string, key: string): boolean {
+  const rest = key.startsWith(`${node}.`) ? key.slice(node.length + 1) : '';
+  const id = parseOutageKey(node, key);
+  return id.since !== null && (id.thread !== key || /^[0-9a-z]{1,11}$/.test(rest));
 }
 
 /**

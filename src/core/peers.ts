@@ -166,14 +166,6 @@ export function peerStatus(self: string, rank: readonly string[], views: readonl
   ];
 }
 
-/**
- * Every peer heard from (either direction) within `within` ms (monotonic): what each reported about its outages
- * is current, so an outage named now is numbered as they would number it (core/alert-plan newKey).
- */
-export function inTouch(views: readonly PeerView[], now: number, within: number): boolean {
-  return views.every((v) => v.lastOkAt !== null && now - v.lastOkAt <= within);
-}
-
 /** Live peers whose own report says they cannot deliver: an alert failing there longer than `deadline`. */
 export function cannotDeliver(views: readonly PeerView[], deadline: number): Set<string> {
   return new Set(views.filter((v) => (v.report?.delivery?.oldestFailingMs ?? -1) >= deadline).map((v) => v.name));

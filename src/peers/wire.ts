@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isOutageKey } from '../core/outage-id';
 import type { PeerReport } from '../core/peers';
 
 /** GET /peer bodies larger than this are not a peer's answer (a report is a few KiB). */
@@ -6,6 +7,9 @@ export const MAX_PEER_REPORT_BYTES = 256 * 1024;
 
 const isoDate = z.string().max(64).refine((s) => !Number.isNaN(Date.parse(s)), 'an ISO date');
 const name = z.string().min(1).max(200);
+/** An outage key must be one a monitor writes for that node (core/outage-id): an absurd one would be adopted and rendered. */
+const keyOfNode = (x: { node: string; key: string }) => isOutageKey(x.node, x.key);
+const KEY_MESSAGE = 'an outage key of its node ({node}.{chain}.{n}.{since} or {node}.{since}, times in base 36)';
 
 /** The shape a peer must answer; unknown fields are dropped (a newer peer may add some). */
 const reportSchema = z.object({
@@ -27,8 +31,8 @@ const reportSchema = z.object({
       }),
     )
     .max(256),
-  outages: z.array(z.object({ node: name, key: z.string().min(1).max(300), since: isoDate, mailedBy: name.nullable() })).max(256),
-  lastKeys: z.array(z.object({ node: name, key: z.string().min(1).max(300) })).max(256).optional(),
+  outages: z.array(z.object({ node: name, key: z.string().min(1).max(300), since: isoDate, mailedBy: name.nullable() }).refine(keyOfNode, KEY_MESSAGE)).max(256),
+  lastKeys: z.array(z.object({ node: name, key: z.string().min(1).max(300) }).refine(keyOfNode, KEY_MESSAGE)).max(256).optional(),
   sent: z
     .array(
       z.object({
@@ -41,7 +45,7 @@ const reportSchema = z.object({
         at: isoDate,
         root: z.boolean().optional(),
         about: name.nullable().optional(),
-      }),
+      }).refine((x) => x.outageKey === null || keyOfNode({ node: x.node, key: x.outageKey }), KEY_MESSAGE),
     )
     .max(1000),
   delivery: z

@@ -102,10 +102,12 @@ export interface Outbox {
   /** A queued alert another monitor already sent: its pending deliveries become `held`, the alert suppressed (peer). */
   holdAlert(alertId: number, by: string): void;
   /**
-   * The pending follow-ups (recovery, reminder) of an outage whose start another monitor mailed under another
-   * identity take that identity: they thread under its mail and match its copies.
+   * An open outage took another key (a peer's): its queued alerts that no channel has delivered yet take it
+   * (they thread under the peer's mail and match its copies), and so does its start if it went out (so this
+   * monitor's report says it mailed the outage now known by that key). A delivery already made keeps the key it
+   * went out with. Returns how many rows moved.
    */
-  rekeyPending(node: string, fromKey: string, toKey: string): number;
+  rekeyOutage(node: string, fromKey: string, toKey: string): number;
   /** Newest first; default 50, at most 10 000. */
   recentAlerts(limit?: number): AlertWithDeliveries[];
   attempts(alertId: number): StoredAttempt[];
@@ -178,7 +180,6 @@ function parseNodeState(json: string): NodeAlertState {
       flapping: v.flapping ?? null,
       maintenance: typeof v.maintenance === 'string' ? v.maintenance : null,
       ...(typeof v.lastKey === 'string' && v.lastKey.length <= 300 ? { lastKey: v.lastKey } : {}),
-      ...(v.namedApart === true ? { namedApart: true } : {}),
     };
   } catch {
     return emptyNodeState();
@@ -220,7 +221,9 @@ export function createOutbox(db: BetterSqlite3.Database): Outbox {
       WHERE id = ? AND status = 'pending'`),
   };
   const rekey = db.prepare<[string, string, string]>(`UPDATE alerts SET facts = json_set(facts, '$.outageKey', ?)
-    WHERE node = ? AND status = 'pending' AND json_extract(facts, '$.outageKey') = ?`);
+    WHERE node = ? AND json_extract(facts, '$.outageKey') = ?
+      AND ((status = 'pending' AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = alerts.id AND d.status = 'sent'))
+        OR (status IN ('sent', 'partial') AND json_extract(facts, '$.outageRoot') = 1))`);
   const holdAlert = db.transaction((alertId: number, by: string): void => {
     s.holdDeliveries.run(`sent by peer ${by}`.slice(0, TEXT_MAX), alertId);
     s.holdAlert.run(by, alertId);
@@ -277,7 +280,7 @@ export function createOutbox(db: BetterSqlite3.Database): Outbox {
     pendingDeliveries: () => s.pending.all().map((r) => ({ ...toDelivery(r), node: r.node, createdAt: r.created_at })),
     recordAttempt: (a) => recordAttempt(a),
     holdAlert: (alertId, by) => holdAlert(alertId, by),
-    rekeyPending: (node, fromKey, toKey) => rekey.run(toKey, node, fromKey).changes,
+    rekeyOutage: (node, fromKey, toKey) => rekey.run(toKey, node, fromKey).changes,
     recentAlerts: (limit = 50) =>
       s.recent.all(Math.min(Math.max(1, Math.floor(limit)), 10_000)).map((r) => ({ ...toAlert(r), deliveries: s.deliveriesOf.all(r.id).map(toDelivery) })),
     attempts: (alertId) =>

@@ -245,14 +245,14 @@ describe('queries round-trip', () => {
     expect(s.recentTransitions({ limit: 1 })[0]?.detail).toHaveLength(300);
   });
 
-  test('the alert policy state keeps each node\'s outage chain (lastKey, namedApart) across a reopen; a bad one is dropped, not fatal', () => {
+  test('the alert policy state keeps each node\'s outage chain (lastKey) across a reopen; a bad one is dropped, not fatal', () => {
     const file = path.join(tmp, 'data', 'policy.db');
     const s = storage(file);
     const key = `primary.${T0.toString(36)}.7.${T0.toString(36)}`;
-    s.outbox.savePolicyState({ primary: { outage: null, flips: [], flapping: null, maintenance: null, lastKey: key, namedApart: true }, fallback: { outage: null, flips: [], flapping: null, maintenance: null, lastKey: 'x'.repeat(301) } }, T0);
+    s.outbox.savePolicyState({ primary: { outage: null, flips: [], flapping: null, maintenance: null, lastKey: key }, fallback: { outage: null, flips: [], flapping: null, maintenance: null, lastKey: 'x'.repeat(301) } }, T0);
     s.close();
     const again = storage(file);
-    expect(again.outbox.loadPolicyState()).toEqual({ primary: { outage: null, flips: [], flapping: null, maintenance: null, lastKey: key, namedApart: true }, fallback: { outage: null, flips: [], flapping: null, maintenance: null } });
+    expect(again.outbox.loadPolicyState()).toEqual({ primary: { outage: null, flips: [], flapping: null, maintenance: null, lastKey: key }, fallback: { outage: null, flips: [], flapping: null, maintenance: null } });
     again.close();
   });
 

@@ -176,6 +176,16 @@ describe('alert policy: reminders', () => {
     expect(renderAlert({ id: 9, instance: 'mac', facts: second[0]!.facts, threadOf: second[0]!.threadOf }).messageId).toBe(`<reminder-2.${outageThread('primary', second[0]!.facts.outageKey!)}@llm-sentinel>`);
   });
 
+  test('a monitor that took the outage over late numbers its reminder by the intervals elapsed, not from 1 (the owner already mailed reminders 1 and 2)', () => {
+    const d = new Driver();
+    d.events(down, T0, tr('primary', 'up', 'down', T0));
+    // Adopted at 12 h (its owner died): no reminder of its own yet.
+    const o = d.state.primary!.outage!;
+    d.state = { ...d.state, primary: { ...d.state.primary!, outage: { ...o, lastReminderAt: T0 + 12 * HOUR, reminders: undefined } } };
+    const [r] = d.tick(down, T0 + 18 * HOUR);
+    expect(r?.facts.reminder).toBe(3);
+  });
+
   test('a long sleep sends one reminder, not one per missed interval; a clock stepped back sends none', () => {
     const d = new Driver();
     d.events(down, T0, tr('primary', 'up', 'down', T0));

@@ -1,11 +1,11 @@
 import { outageMessageId, renderAlert } from '../../src/alerts/render';
 import { gate } from '../../src/core/peer-gate';
 import { alertsForEvents, alertsForTick, withAnnouncement } from '../../src/core/alert-policy';
-import type { AlertPolicy, AlertPolicyState, PlannedAlert, PolicyInput } from '../../src/core/alert-types';
+import type { AlertPolicy, AlertPolicyState, PlannedAlert, PolicyInput, PolicyOutput } from '../../src/core/alert-types';
 import { initialState, type CoreEvent, type MonitorState } from '../../src/core/decide';
 import { alertsForPeers, type PeerAlertState } from '../../src/core/peer-alerts';
 import { compareKeys, nextOutageKey, outageThread, parseOutageKey, sameOutage } from '../../src/core/outage-id';
-import { inTouch, isSilent, peerFacts, peerLastKeys, peerOutages, speaker, threadOwner, voiceOf, type PeerReport, type PeerView, type Voice } from '../../src/core/peers';
+import { isSilent, peerFacts, peerLastKeys, peerOutages, speaker, threadOwner, voiceOf, type PeerReport, type PeerView, type Voice } from '../../src/core/peers';
 import type { NodeStatus } from '../../src/core/status';
 import { buildPeerReport } from '../../src/peers/report';
 import { parsePeerReport } from '../../src/peers/wire';
@@ -118,12 +118,23 @@ class Monitor {
     readonly name: string,
     readonly sharedHost = new Map<string, string>(),
   ) {}
+  /** The policy's input as alerts/alerting.ts peerInput() builds it. */
   input(m: MonitorState, at: number, views: PeerView[]): PolicyInput {
     const voice = voiceOf(this.name, ['mac', 'oracle'], views, at, SILENT_AFTER);
     const unsent = new Set(this.out.filter((a) => a.status === 'pending').map((a) => a.id));
-    return { state: this.state, monitor: m, maintenance: new Map(), policy: POLICY, at, peers: { voice, outages: peerOutages(views, voice.live), lastKeys: peerLastKeys(views), inTouch: inTouch(views, at, 3 * S), heardAll: views.every((v) => v.lastOkAt !== null), unsent } };
+    const outages = peerOutages(views, voice.live);
+    // A peer's outage this monitor has seen end is over.
+    const ended = new Set(this.out.flatMap((a) => (a.facts.kind === 'recovered' && a.facts.outageKey ? [outageThread(a.facts.node, a.facts.outageKey)] : [])));
+    for (const [node, o] of outages) if (ended.has(outageThread(node, o.key))) outages.delete(node);
+    const mailedRoots = new Set(Object.values(this.state).flatMap((st) => (st.outage?.announcedBy && this.out.find((a) => a.id === st.outage?.announcedBy)?.status === 'sent' ? [st.outage.announcedBy] : [])));
+    return { state: this.state, monitor: m, maintenance: new Map(), policy: POLICY, at, peers: { voice, outages, lastKeys: peerLastKeys(views), heardAll: views.every((v) => v.lastOkAt !== null), mailedRoots, unsent } };
   }
-  #store(alerts: PlannedAlert[], state: AlertPolicyState) {
+  /** outbox.rekeyOutage: queued alerts, and a start that went out, take the outage's new key. */
+  #rekey(node: string, from: string, to: string) {
+    for (const a of this.out) if (a.facts.node === node && a.facts.outageKey === from && (a.status === 'pending' || (a.status === 'sent' && a.facts.outageRoot))) a.facts = { ...a.facts, outageKey: to };
+  }
+  #store(alerts: PlannedAlert[], state: AlertPolicyState, rekeys: NonNullable<PolicyOutput['rekeys']> = []) {
+    for (const r of rekeys) this.#rekey(r.node, r.from, r.to);
     const got = alerts.map((a) => {
       const id = ++this.#id;
       if (a.announces) state = withAnnouncement(state, a.facts.node, id);
@@ -135,13 +146,13 @@ class Monitor {
   }
   events(m: MonitorState, at: number, views: PeerView[], ...e: CoreEvent[]) {
     const r = alertsForEvents(this.input(m, at, views), e);
-    return this.#store(r.alerts, r.state);
+    return this.#store(r.alerts, r.state, r.rekeys);
   }
   tick(m: MonitorState, at: number, views: PeerView[]) {
     const p = alertsForPeers(this.input(m, at, views), this.peerMemory, peerFacts(views, this.sharedHost, at, SILENT_AFTER));
     this.peerMemory = p.peers;
     const t = alertsForTick({ ...this.input(m, at, views), state: p.state });
-    return this.#store([...p.alerts, ...t.alerts], t.state);
+    return this.#store([...p.alerts, ...t.alerts], t.state, t.rekeys);
   }
   /** The sender's pass: each pending alert through the gate; returns what it did with each, in order. */
   deliver(at: number, views: PeerView[], waitedMs = 0): string[] {
@@ -150,20 +161,26 @@ class Monitor {
     const did: string[] = [];
     for (const a of this.out.filter((x) => x.status === 'pending')) {
       const o = this.state[a.facts.node]?.outage;
-      const supersededBy = a.facts.outageRoot && o && o.key === a.facts.outageKey && o.announcedBy !== null && o.announcedBy > a.id ? o.announcedBy : undefined;
+      const current = o ? sameOutage(a.facts.node, o.key, a.facts.outageKey) : false;
+      const supersededBy = a.facts.outageRoot && o && current && o.announcedBy !== null && o.announcedBy > a.id ? o.announcedBy : undefined;
       const root = this.out.find((x) => x.id === a.threadOf);
-      const here = root?.status === 'sent' ? [this.name] : root?.status === 'held' && this.heldBy.get(root.id) ? [this.heldBy.get(root.id) as string] : [];
-      const owner = a.facts.kind === 'recovered' ? threadOwner(voice, views, a.facts.node, a.facts.outageKey, here) : undefined;
+      const heldFor = root ? this.heldBy.get(root.id) : undefined;
+      const here = root?.status === 'sent' ? [this.name] : root?.status === 'held' && heldFor && heldFor !== this.name ? [heldFor] : [];
+      const owner = a.facts.kind === 'recovered' || a.facts.kind === 'reminder' ? threadOwner(voice, views, a.facts.node, a.facts.outageKey, here) : undefined;
       const v = gate(
-        { kind: a.facts.kind, node: a.facts.node, at: a.facts.at, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot, current: a.facts.outageRoot ? sameOutage(a.facts.node, o?.key, a.facts.outageKey) : undefined, about: a.facts.monitor, owner, supersededBy },
+        { kind: a.facts.kind, node: a.facts.node, at: a.facts.at, outageKey: a.facts.outageKey, outageRoot: a.facts.outageRoot, current: a.facts.outageRoot ? current : undefined, about: a.facts.monitor, owner, supersededBy },
         { self: this.name, rank: voice.rank, known: voice.known, live: voice.live, cannotDeliver: new Set(), reports: views.map((x) => ({ name: x.name, report: x.report })), outages, waitedMs, deadline: 20 * S },
       );
       if (v.act === 'send') a.status = 'sent';
       if (v.act === 'hold') {
         a.status = 'held';
         this.heldBy.set(a.id, v.by);
-        // The outage's start went out from a peer: it owns the thread (as alerts/alerting.ts records it).
-        if (a.facts.outageRoot && o && v.by !== this.name) Object.assign(o, { owner: v.by, key: outages.get(a.facts.node)?.key ?? o.key });
+        // The outage's start went out from a peer: it owns the thread and its key (as alerts/alerting.ts hold()).
+        const peerKey = outages.get(a.facts.node)?.key;
+        if (a.facts.outageRoot && o && current && v.by !== this.name) {
+          if (peerKey && a.facts.outageKey && peerKey !== a.facts.outageKey) this.#rekey(a.facts.node, a.facts.outageKey, peerKey);
+          Object.assign(o, { owner: v.by, key: peerKey ?? o.key });
+        }
       }
       did.push(`${a.facts.kind}:${v.act}`);
     }
@@ -336,29 +353,35 @@ describe('a two-way partition: two monitors that name one outage on their own gi
     expect(new Set([...rendered(mac, 'recovered'), ...rendered(oracle, 'recovered')].map((r) => r.mailSubject)).size).toBe(1);
   });
 
-  test('apart, a monitor numbers only its first outage, and a restarted one none until it hears its peer: two different outages never share a thread', () => {
+  test('apart, every outage both see is numbered alike; a restarted monitor names by time until it hears its peer, so a stale count never takes the Message-ID of an outage its peer mailed', () => {
     const { mac, oracle, stale } = pair();
-    // A short outage only mac sees (oracle is down): mac's first outage apart is numbered.
-    const [x] = mac.events(down, T0 + 10 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 10 * S));
-    mac.events(up, T0 + 20 * S, [stale.oracle], tr('primary', 'down', 'up', T0 + 20 * S));
-    expect(parseOutageKey('primary', x!.facts.outageKey!).n).toBe(1);
-    // oracle restarts (its database as it was) and hears nothing: it may have missed outages, so it names by time.
+    const keysOf = (ms: Array<[Monitor, number]>, t: number) => ms.map(([m, dt]) => m.events(down, t + dt, [m === mac ? stale.oracle : stale.mac], tr('primary', 'up', 'down', t + dt))[0]!.facts.outageKey!);
+    const ends = (t: number, ...ms: Monitor[]) => ms.forEach((m) => m.events(up, t, [m === mac ? stale.oracle : stale.mac], tr('primary', 'down', 'up', t)));
+    // Two outages apart, both seen by both: each numbered alike (one Message-ID per outage), whenever each confirms.
+    const x = keysOf([[mac, 0], [oracle, 2 * S]], T0 + 40 * S);
+    ends(T0 + 50 * S, mac, oracle);
+    const y = keysOf([[mac, 3 * S], [oracle, 0]], T0 + 80 * S);
+    ends(T0 + 90 * S, mac, oracle);
+    expect([x, y].map((k) => new Set(k.map((key) => outageThread('primary', key))).size)).toEqual([1, 1]);
+    expect(y.map((k) => parseOutageKey('primary', k).n)).toEqual([2, 2]);
+    // oracle dies; mac sees outage z alone (.3). oracle restarts, still apart, and the next outage comes.
+    const [z] = mac.events(down, T0 + 120 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 120 * S));
+    ends(T0 + 130 * S, mac);
     const restarted = new Monitor('oracle');
     restarted.state = oracle.state;
-    const notHeard = view('mac', null, null, T0 + 40 * S);
-    const [yOracle] = restarted.events(down, T0 + 51 * S, [notHeard], tr('primary', 'unknown', 'down', T0 + 51 * S));
-    // mac's second outage apart is named by time too: oracle might have numbered one mac never saw.
-    const [yMac] = mac.events(down, T0 + 50 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 50 * S));
-    const threads = [x, yMac, yOracle].map((a) => outageThread('primary', a!.facts.outageKey!));
-    expect(new Set(threads).size).toBe(3);
-    expect(threads.slice(1)).toEqual([`primary.${(T0 + 50 * S).toString(36)}`, `primary.${(T0 + 51 * S).toString(36)}`]);
-    // Heard again: one key for the open outage (the earlier-named), and one chain: the next outage is .2 on both.
-    const tH = T0 + 70 * S;
+    const notHeard = view('mac', null, null, T0 + 150 * S);
+    const [wOracle] = restarted.events(down, T0 + 161 * S, [notHeard], tr('primary', 'unknown', 'down', T0 + 161 * S));
+    const [wMac] = mac.events(down, T0 + 160 * S, [stale.oracle], tr('primary', 'up', 'down', T0 + 160 * S));
+    // Counting from its database, oracle would have named w .3: the Message-ID of z, which mac mailed.
+    expect(outageThread('primary', wOracle!.facts.outageKey!)).toBe(`primary.${(T0 + 161 * S).toString(36)}`);
+    expect(outageThread('primary', wOracle!.facts.outageKey!)).not.toBe(outageThread('primary', z!.facts.outageKey!));
+    expect(parseOutageKey('primary', wMac!.facts.outageKey!).n).toBe(4);
+    // Heard again: one key for the open outage (the numbered one), and one chain: the next outage is .5 on both.
+    const tH = T0 + 180 * S;
     restarted.tick(down, tH, [view('mac', tH, mac.report(down, tH))]);
     mac.tick(down, tH, [view('oracle', tH, restarted.report(down, tH))]);
-    expect(restarted.state.primary?.outage?.key).toBe(mac.state.primary?.outage?.key);
-    for (const m of [mac, restarted]) expect(parseOutageKey('primary', nextOutageKey('primary', tH, [m.state.primary?.lastKey])).n).toBe(2);
-    expect(mac.state.primary?.namedApart).toBeUndefined();
+    expect(restarted.state.primary?.outage?.key).toBe(wMac!.facts.outageKey);
+    for (const m of [mac, restarted]) expect(parseOutageKey('primary', nextOutageKey('primary', tH, [m.state.primary?.lastKey])).n).toBe(5);
   });
 
   test('a new pair naming its first outage before their chains met: the thread already mailed wins over the better-numbered one, so the recovery threads under the mail people have', () => {
@@ -413,7 +436,12 @@ describe('the peer wire', () => {
     // Outage keys: a huge list is refused; keys that are garbage or of another node never join a chain.
     const lastKeys = Array.from({ length: 257 }, (_, i) => ({ node: `n${i}`, key: `n${i}.a.1.a` }));
     expect(parsePeerReport(JSON.stringify({ ...r, lastKeys }))).toMatchObject({ ok: false, error: expect.stringMatching(/^not a peer report \(lastKeys: /) });
-    const odd = parsePeerReport(JSON.stringify({ ...r, lastKeys: [{ node: 'primary', key: '<script>' }, { node: 'primary', key: `fallback.${T0.toString(36)}.9.${T0.toString(36)}` }] }));
-    expect(odd.ok && peerLastKeys([view('mac', T0, odd.report)]).get('primary')).toBeUndefined();
+    // A key must be one a monitor writes for its node, every time part a real time: an absurd one would be taken
+    // (the best number wins) and then fail to render in every mail of the node.
+    for (const key of ['<script>', `fallback.${T0.toString(36)}.9.${T0.toString(36)}`, 'primary.1.999999999.zzzzzzzzzzz', 'primary.zzzzzzzzzzz']) {
+      expect(parsePeerReport(JSON.stringify({ ...r, lastKeys: [{ node: 'primary', key }] }))).toMatchObject({ ok: false, error: expect.stringMatching(/^not a peer report \(lastKeys\.0: an outage key of its node/) });
+    }
+    expect(parsePeerReport(JSON.stringify({ ...r, outages: [{ node: 'primary', key: 'primary.1.2.zzzzzzzzzzz', since: new Date(T0).toISOString(), mailedBy: null }] }))).toMatchObject({ ok: false });
+    expect(parsePeerReport(JSON.stringify({ ...r, lastKeys: [{ node: 'primary', key: `primary.${T0.toString(36)}.9.${T0.toString(36)}` }, { node: 'primary', key: `primary.${T0.toString(36)}` }] })).ok).toBe(true);
   });
 });
