@@ -256,6 +256,25 @@ describe('queries round-trip', () => {
     again.close();
   });
 
+  test('rekeyOutage: undelivered alerts and a start that went out take the new key; a delivery already made keeps its own', () => {
+    const s = storage();
+    const from = `primary.${T0.toString(36)}`;
+    const to = `primary.${(T0 - 3600_000).toString(36)}.4.${T0.toString(36)}`;
+    const facts = (kind: string, root = false) => ({ kind, severity: 'critical', node: 'primary', at: T0, cause: null, detail: null, since: T0, durationMs: null, preferred: 'fallback', allDown: false, primary: 'primary', nodes: [], outageKey: from, ...(root ? { outageRoot: true } : {}) }) as never;
+    const add = (kind: string, root = false) => s.outbox.insertAlert({ instance: 'mac', node: 'primary', kind, severity: 'critical', createdAt: T0, subject: kind, facts: facts(kind, root), threadOf: null, suppressed: null, channels: ['email', 'ntfy'] });
+    const start = add('primaryDown', true);
+    const reminder = add('reminder');
+    const partial = add('reminder');
+    const queued = add('recovered');
+    for (const ch of ['email', 'ntfy']) s.outbox.recordAttempt({ alertId: start, channel: ch, at: T0, outcome: 'sent', durationMs: 5 });
+    for (const ch of ['email', 'ntfy']) s.outbox.recordAttempt({ alertId: reminder, channel: ch, at: T0, outcome: 'sent', durationMs: 5 });
+    s.outbox.recordAttempt({ alertId: partial, channel: 'email', at: T0, outcome: 'sent', durationMs: 5 });
+    expect(s.outbox.rekeyOutage('primary', from, to)).toBe(2);
+    const keyOf = (id: number) => s.outbox.getAlert(id)?.facts.outageKey;
+    expect([start, reminder, partial, queued].map(keyOf)).toEqual([to, from, from, to]);
+    s.close();
+  });
+
   test('preferred changes: insert and latest', () => {
     const s = storage();
     expect(s.lastPreferred()).toBeUndefined();
