@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config';
 import { alertsForEvents, alertsForMonitorEvent, alertsForTick, withAnnouncement } from '../core/alert-policy';
-import { type AlertPolicy, type MonitorEvent, type PeerPolicyInput, type PolicyInput, type PolicyOutput } from '../core/alert-types';
+import { type AlertPolicy, type AlertPolicyState, type MonitorEvent, type PeerPolicyInput, type PolicyInput, type PolicyOutput } from '../core/alert-types';
 import type { CoreEvent, Instant, MonitorState } from '../core/decide';
 import { alertsForPeers, type PeerAlertState } from '../core/peer-alerts';
 import { alertsForDisagreement, currentVerdicts, DEFAULT_DISAGREE_AFTER_MS } from '../core/peer-disagree';
@@ -131,15 +131,18 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
       const ended = new Set(outbox.recentAlerts(200).flatMap((a) => (a.kind === 'recovered' && a.facts.outageKey ? [outageThread(a.node, a.facts.outageKey)] : [])));
       for (const [node, o] of outages) if (ended.has(outageThread(node, o.key))) outages.delete(node);
     }
-    const mailedRoots = new Set(
-      Object.values(outbox.loadPolicyState()).flatMap((st) => {
-        const id = st.outage?.announcedBy ?? null;
+    return { voice, outages, lastKeys: peerLastKeys(views), heardAll: views.every((v) => v.lastOkAt !== null), views, unsent };
+  };
+
+  /** Open outages whose start a channel accepted (sent or partial): what this monitor's /peer report calls mailed. */
+  const mailedRootsOf = (st: AlertPolicyState): Set<number> =>
+    new Set(
+      Object.values(st).flatMap((n) => {
+        const id = n.outage?.announcedBy ?? null;
         const status = id === null ? undefined : outbox.getAlert(id)?.status;
         return id !== null && (status === 'sent' || status === 'partial') ? [id] : [];
       }),
     );
-    return { voice, outages, lastKeys: peerLastKeys(views), heardAll: views.every((v) => v.lastOkAt !== null), mailedRoots, views, unsent };
-  };
 
   /** Who owns the thread a follow-up belongs to (core/peers threadOwner), from what its start did here and peers' reports. */
   const ownerOf = (a: StoredAlert, views: readonly PeerView[], voice: Voice): string | undefined => {
@@ -305,7 +308,9 @@ export function createAlerting(deps: AlertingDeps): AlertingService {
       lastState = state;
       queued = storage.transaction(() => {
         const peers = peerInput();
-        const input: PolicyInput = { state: outbox.loadPolicyState(), monitor: state, maintenance: calendar.at(at), policy, at, ...(peers ? { peers } : {}) };
+        const policyState = outbox.loadPolicyState();
+        // Only the policy step settles keys, so only it asks which open outages' starts a channel accepted.
+        const input: PolicyInput = { state: policyState, monitor: state, maintenance: calendar.at(at), policy, at, ...(peers ? { peers: { ...peers, mailedRoots: mailedRootsOf(policyState) } } : {}) };
         return store(run(input), at);
       });
     } catch (e) {

@@ -92,7 +92,8 @@ describe("Cloudflare's protections (real CLI, real daemon)", () => {
   test('init reports a challenge with its hint (not the Access advice) and writes nothing without --yes', async () => {
     await primary.setFault('cf_challenge');
     const out = join(dir, 'init.yaml');
-    const r = await cli(['init', '--primary', primary.url, '--fallback', fallback.url, '--out', out], { STATE_DIRECTORY: dir });
+    // A loopback witness: had init written the config, nothing in it reaches a public address.
+    const r = await cli(['init', '--primary', primary.url, '--fallback', fallback.url, '--witness', `tcp://127.0.0.1:${new URL(fallback.url).port}`, '--out', out], { STATE_DIRECTORY: dir });
     expect(r.code).not.toBe(0);
     expect(r.out + r.err).toMatch(/NOT WORKING \(cloudflare_challenge\): 403 from Cloudflare on \/api\/version: a challenge page/);
     expect(r.out + r.err).toContain(`${REASON_INFO.cloudflare_challenge.hint}.`);

@@ -1,12 +1,12 @@
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { emailAlertsYaml, freePort, mailTitle, startSmtp, type ReceivedMail, type SmtpFixture } from '../helpers/smtp';
+import { alertRows, writeFastConfig } from '../helpers/daemon-config';
 import { sleep, waitFor } from '../helpers/wait';
 
 jest.setTimeout(150_000);
@@ -64,33 +64,8 @@ ${o.sharedPeerToken ? `  token: "${o.sharedPeerToken}"
 ` : ''}  monitors:
     - { name: ${o.peerName ?? other.name}, url: "${o.peerUrl ?? other.inbound.url}"${o.sharedPeerToken ? '' : `, token: "${o.peerToken ?? TOKENS[other.name]}"`}${shares} }
 `;
-  writeFileSync(
-    m.config,
-    `instance: ${m.name}
-nodes:
-  - { name: primary, url: "${primary}", model: llama3.2 }
-  - { name: fallback, url: "${fallback}", model: llama3.2 }
-probes:
-  liveness: { interval: 500ms, timeout: 400ms }
-  canary: { interval: 2s, timeout: 1500ms }
-  connectTimeout: 300ms
-decision: { fall: 3, rise: 2, fastInterval: 200ms, failbackHold: 2s }
-state: { heartbeat: 500ms, staleAfter: 5s }
-stateFile: state.json
-database: sentinel.db
-log: { level: info }
-http: { listen: "127.0.0.1:${m.port}", token: "${TOKENS[m.name]}" }
-${peers}${emailAlertsYaml(m.smtp.port, PASSWORD)}`,
-  );
-}
-
-function alertRows(file: string): Array<{ kind: string; status: string; suppressed: string | null; facts: string }> {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare('SELECT kind, status, suppressed, facts FROM alerts ORDER BY id').all() as Array<{ kind: string; status: string; suppressed: string | null; facts: string }>;
-  } finally {
-    db.close();
-  }
+  writeFastConfig(m.dir, primary, fallback, `http: { listen: "127.0.0.1:${m.port}", token: "${TOKENS[m.name]}" }
+${peers}${emailAlertsYaml(m.smtp.port, PASSWORD)}`, { instance: m.name });
 }
 
 const kind = (m: ReceivedMail) => m.headers.get('x-llm-sentinel-kind') ?? '?';

@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { spawnDaemon, statusOf, waitForState, type DaemonProcess } from '../../src/demo/harness';
 import { startSimulator, type Simulator } from '../../src/simulator';
 import { freePort, startSmtp, type ReceivedMail, type SmtpFixture, emailAlertsYaml, mailTitle } from '../helpers/smtp';
+import { alertRows, writeFastConfig } from '../helpers/daemon-config';
 import { waitFor } from '../helpers/wait';
 
 const until = (check: () => boolean, timeoutMs: number, what: string) => waitFor(what, check, timeoutMs);
@@ -33,22 +33,11 @@ interface Monitor {
 }
 
 function writeConfig(m: Monitor, other: Monitor, primary: string, fallback: string, smtpPort: number, peerExtra = ''): void {
-  writeFileSync(
-    m.config,
-    `instance: ${m.name}
-nodes:
-  - { name: primary, url: "${primary}", model: llama3.2 }
-  - { name: fallback, url: "${fallback}", model: llama3.2 }
-probes:
-  liveness: { interval: 500ms, timeout: 400ms }
-  canary: { interval: 2s, timeout: 1500ms }
-  connectTimeout: 300ms
-decision: { fall: 3, rise: 2, fastInterval: 200ms, failbackHold: 2s }
-state: { heartbeat: 500ms, staleAfter: 5s }
-stateFile: state.json
-database: sentinel.db
-log: { level: info }
-http: { listen: "127.0.0.1:${m.port}", token: "${TOKENS[m.name]}" }
+  writeFastConfig(
+    m.dir,
+    primary,
+    fallback,
+    `http: { listen: "127.0.0.1:${m.port}", token: "${TOKENS[m.name]}" }
 peers:
   interval: 1s
   silentAfter: 5s
@@ -57,17 +46,8 @@ peers:
   monitors:
     - { name: ${other.name}, url: "http://127.0.0.1:${other.port}", token: "${TOKENS[other.name]}"${peerExtra} }
 ${emailAlertsYaml(smtpPort, PASSWORD)}`,
+    { instance: m.name },
   );
-}
-
-/** The alerts table of a monitor's database, read from outside while it runs. */
-function alertRows(file: string): Array<{ kind: string; node: string; status: string; suppressed: string | null; facts: string }> {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare('SELECT kind, node, status, suppressed, facts FROM alerts ORDER BY id').all() as Array<{ kind: string; node: string; status: string; suppressed: string | null; facts: string }>;
-  } finally {
-    db.close();
-  }
 }
 
 const word = (m: ReceivedMail) => {

@@ -7,6 +7,7 @@ import { mulberry32 } from '../../src/util/random';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy';
 import { emailAlertsYaml, freePort, startSmtp, type SmtpFixture } from '../helpers/smtp';
 import { judgeChaos, type ChaosOutage } from '../helpers/chaos-judge';
+import { writeFastConfig } from '../helpers/daemon-config';
 import { sleep, waitFor } from '../helpers/wait';
 
 /*
@@ -58,22 +59,11 @@ interface Monitor {
 }
 
 function writeConfig(m: Monitor, other: Monitor, primary: string, fallback: string): void {
-  writeFileSync(
-    m.config,
-    `instance: ${m.name}
-nodes:
-  - { name: primary, url: "${primary}", model: llama3.2 }
-  - { name: fallback, url: "${fallback}", model: llama3.2 }
-probes:
-  liveness: { interval: 500ms, timeout: 400ms }
-  canary: { interval: 2s, timeout: 1500ms }
-  connectTimeout: 300ms
-decision: { fall: 3, rise: 2, fastInterval: 200ms, failbackHold: 1s }
-state: { heartbeat: 500ms, staleAfter: 5s }
-stateFile: state.json
-database: sentinel.db
-log: { level: info }
-http: { listen: "127.0.0.1:${m.port}", token: "${TOKENS[m.name]}" }
+  writeFastConfig(
+    m.dir,
+    primary,
+    fallback,
+    `http: { listen: "127.0.0.1:${m.port}", token: "${TOKENS[m.name]}" }
 peers:
   interval: 1s
   silentAfter: 5s
@@ -83,6 +73,7 @@ peers:
   monitors:
     - { name: ${other.name}, url: "${other.inbound.url}", token: "${TOKENS[other.name]}"${m.name === 'oracle' ? ', sharesHostWith: primary' : ''} }
 ${emailAlertsYaml(m.smtp.port, PASSWORD).replace('  retry: { initial: 200ms, max: 1s }', '  retry: { initial: 500ms, max: 2s, giveUpAfter: 1h }\n  flapping: { transitions: 0 }')}`,
+    { instance: m.name, failbackHold: '1s' },
   );
 }
 

@@ -1,12 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 
 /** A config with fast cadence so end-to-end tests finish in seconds; extra YAML appended verbatim. */
-export function writeFastConfig(dir: string, primaryUrl: string, fallbackUrl: string, extra = '', overrides: { decision?: string; failbackHold?: string; liveness?: string; canary?: string; primary?: string; probes?: string; stateFile?: string } = {}): string {
+export function writeFastConfig(dir: string, primaryUrl: string, fallbackUrl: string, extra = '', overrides: { instance?: string; decision?: string; failbackHold?: string; liveness?: string; canary?: string; primary?: string; probes?: string; stateFile?: string } = {}): string {
   const file = join(dir, 'config.yaml');
   writeFileSync(
     file,
-    `instance: e2e
+    `instance: ${overrides.instance ?? 'e2e'}
 nodes:
   - { name: primary, url: "${primaryUrl}", model: llama3.2${overrides.primary ? `, ${overrides.primary}` : ''} }
   - { name: fallback, url: "${fallbackUrl}", model: llama3.2 }
@@ -22,4 +23,22 @@ log: { level: info }
 ${extra}`,
   );
   return file;
+}
+
+export interface AlertRow {
+  kind: string;
+  node: string;
+  status: string;
+  suppressed: string | null;
+  facts: string;
+}
+
+/** The alerts table of a daemon's database, read from outside while it runs (oldest first). */
+export function alertRows(file: string): AlertRow[] {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT kind, node, status, suppressed, facts FROM alerts ORDER BY id').all() as AlertRow[];
+  } finally {
+    db.close();
+  }
 }
