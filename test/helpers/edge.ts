@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { PublishedState } from '../../src/state/types';
+import type { Simulator } from '../../src/simulator';
 
 export const ROOT = join(__dirname, '..', '..');
 
@@ -208,4 +209,59 @@ export async function startStateServer(state: PublishedState, opts: { answerSusp
     },
   };
   return s;
+}
+
+/** What the shared edge tests need from a runtime's suite (read when each test runs, after its beforeAll/beforeEach). */
+export interface EdgeSuite {
+  app(): Bundled;
+  primary(): Simulator;
+  fallback(): Simulator;
+  state(): StateServer;
+  /** A fresh runtime with the bundle loaded (`prelude` runs first), then `app.run(cfg)` inside it. */
+  runInEdge(cfg: Record<string, unknown>, prelude?: string): Promise<AppOut>;
+}
+
+/**
+ * The tests every edge runtime must pass with the fetch-only client (client-edge-vercel and client-edge-workerd
+ * call this inside their suites): the bundle, failover on a 530 with its report, suspicion, a fetch that
+ * cannot stream.
+ */
+export function edgeClientTests(s: EdgeSuite): void {
+  test('the bundle is the fetch-only build: no node:* module, no state file reader, no drop folder', () => {
+    expect(s.app().inputs).toContain('dist/client/edge.js');
+    for (const f of ['dist/client/index.js', 'dist/client/node.js', 'dist/client/state-file.js', 'dist/client/drop-folder.js']) expect(s.app().inputs).not.toContain(f);
+    expect(s.app().inputs.filter((f) => f.startsWith('node:') || !f.startsWith('dist/'))).toEqual(['app.js']);
+  });
+
+  test('reads the state over loopback, fails over on a 530, reports it over HTTP, streams through sentinelFetch', async () => {
+    await s.primary().setFault('cf_tunnel_down');
+    const out = await s.runInEdge({ scenario: 'failover', stateUrl: s.state().url, primary: s.primary().url, fallback: s.fallback().url });
+    expect(out.globals).toBe('undefined,undefined,undefined'); // not Node: no process, Buffer or require
+    expect(out.preferred).toMatchObject({ name: 'primary', url: s.primary().url, source: 'http', stale: false });
+    expect(out.failover).toEqual({ status: 200, response: 'FALLBACK' });
+    expect(out.stream.status).toBe(200);
+    expect(out.stream.lines).toBeGreaterThan(1);
+    expect(out.stream.content).toBe('FALLBACK');
+    expect(s.state().reports).toContainEqual(expect.objectContaining({ node: 'primary', reason: 'cloudflare_tunnel_down' }));
+    expect(out.stateFile.message).toMatch(/stateFile needs the Node build/);
+  });
+
+  test('suspicion: a hung primary gets company once the monitor publishes a failed liveness probe', async () => {
+    await s.primary().setFault('hang');
+    const out = await s.runInEdge({ scenario: 'suspicion', stateUrl: s.state().url, primary: s.primary().url, fallback: s.fallback().url });
+    expect(out.suspicion).toMatchObject({ status: 200, response: 'FALLBACK' });
+    // Far below the 25 s timeoutMs: the monitor's verdict, not the timeout, moved the request.
+    expect(out.suspicion.ms).toBeLessThan(15_000);
+    expect(s.state().reports.map((r) => r.reason)).toContain('suspect');
+  });
+
+  test('a runtime whose fetch cannot stream: importing works, the call rejects naming what is missing', async () => {
+    // Response.body is null here, as in a runtime without streaming bodies.
+    const prelude = "Object.defineProperty(Response.prototype, 'body', { get() { return null; }, configurable: true });";
+    const out = await s.runInEdge({ scenario: 'unsupported', stateUrl: s.state().url, primary: s.primary().url, fallback: s.fallback().url }, prelude);
+    expect(out.resolved).toBeUndefined();
+    expect(out.error).toMatchObject({ name: 'UnsupportedRuntimeError', unsupported: true });
+    expect(out.error.message).toMatch(/fetch streaming \(Response\.body/);
+    expect(s.state().reports).toEqual([]);
+  });
 }

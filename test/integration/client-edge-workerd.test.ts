@@ -1,6 +1,6 @@
 import type { Miniflare } from 'miniflare';
 import { startSimulator, type Simulator } from '../../src/simulator';
-import { bundle, CLOUDFLARE_WORKERS, startStateServer, unavailable, type Bundled, type AppOut, type StateServer } from '../helpers/edge';
+import { bundle, CLOUDFLARE_WORKERS, edgeClientTests, startStateServer, unavailable, type Bundled, type AppOut, type StateServer } from '../helpers/edge';
 import { makeState } from '../helpers/state';
 
 /*
@@ -56,43 +56,7 @@ suite(`llm-sentinel/client in Cloudflare's workerd (miniflare)${why ? ` (skipped
   }
   const runInEdge = async (cfg: Record<string, unknown>, prelude = ''): Promise<AppOut> => (await runRequests([cfg], prelude))[0] as AppOut;
 
-  test('the bundle is the fetch-only build: no node:* module, no state file reader, no drop folder', () => {
-    expect(app.inputs).toContain('dist/client/edge.js');
-    for (const f of ['dist/client/index.js', 'dist/client/node.js', 'dist/client/state-file.js', 'dist/client/drop-folder.js']) expect(app.inputs).not.toContain(f);
-    expect(app.inputs.filter((f) => f.startsWith('node:') || !f.startsWith('dist/'))).toEqual(['app.js']);
-  });
-
-  test('reads the state over loopback, fails over on a 530, reports it over HTTP, streams through sentinelFetch', async () => {
-    await primary.setFault('cf_tunnel_down');
-    const out = await runInEdge({ scenario: 'failover', stateUrl: state.url, primary: primary.url, fallback: fallback.url });
-    expect(out.globals).toBe('undefined,undefined,undefined'); // not Node: no process, Buffer or require
-    expect(out.preferred).toMatchObject({ name: 'primary', url: primary.url, source: 'http', stale: false });
-    expect(out.failover).toEqual({ status: 200, response: 'FALLBACK' });
-    expect(out.stream.status).toBe(200);
-    expect(out.stream.lines).toBeGreaterThan(1);
-    expect(out.stream.content).toBe('FALLBACK');
-    expect(state.reports).toContainEqual(expect.objectContaining({ node: 'primary', reason: 'cloudflare_tunnel_down' }));
-    expect(out.stateFile.message).toMatch(/stateFile needs the Node build/);
-  });
-
-  test('suspicion: a hung primary gets company once the monitor publishes a failed liveness probe', async () => {
-    await primary.setFault('hang');
-    const out = await runInEdge({ scenario: 'suspicion', stateUrl: state.url, primary: primary.url, fallback: fallback.url });
-    expect(out.suspicion).toMatchObject({ status: 200, response: 'FALLBACK' });
-    // Far below the 25 s timeoutMs: the monitor's verdict, not the timeout, moved the request.
-    expect(out.suspicion.ms).toBeLessThan(15_000);
-    expect(state.reports.map((r) => r.reason)).toContain('suspect');
-  });
-
-  test('a runtime whose fetch cannot stream: importing works, the call rejects naming what is missing', async () => {
-    // Response.body is null here, as in a runtime without streaming bodies.
-    const prelude = "Object.defineProperty(Response.prototype, 'body', { get() { return null; }, configurable: true });";
-    const out = await runInEdge({ scenario: 'unsupported', stateUrl: state.url, primary: primary.url, fallback: fallback.url }, prelude);
-    expect(out.resolved).toBeUndefined();
-    expect(out.error).toMatchObject({ name: 'UnsupportedRuntimeError', unsupported: true });
-    expect(out.error.message).toMatch(/fetch streaming \(Response\.body/);
-    expect(state.reports).toEqual([]);
-  });
+  edgeClientTests({ app: () => app, primary: () => primary, fallback: () => fallback, state: () => state, runInEdge });
 
   test('a revalidation cancelled with the request that started it does not stop later requests from seeing a new state', async () => {
     const cfg = { stateUrl: state.url, primary: primary.url, fallback: fallback.url };
